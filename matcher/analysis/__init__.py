@@ -1,0 +1,1 @@
+"""Analysis: measure loudness, peaks, dynamics, spectrum and width of audio."""

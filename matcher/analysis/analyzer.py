@@ -1,0 +1,122 @@
+"""Streaming analysis of a whole track into an :class:`~matcher.analysis.result.Analysis`."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from matcher.analysis.loudness import SUBBLOCK_S, LoudnessMeter
+from matcher.analysis.result import Analysis
+from matcher.analysis.spectrum import SpectrumAnalyzer
+from matcher.analysis.truepeak import TruePeakDetector
+from matcher.units import FLOOR_DB, gain_to_db
+
+CHUNK_SAMPLES = 1 << 16
+"""Largest piece fed to the meters at once: bounds the memory of their intermediates."""
+
+
+class Analyzer:
+    """Feed a track block by block; :meth:`finish` returns its :class:`Analysis`.
+
+    Parameters
+    ----------
+    sample_rate_hz : int
+    channels : int
+        1 or 2.
+    """
+
+    def __init__(self, sample_rate_hz: int, channels: int):
+        if channels not in (1, 2):
+            raise ValueError(f"{channels} channels; mono or stereo is supported")
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
+        self._loudness = LoudnessMeter(sample_rate_hz, channels)
+        self._spectrum = SpectrumAnalyzer(sample_rate_hz, channels)
+        self._true_peak = TruePeakDetector(sample_rate_hz)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the audio seen so far."""
+        self._loudness.reset()
+        self._spectrum.reset()
+        self._true_peak.reset()
+        self._samples = 0
+        self._sample_peak = 0.0
+        self._true_peak_max = 0.0
+
+    def process(self, block: np.ndarray) -> None:
+        """Feed a block of shape (n, channels); long blocks are taken in bounded chunks."""
+        block = np.asarray(block, dtype=np.float64)
+        for start in range(0, block.shape[0], CHUNK_SAMPLES):
+            self._process_chunk(block[start : start + CHUNK_SAMPLES])
+
+    def _process_chunk(self, block: np.ndarray) -> None:
+        self._samples += block.shape[0]
+        if block.shape[0]:
+            self._sample_peak = max(self._sample_peak, float(np.max(np.abs(block))))
+        self._loudness.process(block)
+        self._spectrum.process(block)
+        self._track_true_peak(self._true_peak.process(block))
+
+    def finish(self) -> Analysis:
+        """End of stream: the analysis of everything fed."""
+        self._track_true_peak(self._true_peak.finish())
+        energies = self._loudness.finish()
+        spectra = self._spectrum.finish()
+        integrated = energies.integrated_lufs()
+        true_peak = float(gain_to_db(self._true_peak_max))
+        silent = integrated <= FLOOR_DB
+        width = np.where(
+            (spectra.mid_db > FLOOR_DB) & (spectra.side_db > FLOOR_DB),
+            spectra.side_db - spectra.mid_db,
+            FLOOR_DB,
+        )
+        return Analysis(
+            sample_rate_hz=int(self.sample_rate_hz),
+            channels=self.channels,
+            duration_s=self._samples / self.sample_rate_hz,
+            integrated_lufs=integrated,
+            loudness_range_lu=energies.loudness_range_lu(),
+            sample_peak_dbfs=float(gain_to_db(self._sample_peak)),
+            true_peak_dbtp=true_peak,
+            plr_db=0.0 if silent else true_peak - integrated,
+            short_term_hop_s=SUBBLOCK_S,
+            short_term_lufs=tuple(np.round(energies.short_term_lufs(), 3).tolist()),
+            band_centers_hz=tuple(spectra.centers_hz.tolist()),
+            mid_spectrum_db=tuple(spectra.mid_db.tolist()),
+            side_spectrum_db=tuple(spectra.side_db.tolist()),
+            width_db=tuple(width.tolist()),
+            gated_fraction=spectra.kept_fraction,
+        )
+
+    def _track_true_peak(self, peaks: np.ndarray) -> None:
+        if peaks.shape[0]:
+            self._true_peak_max = max(self._true_peak_max, float(peaks.max()))
+
+
+def analyze_blocks(blocks: Iterable[np.ndarray], sample_rate_hz: int, channels: int) -> Analysis:
+    """Analyse a track given as an iterable of blocks of shape (n, channels)."""
+    analyzer = Analyzer(sample_rate_hz, channels)
+    for block in blocks:
+        analyzer.process(block)
+    return analyzer.finish()
+
+
+def analyze(audio: np.ndarray, sample_rate_hz: int) -> Analysis:
+    """Analyse a whole track.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (samples, channels) or (samples,)
+        Float samples, full scale ±1.
+    sample_rate_hz : int
+
+    Returns
+    -------
+    Analysis
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    return analyze_blocks([audio], sample_rate_hz, audio.shape[1])

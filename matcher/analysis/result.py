@@ -1,0 +1,71 @@
+"""The :class:`Analysis` of one piece of audio, the contract between analyze and fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from matcher.serialization import from_json, to_json
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What automaster measures of a track.
+
+    Levels of silence are reported as -200 (dB, LUFS, dBTP) so that every field is finite.
+    Spectra are power spectral densities in dB re 1 FS²/Hz, on ``band_centers_hz``; bands
+    above 95 % of the file's Nyquist frequency read -200.
+
+    Attributes
+    ----------
+    sample_rate_hz, channels, duration_s
+        Format and length of the audio.
+    integrated_lufs : float
+        Gated integrated loudness, ITU-R BS.1770-4.
+    loudness_range_lu : float
+        Loudness range, EBU Tech 3342.
+    sample_peak_dbfs, true_peak_dbtp : float
+        Largest sample, and largest value of the 4x oversampled signal.
+    plr_db : float
+        Peak-to-loudness ratio, ``true_peak_dbtp - integrated_lufs``.
+    short_term_lufs : tuple of float
+        Short-term (3 s) loudness every ``short_term_hop_s`` seconds.
+    band_centers_hz, mid_spectrum_db, side_spectrum_db : tuple of float
+        Gated, 1/6-octave smoothed spectra of mid ``(L+R)/2`` and side ``(L-R)/2``.
+    width_db : tuple of float
+        Side-to-mid power ratio per band (dB); -200 for mono.
+    gated_fraction : float
+        Fraction of the spectral frames kept by the loudness gate (0-1).
+    """
+
+    SCHEMA_VERSION = 1
+
+    sample_rate_hz: int
+    channels: int
+    duration_s: float
+    integrated_lufs: float
+    loudness_range_lu: float
+    sample_peak_dbfs: float
+    true_peak_dbtp: float
+    plr_db: float
+    short_term_hop_s: float
+    short_term_lufs: tuple[float, ...]
+    band_centers_hz: tuple[float, ...]
+    mid_spectrum_db: tuple[float, ...]
+    side_spectrum_db: tuple[float, ...]
+    width_db: tuple[float, ...]
+    gated_fraction: float
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        """Serialise to JSON."""
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str, what: str = "analysis JSON") -> "Analysis":
+        """Load from :meth:`to_json` output."""
+        return from_json(cls, text, what)
+
+    @property
+    def is_silent(self) -> bool:
+        """True when nothing passes the -70 LUFS absolute gate."""
+        return self.integrated_lufs <= -70.0

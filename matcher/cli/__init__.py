@@ -1,0 +1,1 @@
+"""The ``automaster`` command line."""

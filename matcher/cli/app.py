@@ -1,0 +1,178 @@
+"""``automaster``: master a mix to match reference tracks, from the command line.
+
+Exit codes: 0 success, 1 unexpected internal error, 2 bad input or usage (the message names
+the file and the problem), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from matcher.errors import AutomasterError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Reference-matching automatic mastering: master a mix so it stands beside the tracks you love.",
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+class State:
+    debug = False
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    State.debug = debug
+    if version:
+        from matcher import __version__
+
+        stdout.print(f"automaster {__version__}")
+        raise typer.Exit()
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    stderr.print(f"automaster: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn package errors into one line on stderr and exit code 2."""
+    try:
+        yield
+    except AutomasterError as exc:
+        if State.debug:
+            raise
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        stderr.print("automaster: interrupted; no output written")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@contextmanager
+def _progress(total_frames: int, label: str) -> Iterator:
+    """A progress bar on stderr for long jobs on a terminal; a no-op callback otherwise."""
+    show = stderr.is_terminal and total_frames > 0
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=not show,
+    ) as progress:
+        task = progress.add_task(label, total=total_frames)
+        yield lambda frames: progress.advance(task, frames)
+
+
+def _parse_percent(value: float, name: str) -> float:
+    if not 0.0 <= value <= 100.0:
+        _fail(f"{name} {value:g} is outside 0-100 %")
+    return value / 100.0
+
+
+@app.command()
+def match(
+    mix: Path = typer.Argument(..., help="The mix to master (WAV, FLAC, AIFF, OGG, MP3)."),
+    ref: List[Path] = typer.Option(..., "--ref", "-r", help="Reference track; repeat for several."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Output file (.wav, .flac, .aiff). Default: MIX_master.wav beside the mix."
+    ),
+    lufs: Optional[float] = typer.Option(
+        None, "--lufs", help="Integrated loudness target (LUFS) instead of the references' loudness."
+    ),
+    ceiling: float = typer.Option(-1.0, "--ceiling", help="True-peak ceiling (dBTP)."),
+    eq_amount: float = typer.Option(100.0, "--eq-amount", help="How much of the matching EQ to apply (0-100 %)."),
+    bit_depth: str = typer.Option("24", "--bit-depth", help="Output sample format: 16, 24 or 32f."),
+    save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
+) -> None:
+    """Master MIX so that it matches the reference track(s) in loudness and tonal balance."""
+    from matcher.cli.files import master_file
+    from matcher.cli.report import print_match_summary
+    from matcher.fitting.config import FitConfig
+    from matcher.fitting.settings import LimiterSettings, OutputSettings
+    from matcher.io.writing import output_format, write_text_atomic
+
+    output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
+    with _errors():
+        if bit_depth not in ("16", "24", "32f"):
+            _fail(f"--bit-depth {bit_depth!r}: choose 16, 24 or 32f")
+        output_format(output, bit_depth)
+        try:
+            config = FitConfig(
+                target_lufs=lufs,
+                eq_amount=_parse_percent(eq_amount, "--eq-amount"),
+                limiter=LimiterSettings(ceiling_dbtp=ceiling),
+                output=OutputSettings(bit_depth=bit_depth),
+            )
+        except ValueError as exc:
+            _fail(str(exc))
+        total = _frames([mix]) * 3 + _frames(ref)
+        with _progress(total, f"mastering {mix.name}") as advance:
+            _, settings, report = master_file(mix, ref, output, config, force, advance)
+        if save_settings is not None:
+            write_text_atomic(save_settings, settings.to_json())
+        print_match_summary(stdout, output, settings, report)
+
+
+@app.command()
+def analyze(
+    file: Path = typer.Argument(..., help="Audio file to analyse."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full analysis as JSON to this file."),
+) -> None:
+    """Measure loudness, peaks, loudness range and tonal balance of FILE."""
+    from matcher.cli.files import analyze_file
+    from matcher.cli.report import print_analysis
+    from matcher.io.writing import write_text_atomic
+
+    with _errors():
+        with _progress(_frames([file]), f"analysing {file.name}") as advance:
+            _, analysis = analyze_file(file, advance)
+        if json_path is not None:
+            write_text_atomic(json_path, analysis.to_json())
+        print_analysis(stdout, file, analysis)
+
+
+def _frames(paths: List[Path]) -> int:
+    """Total frames of the files that can be opened (for the progress bar only)."""
+    import soundfile as sf
+
+    total = 0
+    for p in paths:
+        try:
+            total += sf.info(str(p)).frames
+        except Exception:  # noqa: BLE001 - the real error is reported when the file is opened
+            pass
+    return total
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, unless --debug
+        if State.debug or "--debug" in sys.argv:
+            raise
+        stderr.print(f"automaster: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", markup=False)
+        sys.exit(EXIT_INTERNAL)

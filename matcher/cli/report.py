@@ -1,0 +1,89 @@
+"""Readable tables for the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from matcher.analysis.result import Analysis
+from matcher.fitting.settings import Settings
+from matcher.render.renderer import RenderReport
+
+SUMMARY_BANDS_HZ = (31.5, 63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
+
+
+def _eq_at(settings: Settings, freqs_hz) -> tuple[np.ndarray, np.ndarray]:
+    eq = settings.eq
+    log_c = np.log2(eq.band_centers_hz)
+    mid = np.interp(np.log2(freqs_hz), log_c, eq.mid_gain_db) * eq.amount
+    side = np.interp(np.log2(freqs_hz), log_c, eq.side_gain_db) * eq.amount
+    return mid, side
+
+
+def print_match_summary(console: Console, output: Path, settings: Settings, report: RenderReport) -> None:
+    """The figures of a finished master."""
+    table = Table(title=f"master written: {output}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    target = settings.loudness.target_lufs
+    table.add_row("loudness", f"{report.output_lufs:.2f} LUFS" + (f" (target {target:.2f})" if target is not None else ""))
+    table.add_row("true peak", f"{report.output_true_peak_dbtp:.2f} dBTP (ceiling {settings.limiter.ceiling_dbtp:.1f})")
+    table.add_row("PLR", f"{report.output_plr_db:.1f} dB")
+    table.add_row("loudness range", f"{report.output_loudness_range_lu:.1f} LU")
+    table.add_row("gain applied", f"{report.gain_db:+.2f} dB")
+    table.add_row(
+        "limiter",
+        f"max {report.limiter_max_reduction_db:.1f} dB reduction, active {100 * report.limiter_active_fraction:.0f} % of the time",
+    )
+    mid, side = _eq_at(settings, SUMMARY_BANDS_HZ)
+    table.add_row("EQ amount", f"{100 * settings.eq.amount:.0f} %")
+    table.add_row("EQ mid (dB)", _curve_text(mid))
+    table.add_row("EQ side (dB)", _curve_text(side))
+    table.add_row("output format", f"{settings.output.bit_depth}-bit" if settings.output.bit_depth != "32f" else "32-bit float")
+    console.print(table)
+
+
+def _curve_text(gains_db: np.ndarray) -> str:
+    return "  ".join(f"{_hz(f)} {g:+.1f}" for f, g in zip(SUMMARY_BANDS_HZ, gains_db))
+
+
+def _hz(f: float) -> str:
+    return f"{f / 1000:g}k" if f >= 1000 else f"{f:g}"
+
+
+def print_analysis(console: Console, path: Path, a: Analysis) -> None:
+    """An analysis as two tables: levels, and the tonal balance."""
+    levels = Table(title=f"{path}", show_header=False, title_justify="left")
+    levels.add_column(style="bold")
+    levels.add_column(justify="right")
+    levels.add_row("format", f"{a.sample_rate_hz} Hz, {'mono' if a.channels == 1 else 'stereo'}, {a.duration_s:.1f} s")
+    levels.add_row("integrated loudness", f"{a.integrated_lufs:.2f} LUFS")
+    st = [v for v in a.short_term_lufs if v > -70]
+    if st:
+        levels.add_row("short-term loudness", f"max {max(st):.1f}, median {float(np.median(st)):.1f} LUFS")
+    levels.add_row("loudness range", f"{a.loudness_range_lu:.1f} LU")
+    levels.add_row("true peak", f"{a.true_peak_dbtp:.2f} dBTP")
+    levels.add_row("sample peak", f"{a.sample_peak_dbfs:.2f} dBFS")
+    levels.add_row("PLR", f"{a.plr_db:.1f} dB")
+    console.print(levels)
+    bands = Table(title="tonal balance (dB re mean of 100 Hz-8 kHz) and width", title_justify="left")
+    bands.add_column("band")
+    bands.add_column("mid", justify="right")
+    bands.add_column("side", justify="right")
+    bands.add_column("side/mid", justify="right")
+    centers = np.asarray(a.band_centers_hz)
+    mid = np.asarray(a.mid_spectrum_db)
+    side = np.asarray(a.side_spectrum_db)
+    ref_band = (centers >= 100) & (centers <= 8000) & (mid > -200)
+    offset = float(mid[ref_band].mean()) if np.any(ref_band) else 0.0
+    for f in SUMMARY_BANDS_HZ:
+        i = int(np.argmin(np.abs(np.log2(centers / f))))
+        if mid[i] <= -200:
+            continue
+        side_text = f"{side[i] - offset:+.1f}" if side[i] > -200 else "-"
+        width_text = f"{a.width_db[i]:+.1f}" if a.width_db[i] > -200 else "-"
+        bands.add_row(f"{_hz(f)} Hz", f"{mid[i] - offset:+.1f}", side_text, width_text)
+    console.print(bands)

@@ -1,0 +1,1 @@
+"""Signal processing building blocks: streaming FIR filtering, filter design, envelopes."""

@@ -1,0 +1,60 @@
+"""The matching EQ: linear-phase FIRs on mid and side, with their delay compensated."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matcher.dsp.convolve import LinearPhaseFilter
+from matcher.dsp.filters import linear_phase_eq
+
+
+class MidSideEQ:
+    """Linear-phase EQ of mid ``(L+R)/2`` and side ``(L-R)/2``; the output lines up with the input.
+
+    Parameters
+    ----------
+    band_centers_hz, mid_gain_db, side_gain_db : array_like, shape (bands,)
+        The curves (gains already scaled by any amount).
+    sample_rate_hz : float
+    channels : int
+        1 (the mid curve is applied) or 2.
+    """
+
+    def __init__(self, band_centers_hz, mid_gain_db, side_gain_db, sample_rate_hz: float, channels: int):
+        centers = np.asarray(band_centers_hz, dtype=np.float64)
+        mid = linear_phase_eq(centers, np.asarray(mid_gain_db, dtype=np.float64), sample_rate_hz)
+        if channels == 1:
+            bank = mid[:, None]
+        else:
+            side = linear_phase_eq(centers, np.asarray(side_gain_db, dtype=np.float64), sample_rate_hz)
+            bank = np.column_stack([mid, side])
+        self.channels = channels
+        self._filter = LinearPhaseFilter(bank)
+
+    @property
+    def delay_samples(self) -> int:
+        """Latency of the FIR, compensated internally."""
+        return self._filter.delay_samples
+
+    def reset(self) -> None:
+        """Forget the signal seen so far."""
+        self._filter.reset()
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Feed a block of shape (n, channels); return the aligned output ready so far."""
+        return self._from_ms(self._filter.process(self._to_ms(block)))
+
+    def finish(self) -> np.ndarray:
+        """Return the rest of the output; over the stream, as many samples as went in."""
+        return self._from_ms(self._filter.finish().reshape(-1, self.channels))
+
+    def _to_ms(self, block: np.ndarray) -> np.ndarray:
+        block = np.asarray(block, dtype=np.float64)
+        if self.channels == 1:
+            return block
+        return np.column_stack([block[:, 0] + block[:, 1], block[:, 0] - block[:, 1]]) * 0.5
+
+    def _from_ms(self, ms: np.ndarray) -> np.ndarray:
+        if self.channels == 1:
+            return ms
+        return np.column_stack([ms[:, 0] + ms[:, 1], ms[:, 0] - ms[:, 1]])

@@ -1,0 +1,122 @@
+"""Filter design: K-weighting, linear-phase EQ from a curve, and the 4x oversampling bank."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+
+from matcher.units import db_to_gain
+
+
+def kweighting_biquads(sample_rate_hz: float) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The two biquads of the K-weighting filter of ITU-R BS.1770-4 at any sample rate.
+
+    The pre-filter (high shelf, about +4 dB above 1.5 kHz) and the RLB high-pass (about
+    38 Hz) are re-derived from their analogue prototypes through the bilinear transform; at
+    48 kHz this reproduces the coefficients printed in BS.1770-4, table 1 and 2.
+
+    Returns
+    -------
+    ((b, a), (b, a)) : coefficients of the shelf and of the high-pass, ``a[0] == 1``.
+    """
+    k = np.tan(np.pi * 1681.974450955533 / sample_rate_hz)
+    q = 0.7071752369554196
+    vh = 10.0 ** (3.999843853973347 / 20.0)
+    vb = vh ** 0.4996667741545416
+    a0 = 1.0 + k / q + k * k
+    shelf_b = np.array([(vh + vb * k / q + k * k), 2.0 * (k * k - vh), (vh - vb * k / q + k * k)]) / a0
+    shelf_a = np.array([a0, 2.0 * (k * k - 1.0), 1.0 - k / q + k * k]) / a0
+    k = np.tan(np.pi * 38.13547087602444 / sample_rate_hz)
+    q = 0.5003270373238773
+    a0 = 1.0 + k / q + k * k
+    hp_b = np.array([1.0, -2.0, 1.0])
+    hp_a = np.array([a0, 2.0 * (k * k - 1.0), 1.0 - k / q + k * k]) / a0
+    return (shelf_b, shelf_a), (hp_b, hp_a)
+
+
+def kweighting_impulse_response(sample_rate_hz: float) -> np.ndarray:
+    """Impulse response of the BS.1770-4 K-weighting filter, as an FIR.
+
+    The IIR response is sampled on a dense frequency grid and transformed back; it is cut
+    after 0.15 s, where its envelope is below -200 dB of its peak, so the FIR equals the
+    recursive filter to float64 precision.
+
+    Returns
+    -------
+    np.ndarray, shape (taps,)
+    """
+    taps = int(np.ceil(0.15 * sample_rate_hz))
+    n_fft = 1 << int(np.ceil(np.log2(8 * taps)))
+    z_inv = np.exp(-2j * np.pi * np.arange(n_fft // 2 + 1) / n_fft)
+    response = np.ones_like(z_inv)
+    for b, a in kweighting_biquads(sample_rate_hz):
+        response *= np.polyval(b[::-1], z_inv) / np.polyval(a[::-1], z_inv)
+    return scipy.fft.irfft(response, n=n_fft)[:taps]
+
+
+def eq_delay_samples(sample_rate_hz: float) -> int:
+    """Half the length of the matching EQ's FIR: 0.186 s, for 1/6-octave detail at 40 Hz."""
+    return int(round(0.186 * sample_rate_hz))
+
+
+def interpolate_curve_db(
+    band_centers_hz: np.ndarray, gains_db: np.ndarray, frequencies_hz: np.ndarray
+) -> np.ndarray:
+    """Gains of a curve at arbitrary frequencies: linear in log-frequency, held at the ends."""
+    f = np.maximum(np.asarray(frequencies_hz, dtype=np.float64), 1e-3)
+    return np.interp(np.log2(f), np.log2(band_centers_hz), gains_db)
+
+
+def linear_phase_eq(
+    band_centers_hz: np.ndarray, gains_db: np.ndarray, sample_rate_hz: float
+) -> np.ndarray:
+    """Design a linear-phase FIR that follows an EQ curve.
+
+    Frequency sampling: the curve is interpolated onto a dense FFT grid, turned into a
+    zero-phase impulse response and windowed (Blackman) to ``2 * eq_delay_samples + 1``
+    taps.
+
+    Parameters
+    ----------
+    band_centers_hz, gains_db : np.ndarray, shape (bands,)
+        The curve; gains are held beyond its first and last band.
+    sample_rate_hz : float
+
+    Returns
+    -------
+    np.ndarray, shape (taps,), taps odd; the delay is ``taps // 2`` samples.
+    """
+    delay = eq_delay_samples(sample_rate_hz)
+    taps = 2 * delay + 1
+    n_fft = 1 << int(np.ceil(np.log2(2 * taps)))
+    freqs_hz = np.arange(n_fft // 2 + 1) * sample_rate_hz / n_fft
+    magnitude = db_to_gain(interpolate_curve_db(band_centers_hz, gains_db, freqs_hz))
+    zero_phase = scipy.fft.irfft(magnitude, n=n_fft)
+    centred = np.concatenate([zero_phase[n_fft - delay:], zero_phase[: delay + 1]])
+    return centred * np.blackman(taps)
+
+
+OVERSAMPLING_TAPS_PER_PHASE = 32
+
+
+def oversampling_bank(factor: int = 4, taps_per_phase: int = OVERSAMPLING_TAPS_PER_PHASE) -> np.ndarray:
+    """Polyphase interpolation filters for true-peak metering (ITU-R BS.1770-4, annex 2).
+
+    A Kaiser-windowed sinc with its cut-off at the original Nyquist frequency, split into
+    ``factor`` phases. Phase 0 passes the original samples through unchanged.
+
+    Returns
+    -------
+    np.ndarray, shape (taps_per_phase + 1, factor)
+        Column q, run as a causal FIR, gives the signal at ``n + q / factor - taps_per_phase / 2``.
+    """
+    if taps_per_phase % 2:
+        raise ValueError("taps_per_phase must be even")
+    length = factor * taps_per_phase + 1
+    t = np.arange(length) - factor * taps_per_phase // 2
+    prototype = np.sinc(t / factor) * np.kaiser(length, 8.0)
+    bank = np.zeros((taps_per_phase + 1, factor))
+    for phase in range(factor):
+        column = prototype[phase::factor]
+        bank[: column.shape[0], phase] = column
+    return bank

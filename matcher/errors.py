@@ -1,0 +1,27 @@
+"""The package's exceptions.
+
+Each error derives from :class:`AutomasterError` and from the builtin it resembles, so that
+callers can catch either (as python-soundfile does with ``LibsndfileError``).
+"""
+
+from __future__ import annotations
+
+
+class AutomasterError(Exception):
+    """Base class of every error raised on purpose by automaster."""
+
+
+class InvalidAudioError(AutomasterError, ValueError):
+    """Audio that cannot be mastered: silent, too short, non-finite, too many channels."""
+
+
+class AudioFileError(AutomasterError, OSError):
+    """A file that cannot be read or written as audio."""
+
+
+class OutputExistsError(AudioFileError, FileExistsError):
+    """The output file exists and overwriting was not asked for."""
+
+
+class SettingsError(AutomasterError, ValueError):
+    """Settings or analysis JSON that is malformed or of an unknown schema version."""

@@ -1,0 +1,1 @@
+"""Fitting: derive mastering settings that move a mix toward its references."""

@@ -1,0 +1,128 @@
+"""Fit: settings that bring a mix to its references' loudness and tonal balance."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from matcher.analysis.combine import combine
+from matcher.analysis.result import Analysis
+from matcher.errors import InvalidAudioError
+from matcher.fitting.config import FitConfig
+from matcher.fitting.settings import EqSettings, LoudnessSettings, Settings
+from matcher.units import FLOOR_DB
+
+USABLE_RANGE_DB = 80.0
+"""Bands more than this below a curve's loudest band are noise, not music: not matched."""
+NEAR_MONO_DB = -40.0
+"""A mix band whose side is this far below its mid is (nearly) mono there: side not boosted."""
+OFFSET_RANGE_HZ = (100.0, 8000.0)
+
+
+def fit(
+    mix: Analysis,
+    reference: Analysis | Sequence[Analysis],
+    config: FitConfig | None = None,
+) -> Settings:
+    """Derive mastering settings that move ``mix`` toward ``reference``.
+
+    Parameters
+    ----------
+    mix : Analysis
+    reference : Analysis or sequence of Analysis
+        Several references are blended with :func:`matcher.analysis.combine.combine`.
+    config : FitConfig, optional
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    InvalidAudioError
+        The mix or a reference is silent.
+    """
+    config = config if config is not None else FitConfig()
+    references = [reference] if isinstance(reference, Analysis) else list(reference)
+    if mix.is_silent:
+        raise InvalidAudioError("the mix is silent (nothing above -70 LUFS)")
+    if any(r.is_silent for r in references):
+        raise InvalidAudioError("a reference is silent (nothing above -70 LUFS)")
+    target = combine(references)
+    centers = np.asarray(mix.band_centers_hz)
+    mid_diff, mid_valid = _difference(mix.mid_spectrum_db, target.mid_spectrum_db)
+    side_diff, side_valid = _difference(mix.side_spectrum_db, target.side_spectrum_db)
+    in_range = (centers >= OFFSET_RANGE_HZ[0]) & (centers <= OFFSET_RANGE_HZ[1]) & mid_valid
+    offset_db = float(np.mean(mid_diff[in_range])) if np.any(in_range) else 0.0
+
+    mid_gain = _shape(mid_diff - offset_db, mid_valid, centers, config)
+    side_gain = np.zeros_like(mid_gain)
+    if mix.channels == 2:
+        side_gain = _shape(side_diff - offset_db, side_valid, centers, config)
+        near_mono = np.asarray(mix.width_db) < NEAR_MONO_DB
+        side_gain = np.where(near_mono, np.minimum(side_gain, 0.0), side_gain)
+    eq = EqSettings(
+        band_centers_hz=tuple(centers.tolist()),
+        mid_gain_db=tuple(np.round(mid_gain, 2).tolist()),
+        side_gain_db=tuple(np.round(side_gain, 2).tolist()),
+        amount=config.eq_amount,
+    )
+    target_lufs = config.target_lufs if config.target_lufs is not None else round(target.integrated_lufs, 2)
+    return Settings(
+        eq=eq,
+        loudness=LoudnessSettings(target_lufs=target_lufs),
+        limiter=config.limiter,
+        output=config.output,
+    )
+
+
+def _difference(mix_db, reference_db) -> tuple[np.ndarray, np.ndarray]:
+    """Reference minus mix per band, and which bands both measure reliably."""
+    mix_db = np.asarray(mix_db)
+    reference_db = np.asarray(reference_db)
+    valid = (
+        (mix_db > FLOOR_DB)
+        & (reference_db > FLOOR_DB)
+        & (mix_db > mix_db.max() - USABLE_RANGE_DB)
+        & (reference_db > reference_db.max() - USABLE_RANGE_DB)
+    )
+    return reference_db - mix_db, valid
+
+
+def _shape(diff_db: np.ndarray, valid: np.ndarray, centers_hz: np.ndarray, config: FitConfig) -> np.ndarray:
+    """Smooth, limit and taper a raw difference curve into EQ gains."""
+    if not np.any(valid):
+        return np.zeros_like(diff_db)
+    log_f = np.log2(centers_hz)
+    filled = np.interp(log_f, log_f[valid], diff_db[valid])
+    smoothed = _smooth(filled, log_f, config.eq_smoothing_octaves)
+    limited = np.clip(smoothed, -config.eq_max_cut_db, config.eq_max_boost_db)
+    return limited * _taper(log_f, valid, config)
+
+
+def _smooth(curve: np.ndarray, log_f: np.ndarray, fwhm_octaves: float) -> np.ndarray:
+    """Gaussian smoothing along log-frequency, normalised at the edges."""
+    if fwhm_octaves <= 0:
+        return curve
+    sigma = fwhm_octaves / 2.355
+    kernel = np.exp(-0.5 * ((log_f[:, None] - log_f[None, :]) / sigma) ** 2)
+    return kernel @ curve / kernel.sum(axis=1)
+
+
+def _taper(log_f: np.ndarray, valid: np.ndarray, config: FitConfig) -> np.ndarray:
+    """1 where the curves are trusted, falling smoothly (raised cosine) to 0 outside."""
+    lo_valid = log_f[valid].min()
+    hi_valid = log_f[valid].max()
+    low = (np.log2(config.eq_low_taper_hz[0]), np.log2(config.eq_low_taper_hz[1]))
+    high = (np.log2(config.eq_high_taper_hz[0]), np.log2(config.eq_high_taper_hz[1]))
+    # Beyond the measured range, fade out over half an octave.
+    low = (max(low[0], lo_valid - 0.5), max(low[1], lo_valid))
+    high = (min(high[0], hi_valid), min(high[1], hi_valid + 0.5))
+    rise = _raised_cosine((log_f - low[0]) / max(low[1] - low[0], 1e-9))
+    fall = _raised_cosine((high[1] - log_f) / max(high[1] - high[0], 1e-9))
+    return rise * fall
+
+
+def _raised_cosine(x: np.ndarray) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))

@@ -1,0 +1,1 @@
+"""The I/O boundary: audio files in, validated blocks out; atomic writes."""

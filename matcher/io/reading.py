@@ -1,0 +1,121 @@
+"""Open and validate audio files, and stream them as float blocks of shape (n, channels)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import soundfile as sf
+
+from matcher.errors import AudioFileError, InvalidAudioError
+
+MIN_DURATION_S = 3.0
+BLOCK_FRAMES = 1 << 16
+CACHE_LIMIT_BYTES = 256 * 1024 * 1024
+"""Files up to this size (as float32) are decoded once and kept in memory."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Format of a validated audio file."""
+
+    path: Path
+    sample_rate_hz: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate_hz
+
+
+def open_audio(path: str | os.PathLike, min_duration_s: float = MIN_DURATION_S) -> AudioInfo:
+    """Check that ``path`` is a readable mono or stereo audio file of a usable length.
+
+    Raises
+    ------
+    AudioFileError
+        Missing, a directory, unreadable, or not audio.
+    InvalidAudioError
+        Empty, too short, or more than two channels.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise AudioFileError(f"{p}: no such file")
+    if p.is_dir():
+        raise AudioFileError(f"{p}: is a directory, not an audio file")
+    if not os.access(p, os.R_OK):
+        raise AudioFileError(f"{p}: permission denied")
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioFileError(f"{p}: not a readable audio file ({_reason(exc)})") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise InvalidAudioError(f"{p}: contains no audio")
+    if info.channels > 2:
+        raise InvalidAudioError(f"{p}: {info.channels} channels; only mono and stereo are supported")
+    duration_s = info.frames / info.samplerate
+    if duration_s < min_duration_s:
+        raise InvalidAudioError(f"{p}: {duration_s:.2g} s long; at least {min_duration_s:g} s is needed")
+    return AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+class AudioSource:
+    """Re-readable stream of a validated file's samples, as float blocks.
+
+    Small files are decoded once and kept (float32, exact for 16- and 24-bit PCM); long ones
+    are decoded from disk on every pass. Every block is checked for NaN and infinity.
+
+    Parameters
+    ----------
+    info : AudioInfo
+    on_block : callable, optional
+        Called with the number of frames of every block read (for progress displays).
+    """
+
+    def __init__(self, info: AudioInfo, on_block: Callable[[int], None] | None = None):
+        self.info = info
+        self.on_block = on_block
+        self._cache: np.ndarray | None = None
+        if info.frames * info.channels * 4 <= CACHE_LIMIT_BYTES:
+            self._cache = np.concatenate(list(self._read())) if info.frames else None
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        """Yield the file's blocks, shape (n, channels), float32."""
+        if self._cache is None:
+            yield from self._read()
+            return
+        for start in range(0, self._cache.shape[0], BLOCK_FRAMES):
+            block = self._cache[start : start + BLOCK_FRAMES]
+            if self.on_block:
+                self.on_block(block.shape[0])
+            yield block
+
+    def _read(self) -> Iterator[np.ndarray]:
+        p = self.info.path
+        try:
+            with sf.SoundFile(str(p)) as f:
+                while True:
+                    block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                    if block.shape[0] == 0:
+                        break
+                    if not np.all(np.isfinite(block)):
+                        at = f.tell() - block.shape[0] + int(np.argmax(~np.isfinite(block).all(axis=1)))
+                        raise InvalidAudioError(
+                            f"{p}: non-finite sample (NaN or infinity) at {at / self.info.sample_rate_hz:.3f} s"
+                        )
+                    if self._cache is None and self.on_block:
+                        self.on_block(block.shape[0])
+                    yield block
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioFileError(f"{p}: could not be decoded ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return text.split(": ", 1)[-1] if text.startswith("Error opening") else text

@@ -1,0 +1,145 @@
+"""Atomic writing: a temporary file in the target folder, flushed, then renamed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from matcher.errors import AudioFileError, OutputExistsError
+
+FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF"}
+SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+
+
+def output_format(path: str | os.PathLike, bit_depth: str) -> tuple[str, str]:
+    """Container and sample format for a file name and bit depth.
+
+    Raises
+    ------
+    AudioFileError
+        Unknown extension, or a combination the container cannot hold (float FLAC).
+    """
+    p = Path(path)
+    container = FORMATS.get(p.suffix.lower())
+    if container is None:
+        raise AudioFileError(f"{p}: unknown output format; use .wav, .flac, .aif or .aiff")
+    subtype = SUBTYPES[bit_depth]
+    if container == "FLAC" and subtype == "FLOAT":
+        raise AudioFileError(f"{p}: FLAC cannot hold 32-bit float; use 16 or 24 bit, or .wav")
+    return container, subtype
+
+
+def check_output_path(path: Path, inputs: list[Path], force: bool) -> None:
+    """Refuse to overwrite an input, or an existing file without ``force``."""
+    for source in inputs:
+        if path.exists() and source.exists() and os.path.samefile(path, source):
+            raise AudioFileError(f"{path}: is an input file; choose another output")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise AudioFileError(f"{path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise AudioFileError(f"{path}: folder {folder} is not writable")
+
+
+class AtomicAudioWriter:
+    """Write audio to ``path`` through a temporary file that is renamed only on success.
+
+    Use as a context manager: on any exception (or Ctrl-C) the temporary file is removed and
+    ``path`` is left as it was.
+    """
+
+    def __init__(self, path: str | os.PathLike, sample_rate_hz: int, channels: int, bit_depth: str):
+        self.path = Path(path)
+        self.bit_depth = bit_depth
+        self._container, self._subtype = output_format(self.path, bit_depth)
+        self._sample_rate_hz = sample_rate_hz
+        self._channels = channels
+        self._tmp: Path | None = None
+        self._file: sf.SoundFile | None = None
+
+    def __enter__(self) -> "AtomicAudioWriter":
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+            os.close(fd)
+            self._tmp = Path(tmp)
+            self._file = sf.SoundFile(
+                tmp, "w", self._sample_rate_hz, self._channels, self._subtype, format=self._container
+            )
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+            self._discard()
+            raise AudioFileError(f"{self.path}: cannot be written ({exc})") from None
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a block of quantised float samples, shape (n, channels)."""
+        assert self._file is not None
+        try:
+            self._file.write(_to_file_dtype(np.asarray(block), self.bit_depth))
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioFileError(f"{self.path}: write failed ({exc})") from None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
+            assert self._file is not None and self._tmp is not None
+            self._file.close()
+            _fsync(self._tmp)
+            os.replace(self._tmp, self.path)
+        except (OSError, sf.LibsndfileError, RuntimeError) as err:
+            self._discard()
+            raise AudioFileError(f"{self.path}: cannot be written ({err})") from None
+
+    def _discard(self) -> None:
+        if self._file is not None and not self._file.closed:
+            try:
+                self._file.close()
+            except Exception:  # noqa: BLE001 - already failing; removing the file matters more
+                pass
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+
+
+def _to_file_dtype(block: np.ndarray, bit_depth: str) -> np.ndarray:
+    """Exact integer (or float32) samples for values already on the output grid."""
+    if bit_depth == "16":
+        return np.round(block * 2.0**15).astype(np.int16)
+    if bit_depth == "24":
+        # libsndfile stores the top 24 bits of int32 samples.
+        return (np.round(block * 2.0**23).astype(np.int32) << 8)
+    return block.astype(np.float32)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically (temporary file, flush, fsync, rename)."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise AudioFileError(f"{p}: cannot be written ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise AudioFileError(f"{p}: cannot be written ({exc.strerror})") from None

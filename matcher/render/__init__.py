@@ -1,0 +1,1 @@
+"""Render: apply settings to audio."""

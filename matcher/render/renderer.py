@@ -1,0 +1,226 @@
+"""Render settings onto audio in two streaming passes.
+
+Pass 1 runs the EQ and measures, per control tick of about 0.7 ms, the true peak and the
+K-weighted energy of the equalised signal. From those small arrays the make-up gain and the
+limiter's gain curve are solved so that the output lands exactly on the loudness target
+with every true peak at or below the ceiling. Pass 2 runs the EQ again, applies that gain
+curve, quantises and hands each block to the caller. Memory is bounded by the block size
+and the tick arrays (a few MB per hour), never by the length of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from matcher.analysis.loudness import KWeightedPower, LoudnessMeter, subblock_boundaries
+from matcher.analysis.truepeak import TruePeakDetector
+from matcher.dsp.dither import Quantizer
+from matcher.dsp.eq import MidSideEQ
+from matcher.dsp.limiter import TruePeakLimiter
+from matcher.dsp.segments import SegmentReducer
+from matcher.fitting.settings import Settings
+from matcher.render.loudness_solver import solve_gain
+from matcher.units import FLOOR_DB, gain_to_db
+
+CHUNK_SAMPLES = 1 << 16
+MAX_TICK_SAMPLES = 32
+TRUE_PEAK_MARGIN_DB = 0.05
+"""Headroom kept below the ceiling for differences between true-peak meters' filters."""
+
+BlockSource = Callable[[], Iterable[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    """What rendering did and what came out.
+
+    Attributes
+    ----------
+    gain_db : float
+        Make-up gain applied before the limiter.
+    limiter_max_reduction_db, limiter_active_fraction : float
+        Largest gain reduction, and fraction of the time the limiter reduced at all.
+    output_lufs, output_true_peak_dbtp, output_sample_peak_dbfs, output_plr_db : float
+        Measured on the quantised output.
+    output_loudness_range_lu : float
+    """
+
+    gain_db: float
+    limiter_max_reduction_db: float
+    limiter_active_fraction: float
+    output_lufs: float
+    output_true_peak_dbtp: float
+    output_sample_peak_dbfs: float
+    output_plr_db: float
+    output_loudness_range_lu: float
+
+
+@dataclass(frozen=True)
+class GainPlan:
+    """Solved gain per control tick (dB), and the figures behind it."""
+
+    tick_samples: int
+    gain_db: np.ndarray
+    makeup_gain_db: float
+    reduction_db: np.ndarray
+
+
+def tick_samples(sample_rate_hz: int) -> int:
+    """Control tick: the largest divisor of the 100 ms sub-block that is at most 32 samples."""
+    subblock = int(subblock_boundaries(sample_rate_hz)(1))
+    return max(d for d in range(1, MAX_TICK_SAMPLES + 1) if subblock % d == 0)
+
+
+class Renderer:
+    """Applies :class:`Settings` to a stream of blocks of shape (n, channels).
+
+    Parameters
+    ----------
+    settings : Settings
+    sample_rate_hz : int
+    channels : int
+        1 or 2.
+    """
+
+    def __init__(self, settings: Settings, sample_rate_hz: int, channels: int):
+        self.settings = settings
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
+        self.tick_samples = tick_samples(sample_rate_hz)
+        limiter = settings.limiter
+        self.limiter = TruePeakLimiter(
+            ceiling_dbtp=limiter.ceiling_dbtp - TRUE_PEAK_MARGIN_DB,
+            lookahead_ms=limiter.lookahead_ms,
+            hold_ms=limiter.hold_ms,
+            release_ms=limiter.release_ms,
+            control_rate_hz=sample_rate_hz / self.tick_samples,
+        )
+
+    def _eq(self) -> MidSideEQ | None:
+        eq = self.settings.eq
+        if eq.is_neutral:
+            return None
+        return MidSideEQ(
+            eq.band_centers_hz,
+            np.asarray(eq.mid_gain_db) * eq.amount,
+            np.asarray(eq.side_gain_db) * eq.amount,
+            self.sample_rate_hz,
+            self.channels,
+        )
+
+    def _equalised(self, source: BlockSource) -> Iterable[np.ndarray]:
+        """The EQ'd stream, in chunks of at most CHUNK_SAMPLES."""
+        eq = self._eq()
+        for block in source():
+            block = np.asarray(block, dtype=np.float64)
+            for start in range(0, block.shape[0], CHUNK_SAMPLES):
+                chunk = block[start : start + CHUNK_SAMPLES]
+                out = chunk if eq is None else eq.process(chunk)
+                if out.shape[0]:
+                    yield out
+        if eq is not None:
+            tail = eq.finish()
+            for start in range(0, tail.shape[0], CHUNK_SAMPLES):
+                yield tail[start : start + CHUNK_SAMPLES]
+
+    def plan(self, source: BlockSource) -> GainPlan:
+        """Pass 1: measure the equalised signal and solve the gain curve."""
+        ticks = lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples  # noqa: E731
+        detector = TruePeakDetector(self.sample_rate_hz)
+        kweighting = KWeightedPower(self.sample_rate_hz, self.channels)
+        peaks = SegmentReducer(ticks, "max")
+        energies = SegmentReducer(ticks, "sum")
+        for block in self._equalised(source):
+            peaks.process(detector.process(block))
+            energies.process(kweighting.process(block))
+        peaks.process(detector.finish())
+        energies.process(kweighting.flush())
+        peak_db = gain_to_db(peaks.result(include_partial=True))
+        power = energies.result(include_partial=True) / self.tick_samples
+        target = self.settings.loudness.target_lufs
+        ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
+        if target is None or not np.any(power > 0):
+            makeup = 0.0
+            reduction = self.limiter.reduction_db(peak_db, makeup)
+        else:
+            makeup, reduction, _ = solve_gain(peak_db, power, ticks_per_subblock, self.limiter, target)
+        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction)
+
+    def run(self, source: BlockSource, plan: GainPlan, sink: Callable[[np.ndarray], None]) -> RenderReport:
+        """Pass 2: EQ, gain curve and quantisation; every output block goes to ``sink``."""
+        output = self.settings.output
+        quantizer = Quantizer(output.bit_depth, output.dither, output.dither_seed)
+        meter = LoudnessMeter(self.sample_rate_hz, self.channels)
+        detector = TruePeakDetector(self.sample_rate_hz)
+        tick_gain = 10.0 ** (plan.gain_db / 20.0)
+        tick_gain = np.append(tick_gain, tick_gain[-1:]) if tick_gain.size else np.ones(1)
+        position = 0
+        true_peak = sample_peak = 0.0
+        for block in self._equalised(source):
+            n = np.arange(position, position + block.shape[0])
+            k, frac = np.divmod(n, plan.tick_samples)
+            k = np.minimum(k, tick_gain.shape[0] - 2) if tick_gain.shape[0] > 1 else np.zeros_like(k)
+            gain = tick_gain[k] + (tick_gain[np.minimum(k + 1, tick_gain.shape[0] - 1)] - tick_gain[k]) * (
+                frac / plan.tick_samples
+            )
+            out = quantizer.process(block * gain[:, None])
+            position += block.shape[0]
+            meter.process(out)
+            peaks = detector.process(out)
+            if peaks.size:
+                true_peak = max(true_peak, float(peaks.max()))
+            sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
+            sink(out)
+        tail = detector.finish()
+        if tail.size:
+            true_peak = max(true_peak, float(tail.max()))
+        energies = meter.finish()
+        lufs = energies.integrated_lufs()
+        true_peak_dbtp = float(gain_to_db(true_peak))
+        return RenderReport(
+            gain_db=float(plan.makeup_gain_db),
+            limiter_max_reduction_db=float(plan.reduction_db.max()) if plan.reduction_db.size else 0.0,
+            limiter_active_fraction=float(np.mean(plan.reduction_db > 0.01)) if plan.reduction_db.size else 0.0,
+            output_lufs=lufs,
+            output_true_peak_dbtp=true_peak_dbtp,
+            output_sample_peak_dbfs=float(gain_to_db(sample_peak)),
+            output_plr_db=0.0 if lufs <= FLOOR_DB else true_peak_dbtp - lufs,
+            output_loudness_range_lu=energies.loudness_range_lu(),
+        )
+
+
+def render_stream(
+    source: BlockSource,
+    sample_rate_hz: int,
+    channels: int,
+    settings: Settings,
+    sink: Callable[[np.ndarray], None],
+) -> RenderReport:
+    """Render a stream: ``source()`` yields the input blocks (it is called twice)."""
+    renderer = Renderer(settings, sample_rate_hz, channels)
+    return renderer.run(source, renderer.plan(source), sink)
+
+
+def render(audio: np.ndarray, sample_rate_hz: int, settings: Settings) -> np.ndarray:
+    """Apply settings to a whole signal.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (samples, channels) or (samples,)
+    sample_rate_hz : int
+    settings : Settings
+
+    Returns
+    -------
+    np.ndarray, same shape as ``audio``: the master, sample-aligned with the input.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    mono_1d = audio.ndim == 1
+    frames = audio[:, None] if mono_1d else audio
+    blocks: list[np.ndarray] = []
+    render_stream(lambda: [frames], sample_rate_hz, frames.shape[1], settings, blocks.append)
+    out = np.concatenate(blocks) if blocks else np.zeros((0, frames.shape[1]))
+    return out[:, 0] if mono_1d else out
