@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from signal import SIGKILL
 
 import numpy as np
 import pyloudnorm
@@ -64,7 +65,8 @@ _, status, usage = os.wait4(pid, 0)
 wall_s = time.perf_counter() - t0
 with open(sys.argv[1], "w") as f:
     f.write('{"wall_s": %r, "max_rss_kib": %d}' % (wall_s, usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)  # killed by signal N: 128 + N, as shells report
 """
 
 
@@ -120,6 +122,19 @@ class Result:
     error: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """Exit code, wall time and peak memory of one tool process, and its last stderr lines."""
+
+    exit_code: int
+    wall_s: float | None
+    peak_mem_mb: float | None
+    stderr_tail: str
+
+
+Run = tuple[Case, dict[str, Result]]  # a case and what each tool did on it
+
+
 # --- cases -------------------------------------------------------------------------------
 
 
@@ -134,12 +149,16 @@ def rbj_sos(kind: str, freq_hz: float, gain_db: float, q: float, sample_rate: in
     else:
         sign = 1.0 if kind == "low_shelf" else -1.0
         k = 2.0 * math.sqrt(a) * alpha
-        b = [a * ((a + 1) - sign * (a - 1) * cos_w0 + k),
-             sign * 2 * a * ((a - 1) - sign * (a + 1) * cos_w0),
-             a * ((a + 1) - sign * (a - 1) * cos_w0 - k)]
-        den = [(a + 1) + sign * (a - 1) * cos_w0 + k,
-               -sign * 2 * ((a - 1) + sign * (a + 1) * cos_w0),
-               (a + 1) + sign * (a - 1) * cos_w0 - k]
+        b = [
+            a * ((a + 1) - sign * (a - 1) * cos_w0 + k),
+            sign * 2 * a * ((a - 1) - sign * (a + 1) * cos_w0),
+            a * ((a + 1) - sign * (a - 1) * cos_w0 - k),
+        ]
+        den = [
+            (a + 1) + sign * (a - 1) * cos_w0 + k,
+            -sign * 2 * ((a - 1) + sign * (a + 1) * cos_w0),
+            (a + 1) + sign * (a - 1) * cos_w0 - k,
+        ]
     return np.array([b + den]) / den[0]
 
 
@@ -152,9 +171,12 @@ def random_degradation(seed: int, track_index: int) -> Degradation:
 
     return Degradation(
         level_db=-float(rng.uniform(6.0, 14.0)),
-        low_shelf_hz=log_uniform(60.0, 250.0), low_shelf_db=float(rng.uniform(-6.0, 6.0)),
-        high_shelf_hz=log_uniform(3000.0, 10000.0), high_shelf_db=float(rng.uniform(-6.0, 6.0)),
-        peak_hz=log_uniform(200.0, 5000.0), peak_db=float(rng.uniform(-6.0, 6.0)),
+        low_shelf_hz=log_uniform(60.0, 250.0),
+        low_shelf_db=float(rng.uniform(-6.0, 6.0)),
+        high_shelf_hz=log_uniform(3000.0, 10000.0),
+        high_shelf_db=float(rng.uniform(-6.0, 6.0)),
+        peak_hz=log_uniform(200.0, 5000.0),
+        peak_db=float(rng.uniform(-6.0, 6.0)),
         peak_q=float(rng.uniform(0.7, 2.0)),
     )
 
@@ -162,11 +184,13 @@ def random_degradation(seed: int, track_index: int) -> Degradation:
 def degrade(audio: np.ndarray, sample_rate: int, d: Degradation) -> np.ndarray:
     """Apply ``d`` to ``audio`` of shape (samples, channels); returns a new array."""
     shelf_q = 1.0 / math.sqrt(2.0)  # shelf slope S = 1
-    sos = np.vstack([
-        rbj_sos("low_shelf", d.low_shelf_hz, d.low_shelf_db, shelf_q, sample_rate),
-        rbj_sos("high_shelf", d.high_shelf_hz, d.high_shelf_db, shelf_q, sample_rate),
-        rbj_sos("peak", d.peak_hz, d.peak_db, d.peak_q, sample_rate),
-    ])
+    sos = np.vstack(
+        [
+            rbj_sos("low_shelf", d.low_shelf_hz, d.low_shelf_db, shelf_q, sample_rate),
+            rbj_sos("high_shelf", d.high_shelf_hz, d.high_shelf_db, shelf_q, sample_rate),
+            rbj_sos("peak", d.peak_hz, d.peak_db, d.peak_q, sample_rate),
+        ]
+    )
     return signal.sosfilt(sos, audio * 10.0 ** (d.level_db / 20.0), axis=0)
 
 
@@ -187,10 +211,13 @@ def build_cases(tracks: Sequence[Path], args: argparse.Namespace, work: Path) ->
         info = sf.info(path)
         frames = round(args.excerpt_s * info.samplerate)
         if info.frames < frames:
-            print(f"skipping {path.name}: {info.duration:.1f} s < {args.excerpt_s} s", file=sys.stderr)
+            print(
+                f"skipping {path.name}: {info.duration:.1f} s < {args.excerpt_s} s", file=sys.stderr
+            )
             continue
-        audio, sample_rate = sf.read(path, frames=frames, start=(info.frames - frames) // 2,
-                                     dtype="float64", always_2d=True)
+        audio, sample_rate = sf.read(
+            path, frames=frames, start=(info.frames - frames) // 2, dtype="float64", always_2d=True
+        )
         d = random_degradation(args.seed, index)
         ref_path, mix_path = work / f"ref_{path.stem}.wav", work / f"mix_{path.stem}.wav"
         write_float_wav(ref_path, audio, sample_rate)
@@ -216,8 +243,16 @@ def full_track_case(tracks: Sequence[Path], seed: int, work: Path) -> Case:
     d = random_degradation(seed, mix_index)
     mix_path = work / f"mix_full_{tracks[mix_index].stem}.wav"
     write_float_wav(mix_path, degrade(audio, sample_rate, d), sample_rate)
-    return Case("full", short_name(tracks[mix_index]), short_name(tracks[ref_index]), mix_path,
-                tracks[ref_index], None, audio.shape[0] / sample_rate, d)
+    return Case(
+        "full",
+        short_name(tracks[mix_index]),
+        short_name(tracks[ref_index]),
+        mix_path,
+        tracks[ref_index],
+        None,
+        audio.shape[0] / sample_rate,
+        d,
+    )
 
 
 # --- running the tools -------------------------------------------------------------------
@@ -234,31 +269,52 @@ def matchering_argv(mix: Path, ref: Path, out: Path) -> list[str]:
 
 
 def make_tools(args: argparse.Namespace) -> list[Tool]:
-    """The two tools, each with ``argv`` None when it cannot run here."""
+    """Set up both tools; a tool that cannot run here gets ``argv`` None."""
     prefix = shlex.split(args.automaster_cmd)
     automaster = None
     if prefix and shutil.which(prefix[0]):
         automaster = functools.partial(automaster_argv, prefix)
     else:
-        print(f"warning: {args.automaster_cmd!r} not found; automaster columns are n/a", file=sys.stderr)
+        print(
+            f"warning: {args.automaster_cmd!r} not found; automaster columns are n/a",
+            file=sys.stderr,
+        )
     has_matchering = not args.no_matchering and importlib.util.find_spec("matchering") is not None
-    return [Tool("automaster", automaster), Tool("matchering", matchering_argv if has_matchering else None)]
+    if not args.no_matchering and not has_matchering:
+        print("note: matchering is not installed; its columns are n/a", file=sys.stderr)
+    return [
+        Tool("automaster", automaster),
+        Tool("matchering", matchering_argv if has_matchering else None),
+    ]
 
 
-def run_measured(argv: list[str], log_stem: Path) -> tuple[int, float | None, float | None, str]:
-    """Run ``argv`` through the launcher; return (exit code, wall s, peak MB, stderr tail)."""
+def run_measured(argv: list[str], log_stem: Path, timeout_s: float) -> Measured:
+    """Run ``argv`` through the launcher; stdout and stderr go to ``log_stem``.out/.err."""
     stats_path = log_stem.with_suffix(".stats.json")
     stats_path.unlink(missing_ok=True)
-    with open(log_stem.with_suffix(".out"), "wb") as out, open(log_stem.with_suffix(".err"), "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, str(stats_path), *argv],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        _, status, _ = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with (
+        open(log_stem.with_suffix(".out"), "wb") as out,
+        open(log_stem.with_suffix(".err"), "wb") as err,
+    ):
+        # A session of its own, so a timeout can stop the launcher and the tool together.
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", LAUNCHER, str(stats_path), *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, SIGKILL)
+            proc.wait()
+            return Measured(-SIGKILL, timeout_s, None, f"timed out after {timeout_s:g} s")
     tail = "\n".join(log_stem.with_suffix(".err").read_text(errors="replace").splitlines()[-5:])
     if not stats_path.exists():
-        return proc.returncode or 1, None, None, tail
+        return Measured(proc.returncode or 1, None, None, tail)
     stats = json.loads(stats_path.read_text())
-    return proc.returncode, stats["wall_s"], stats["max_rss_kib"] / 1024.0, tail
+    return Measured(proc.returncode, stats["wall_s"], stats["max_rss_kib"] / 1024.0, tail)
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -277,7 +333,10 @@ def true_peak_dbtp(audio: np.ndarray) -> float:
         stop = min(start + TP_BLOCK_SAMPLES, n)
         lo, hi = max(start - TP_MARGIN_SAMPLES, 0), min(stop + TP_MARGIN_SAMPLES, n)
         up = signal.resample_poly(audio[lo:hi], OVERSAMPLING, 1, axis=0)
-        peak = max(peak, float(np.max(np.abs(up[(start - lo) * OVERSAMPLING:(stop - lo) * OVERSAMPLING]))))
+        peak = max(
+            peak,
+            float(np.max(np.abs(up[(start - lo) * OVERSAMPLING : (stop - lo) * OVERSAMPLING]))),
+        )
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
 
@@ -286,7 +345,9 @@ def third_octave_db(audio: np.ndarray, sample_rate: int, loudness_lufs: float) -
     mid = audio.mean(axis=1) * 10.0 ** ((TONAL_TARGET_LUFS - loudness_lufs) / 20.0)
     freqs_hz, psd = signal.welch(mid, fs=sample_rate, nperseg=min(WELCH_NPERSEG, mid.size))
     df_hz = freqs_hz[1] - freqs_hz[0]
-    edges_hz = np.stack([BAND_CENTERS_HZ * 2.0 ** (-1 / 6), BAND_CENTERS_HZ * 2.0 ** (1 / 6)], axis=1)
+    edges_hz = np.stack(
+        [BAND_CENTERS_HZ * 2.0 ** (-1 / 6), BAND_CENTERS_HZ * 2.0 ** (1 / 6)], axis=1
+    )
     power = np.array([psd[(freqs_hz >= lo) & (freqs_hz < hi)].sum() * df_hz for lo, hi in edges_hz])
     return 10.0 * np.log10(power + 1e-20)
 
@@ -297,7 +358,7 @@ def tonal_error_db(curve_db: np.ndarray, ref_curve_db: np.ndarray) -> float:
     return float(np.sqrt(np.mean((diff_db - diff_db.mean()) ** 2)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def measure_reference(path: Path) -> tuple[float, np.ndarray]:
     """Integrated loudness (LUFS) and third-octave curve (dB) of a reference file."""
     audio, sample_rate = sf.read(path, dtype="float64", always_2d=True)
@@ -308,7 +369,9 @@ def measure_reference(path: Path) -> tuple[float, np.ndarray]:
 def align_lag_samples(audio: np.ndarray, original: np.ndarray, sample_rate: int) -> int:
     """Lag (samples, +-2048) of ``audio`` behind ``original`` maximising mid cross-correlation."""
     n = min(audio.shape[0], original.shape[0], round(ALIGN_WINDOW_S * sample_rate))
-    corr = signal.correlate(audio[:n].mean(axis=1), original[:n].mean(axis=1), mode="full", method="fft")
+    corr = signal.correlate(
+        audio[:n].mean(axis=1), original[:n].mean(axis=1), mode="full", method="fft"
+    )
     lags = signal.correlation_lags(n, n, mode="full")
     keep = np.abs(lags) <= MAX_LAG_SAMPLES
     return int(lags[keep][np.argmax(corr[keep])])
@@ -322,8 +385,15 @@ def log_stft_distance_db(audio: np.ndarray, original: np.ndarray, sample_rate: i
         for ch in range(original.shape[1]):
             mags_db = []
             for x in (audio[:, ch], original[:, ch]):
-                freqs_hz, _, spec = signal.stft(x, fs=sample_rate, window="hann", nperseg=nfft,
-                                                noverlap=nfft - nfft // 4, boundary=None, padded=False)
+                freqs_hz, _, spec = signal.stft(
+                    x,
+                    fs=sample_rate,
+                    window="hann",
+                    nperseg=nfft,
+                    noverlap=nfft - nfft // 4,
+                    boundary=None,
+                    padded=False,
+                )
                 band = (freqs_hz >= DIST_BAND_HZ[0]) & (freqs_hz <= DIST_BAND_HZ[1])
                 mags_db.append(20.0 * np.log10(np.abs(spec[band]) + LOG_EPS))
             per_channel.append(float(np.mean(np.abs(mags_db[0] - mags_db[1]))))
@@ -331,8 +401,9 @@ def log_stft_distance_db(audio: np.ndarray, original: np.ndarray, sample_rate: i
     return float(np.mean(per_size))
 
 
-def distance_to_original(audio: np.ndarray, sample_rate: int, loudness_lufs: float,
-                         original_path: Path) -> tuple[float, int]:
+def distance_to_original(
+    audio: np.ndarray, sample_rate: int, loudness_lufs: float, original_path: Path
+) -> tuple[float, int]:
     """Loudness-matched, aligned log-STFT distance (dB) to the original, and the lag found."""
     original, original_rate = sf.read(original_path, dtype="float64", always_2d=True)
     if sample_rate != original_rate:
@@ -355,26 +426,37 @@ def evaluate(case: Case, out_path: Path) -> dict[str, float | int | None]:
     metrics: dict[str, float | int | None] = {
         "lufs_err_lu": abs(loudness_lufs - ref_lufs),
         "true_peak_dbtp": true_peak_dbtp(audio),
-        "tonal_err_db": tonal_error_db(third_octave_db(audio, sample_rate, loudness_lufs), ref_curve_db),
+        "tonal_err_db": tonal_error_db(
+            third_octave_db(audio, sample_rate, loudness_lufs), ref_curve_db
+        ),
     }
     if case.original_path is not None:
         metrics["dist_db"], metrics["lag_samples"] = distance_to_original(
-            audio, sample_rate, loudness_lufs, case.original_path)
+            audio, sample_rate, loudness_lufs, case.original_path
+        )
     return metrics
 
 
-def run_case(case: Case, tool: Tool, work: Path) -> Result:
+def run_case(case: Case, tool: Tool, work: Path, timeout_s: float) -> Result:
     """Run ``tool`` on ``case`` and measure its output."""
     if tool.argv is None:
         return Result("n/a")
     stem = work / f"out_{case.kind}_{case.mix_path.stem}_{case.ref_path.stem}_{tool.name}"
     out_path = stem.with_suffix(".wav")
     out_path.unlink(missing_ok=True)
-    code, wall_s, mem_mb, tail = run_measured(tool.argv(case.mix_path, case.ref_path, out_path), stem)
-    timing = {"wall_s": wall_s, "peak_mem_mb": mem_mb,
-              "realtime_factor": case.duration_s / wall_s if wall_s else None}
-    if code != 0 or not out_path.exists():
-        return Result("failed", **timing, error=f"exit {code}: {tail}" if code else "no output file")
+    measured = run_measured(tool.argv(case.mix_path, case.ref_path, out_path), stem, timeout_s)
+    timing = {
+        "wall_s": measured.wall_s,
+        "peak_mem_mb": measured.peak_mem_mb,
+        "realtime_factor": case.duration_s / measured.wall_s if measured.wall_s else None,
+    }
+    if measured.exit_code != 0 or not out_path.exists():
+        error = (
+            f"exit {measured.exit_code}: {measured.stderr_tail}"
+            if measured.exit_code
+            else "no output file"
+        )
+        return Result("failed", **timing, error=error)
     try:
         return Result("ok", **timing, **evaluate(case, out_path))
     except (sf.SoundFileError, OSError, ValueError) as exc:
@@ -389,43 +471,54 @@ def fmt(value: float | None, spec: str, width: int) -> str:
     return f"{'-' if value is None else format(value, spec):>{width}}"
 
 
-CASE_COLUMNS = (("lufs_err_lu", "LUFSerr", ".2f"), ("true_peak_dbtp", "TP", "+.2f"),
-                ("tonal_err_db", "tonal", ".2f"), ("dist_db", "dist", ".2f"), ("wall_s", "time", ".1f"),
-                ("peak_mem_mb", "memMB", ".0f"), ("lag_samples", "lag", "d"))
+CASE_COLUMNS = (
+    ("lufs_err_lu", "LUFSerr", ".2f"),
+    ("true_peak_dbtp", "TP", "+.2f"),
+    ("tonal_err_db", "tonal", ".2f"),
+    ("dist_db", "dist", ".2f"),
+    ("wall_s", "time", ".1f"),
+    ("peak_mem_mb", "memMB", ".0f"),
+    ("lag_samples", "lag", "d"),
+)
 
 
-def print_case_table(cases: Sequence[Case], results: Sequence[dict[str, Result]]) -> None:
+def print_case_table(runs: Sequence[Run]) -> None:
     """One row per case, the tools side by side."""
     group = " ".join(f"{label:>7}" for _, label, _ in CASE_COLUMNS)
     width = len(group)
     print(f"{'':48}" + " | ".join(f"{name:^{width}}" for name in TOOL_NAMES))
     print(f"{'case':9}{'mix':19}{'ref':19} " + " | ".join(group for _ in TOOL_NAMES))
-    for case, row in zip(cases, results):
+    for case, row in runs:
         cells = []
         for name in TOOL_NAMES:
             r = row[name]
             if r.status == "ok":
-                cells.append(" ".join(fmt(getattr(r, key), spec, 7) for key, _, spec in CASE_COLUMNS))
+                cells.append(
+                    " ".join(fmt(getattr(r, key), spec, 7) for key, _, spec in CASE_COLUMNS)
+                )
             else:
                 label = "FAILED" if r.status == "failed" else r.status
                 cells.append(f"{label:>7}" + " " * 8 * (len(CASE_COLUMNS) - 1))
         print(f"{case.kind:9}{case.mix_name:19}{case.ref_name:19} " + " | ".join(cells))
-    for case, row in zip(cases, results):
+    for case, row in runs:
         for name in TOOL_NAMES:
             if row[name].status == "failed":
                 error = row[name].error.replace("\n", "\n    ")
                 print(f"FAILED {name} {case.kind} {case.mix_name} <- {case.ref_name}: {error}")
 
 
-def summary_rows(pairs: Sequence[tuple[Case, dict[str, Result]]], kind: str) -> list[tuple[str, list[str]]]:
+def summary_rows(pairs: Sequence[Run], kind: str) -> list[tuple[str, list[str]]]:
     """Summary lines for the cases of one kind: (label, one cell per tool)."""
+
     def values(name: str, get: Callable[[Case, Result], float | None]) -> list[float]:
         got = [get(case, row[name]) for case, row in pairs if row[name].status == "ok"]
         return [v for v in got if v is not None]
 
     def stat(func: Callable[[list[float]], float], key: str, spec: str) -> list[str]:
-        return [format(func(v), spec) if (v := values(name, lambda _, r: getattr(r, key))) else "n/a"
-                for name in TOOL_NAMES]
+        return [
+            format(func(v), spec) if (v := values(name, lambda _, r: getattr(r, key))) else "n/a"
+            for name in TOOL_NAMES
+        ]
 
     def above_ceiling(name: str) -> str:
         peaks = values(name, lambda _, r: r.true_peak_dbtp)
@@ -435,10 +528,17 @@ def summary_rows(pairs: Sequence[tuple[Case, dict[str, Result]]], kind: str) -> 
         ran = [row[name].status for _, row in pairs if row[name].status != "n/a"]
         return f"{ran.count('failed')}/{len(ran)}" if ran else "n/a"
 
-    per_60_s = [format(np.median(v), ".2f") if (v := values(n, lambda c, r: r.wall_s * 60.0 / c.duration_s))
-                else "n/a" for n in TOOL_NAMES]
-    ratios = [row["automaster"].wall_s / row["matchering"].wall_s for _, row in pairs
-              if row["automaster"].status == row["matchering"].status == "ok"]
+    per_60_s = [
+        format(np.median(v), ".2f")
+        if (v := values(n, lambda c, r: r.wall_s * 60.0 / c.duration_s))
+        else "n/a"
+        for n in TOOL_NAMES
+    ]
+    ratios = [
+        row["automaster"].wall_s / row["matchering"].wall_s
+        for _, row in pairs
+        if row["automaster"].status == row["matchering"].status == "ok"
+    ]
     lines = [
         ("|LUFS error| median (LU)", stat(np.median, "lufs_err_lu", ".2f")),
         ("|LUFS error| max (LU)", stat(np.max, "lufs_err_lu", ".2f")),
@@ -451,15 +551,18 @@ def summary_rows(pairs: Sequence[tuple[Case, dict[str, Result]]], kind: str) -> 
         ("realtime factor median (x)", stat(np.median, "realtime_factor", ".1f")),
         ("peak memory max (MB)", stat(np.max, "peak_mem_mb", ".0f")),
         ("failed runs", [failed(n) for n in TOOL_NAMES]),
-        ("time ratio automaster/matchering (median)", [format(np.median(ratios), ".2f") if ratios else "n/a", ""]),
+        (
+            "time ratio automaster/matchering (median)",
+            [format(np.median(ratios), ".2f") if ratios else "n/a", ""],
+        ),
     ]
     return [line for line in lines if kind == "recovery" or not line[0].startswith("distance")]
 
 
-def print_summary(cases: Sequence[Case], results: Sequence[dict[str, Result]]) -> None:
+def print_summary(runs: Sequence[Run]) -> None:
     """Summary per case kind, tools side by side."""
     for kind in (*CASE_KINDS, "full"):
-        pairs = [(c, r) for c, r in zip(cases, results) if c.kind == kind]
+        pairs = [(c, r) for c, r in runs if c.kind == kind]
         if not pairs:
             continue
         title = f"{kind} ({len(pairs)} case{'s' * (len(pairs) != 1)})"
@@ -473,14 +576,17 @@ def finite_or_none(value: object) -> object:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def write_json(path: Path, header: dict[str, object], cases: Sequence[Case],
-               results: Sequence[dict[str, Result]]) -> None:
+def write_json(path: Path, header: dict[str, object], runs: Sequence[Run]) -> None:
     """All per-case numbers, with the degradation parameters, as JSON."""
     records = []
-    for case, row in zip(cases, results):
-        record = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(case).items()}
-        record["results"] = {n: {k: finite_or_none(v) for k, v in dataclasses.asdict(r).items()}
-                             for n, r in row.items()}
+    for case, row in runs:
+        record = {
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(case).items()
+        }
+        record["results"] = {
+            n: {k: finite_or_none(v) for k, v in dataclasses.asdict(r).items()}
+            for n, r in row.items()
+        }
         records.append(record)
     path.write_text(json.dumps({**header, "cases": records}, indent=2))
 
@@ -492,12 +598,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("corpus_dir", type=Path, help="folder of WAV files (build_corpus.sh output)")
-    p.add_argument("--automaster-cmd", default="automaster", help="command prefix (split with shlex)")
+    p.add_argument(
+        "--automaster-cmd", default="automaster", help="command prefix (split with shlex)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--excerpt-s", type=float, default=60.0, help="excerpt length (s)")
     p.add_argument("--tracks", type=int, default=None, help="use only the first N tracks")
     p.add_argument("--cases", default="recovery,cross", help="comma-separated: recovery,cross")
     p.add_argument("--no-matchering", action="store_true")
+    p.add_argument("--timeout-s", type=float, default=600.0, help="stop a tool run after this (s)")
     p.add_argument("--full-track", action="store_true", help="also run on one ~3-minute track")
     p.add_argument("--work", type=Path, default=None, help="work folder (default: a temp folder)")
     p.add_argument("--keep", action="store_true", help="keep the temp work folder")
@@ -530,29 +639,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     tools = make_tools(args)
     try:
-        cases = build_cases(all_tracks[:args.tracks], args, work)
+        cases = build_cases(all_tracks[: args.tracks], args, work)
         if args.full_track and len(all_tracks) >= 2:
             cases.append(full_track_case(all_tracks, args.seed, work))
-        results = []
+        runs: list[Run] = []
         for i, case in enumerate(cases, 1):
-            row = {tool.name: run_case(case, tool, work) for tool in tools}
-            times = ", ".join(f"{n} {r.status}" + (f" {r.wall_s:.1f} s" if r.wall_s else "")
-                              for n, r in row.items())
-            print(f"[{i}/{len(cases)}] {case.kind} {case.mix_name} <- {case.ref_name}: {times}",
-                  file=sys.stderr)
-            results.append(row)
+            row = {tool.name: run_case(case, tool, work, args.timeout_s) for tool in tools}
+            times = ", ".join(
+                f"{n} {r.status}" + (f" {r.wall_s:.1f} s" if r.wall_s else "")
+                for n, r in row.items()
+            )
+            print(
+                f"[{i}/{len(cases)}] {case.kind} {case.mix_name} <- {case.ref_name}: {times}",
+                file=sys.stderr,
+            )
+            runs.append((case, row))
     finally:
         if temp_work and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     versions = {name: tool_version(name) for name in TOOL_NAMES}
-    header = {"command": command, "seed": args.seed, "excerpt_s": args.excerpt_s, "versions": versions}
+    header = {
+        "command": command,
+        "seed": args.seed,
+        "excerpt_s": args.excerpt_s,
+        "versions": versions,
+    }
     kept = "kept" if args.keep or not temp_work else "removed"
-    print(f"command: {command}\nseed: {args.seed}   excerpt: {args.excerpt_s:g} s   "
-          + "   ".join(f"{n} {v}" for n, v in versions.items()) + f"   work: {work} ({kept})\n")
-    print_case_table(cases, results)
-    print_summary(cases, results)
+    print(
+        f"command: {command}\nseed: {args.seed}   excerpt: {args.excerpt_s:g} s   "
+        + "   ".join(f"{n} {v}" for n, v in versions.items())
+        + f"   work: {work} ({kept})\n"
+    )
+    print_case_table(runs)
+    print_summary(runs)
     if args.json:
-        write_json(args.json, header, cases, results)
+        write_json(args.json, header, runs)
     return 0
 
 

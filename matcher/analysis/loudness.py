@@ -47,7 +47,7 @@ class KWeightedPower:
 
     def __init__(self, sample_rate_hz: float, channels: int):
         self._weights = channel_weights(channels)
-        self._filter = FFTConvolver(kweighting_impulse_response(sample_rate_hz))
+        self._filter = FFTConvolver(kweighting_impulse_response(sample_rate_hz), np.float32)
 
     def reset(self) -> None:
         """Forget the signal seen so far."""
@@ -64,6 +64,7 @@ class KWeightedPower:
     def _power(self, y: np.ndarray) -> np.ndarray:
         if y.shape[0] == 0:
             return np.zeros(0)
+        y = y.astype(np.float64)
         power = self._weights[0] * y[:, 0] ** 2
         for channel in range(1, y.shape[1]):
             power += self._weights[channel] * y[:, channel] ** 2

@@ -131,6 +131,13 @@ def match(
             _, settings, report = master_file(mix, ref, output, config, force, advance)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
+        if not report.target_reached:
+            stderr.print(
+                f"automaster: warning: {mix}: {settings.loudness.target_lufs:.1f} LUFS is out of reach under a "
+                f"{settings.limiter.ceiling_dbtp:.1f} dBTP ceiling; the master is {report.output_lufs:.1f} LUFS",
+                markup=False,
+                highlight=False,
+            )
         print_match_summary(stdout, output, settings, report)
 
 

@@ -27,6 +27,9 @@ class FFTConvolver:
 
     Parameters
     ----------
+    dtype : numpy dtype
+        Working precision: float64, or float32 (about twice as fast) where a meter needs no
+        more than 24 bits.
     impulse_response : np.ndarray, shape (taps,) + filter_shape
         The FIR. ``filter_shape`` broadcasts against the trailing (channel) shape of the
         input: ``(taps,)`` filters every channel alike, ``(taps, channels)`` gives each channel
@@ -40,14 +43,16 @@ class FFTConvolver:
     output has exactly as many samples as the input: ``y[n] = sum_k h[k] x[n - k]``.
     """
 
-    def __init__(self, impulse_response: np.ndarray):
+    def __init__(self, impulse_response: np.ndarray, dtype: type = np.float64):
+        self.dtype = np.dtype(dtype)
         h = np.asarray(impulse_response, dtype=np.float64)
         if h.ndim == 0 or h.shape[0] < 1:
             raise ValueError("impulse_response needs at least one tap")
         self.taps = h.shape[0]
         self.fft_size = _fft_size(self.taps)
         self.hop = self.fft_size - self.taps + 1
-        self._spectrum = scipy.fft.rfft(np.moveaxis(h, 0, -1), n=self.fft_size, axis=-1)
+        spectrum = scipy.fft.rfft(np.moveaxis(h, 0, -1), n=self.fft_size, axis=-1)
+        self._spectrum = spectrum.astype(np.result_type(self.dtype, np.complex64))
         self._filter_shape = h.shape[1:]
         self.reset()
 
@@ -59,9 +64,9 @@ class FFTConvolver:
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed samples of shape (n,) + channel_shape; return the output ready so far."""
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=self.dtype)
         if self._history is None:
-            self._history = np.zeros((self.taps - 1,) + x.shape[1:])
+            self._history = np.zeros((self.taps - 1,) + x.shape[1:], dtype=self.dtype)
         if x.shape[0]:
             self._pending.append(x)
             self._pending_samples += x.shape[0]
@@ -75,7 +80,7 @@ class FFTConvolver:
         if self._history is None or self._pending_samples == 0:
             return self._empty(() if self._history is None else self._history.shape[1:])
         n = self._pending_samples
-        self._pending.append(np.zeros((self.hop - n % self.hop,) + self._history.shape[1:]))
+        self._pending.append(np.zeros((self.hop - n % self.hop,) + self._history.shape[1:], dtype=self.dtype))
         self._pending_samples += self.hop - n % self.hop
         return self._run(self._pending_samples)[:n]
 
@@ -113,12 +118,12 @@ class LinearPhaseFilter:
         A linear-phase FIR centred on tap ``delay``.
     """
 
-    def __init__(self, impulse_response: np.ndarray):
+    def __init__(self, impulse_response: np.ndarray, dtype: type = np.float64):
         taps = np.asarray(impulse_response).shape[0]
         if taps % 2 != 1:
             raise ValueError("a delay-compensated linear-phase FIR needs an odd number of taps")
         self.delay_samples = taps // 2
-        self._convolver = FFTConvolver(impulse_response)
+        self._convolver = FFTConvolver(impulse_response, dtype)
         self.reset()
 
     def reset(self) -> None:
@@ -129,7 +134,7 @@ class LinearPhaseFilter:
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed samples; return the aligned output ready so far."""
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
         self._channel_shape = x.shape[1:]
         return self._drop(self._convolver.process(x))
 
@@ -137,7 +142,7 @@ class LinearPhaseFilter:
         """Return the rest of the output; over the stream, output length equals input length."""
         if self._channel_shape is None:
             return np.zeros((0,))
-        tail = self._convolver.process(np.zeros((self.delay_samples,) + self._channel_shape))
+        tail = self._convolver.process(np.zeros((self.delay_samples,) + self._channel_shape, self._convolver.dtype))
         return self._drop(np.concatenate([tail, self._convolver.flush()], axis=0))
 
     def _drop(self, y: np.ndarray) -> np.ndarray:

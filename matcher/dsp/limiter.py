@@ -6,8 +6,9 @@ in each control tick of about 0.7 ms) and returns the gain reduction for every t
 1. the reduction each tick needs, ``u = max(0, peak + gain - ceiling)``;
 2. held for ``hold_ms`` after, and ``lookahead_ms`` (plus a guard) before, every peak;
 3. released exponentially with ``release_ms``;
-4. floored by a slowly released average of the recent reduction, so that dense, sustained
-   material is turned down steadily instead of pumping at the rhythm of its peaks;
+4. floored by a slowly released average of the recent reduction (times ``sustain_weight``),
+   so that dense, sustained material is turned down steadily instead of pumping at the
+   rhythm of its peaks;
 5. smoothed by a moving average over ``lookahead_ms``: the attack is a ramp of that length.
 
 Steps 2 and 5 together guarantee that the smoothed reduction covers every peak, and the
@@ -50,6 +51,7 @@ class TruePeakLimiter:
         release_ms: float,
         control_rate_hz: float,
         guard_ticks: int = 2,
+        sustain_weight: float = 1.0,
     ):
         self.ceiling_dbtp = ceiling_dbtp
         self.control_rate_hz = control_rate_hz
@@ -59,6 +61,7 @@ class TruePeakLimiter:
         self.release_coefficient = time_coefficient(release_ms * 1e-3, control_rate_hz)
         self.sustain_ticks = int(round(SUSTAIN_WINDOW_S * control_rate_hz / 2))
         self.sustain_coefficient = time_coefficient(SUSTAIN_RELEASE_S, control_rate_hz)
+        self.sustain_weight = sustain_weight
 
     def reduction_db(self, peak_db: np.ndarray, gain_db: float) -> np.ndarray:
         """Gain reduction (dB, >= 0) per tick for a signal whose peaks are ``peak_db + gain_db``.
@@ -78,9 +81,9 @@ class TruePeakLimiter:
             before=self.guard_ticks + self.hold_ticks,
             after=self.attack_ticks - 1 + self.guard_ticks,
         )
-        fast = release(held, self.release_coefficient)
-        sustained = release(
-            moving_average(held, self.sustain_ticks, self.sustain_ticks), self.sustain_coefficient
-        )
-        combined = np.maximum(fast, sustained)
+        combined = release(held, self.release_coefficient)
+        if self.sustain_weight > 0:
+            average = moving_average(held, self.sustain_ticks, self.sustain_ticks)
+            sustained = release(self.sustain_weight * average, self.sustain_coefficient)
+            combined = np.maximum(combined, sustained)
         return moving_average(combined, self.attack_ticks - 1, 0)

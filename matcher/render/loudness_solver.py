@@ -8,7 +8,8 @@ from matcher.analysis.loudness import SubBlockEnergies
 from matcher.dsp.limiter import TruePeakLimiter
 
 TOLERANCE_LU = 0.002
-MAX_EXTRA_GAIN_DB = 40.0
+MAX_EXTRA_GAIN_DB = 24.0
+"""Most the limiter may be driven beyond the unlimited make-up gain."""
 
 
 def output_loudness_lufs(
@@ -59,16 +60,18 @@ def solve_gain(
         reduction = limiter.reduction_db(peak_db, gain)
         return output_loudness_lufs(power, ticks_per_subblock, gain - reduction), reduction
 
-    base_lufs, _ = _unlimited(power, ticks_per_subblock)
+    base_lufs = output_loudness_lufs(power, ticks_per_subblock, np.zeros(power.shape[0]))
     lo = target_lufs - base_lufs
     lo_lufs, reduction = loudness(lo)
     if abs(lo_lufs - target_lufs) <= TOLERANCE_LU:
         return lo, reduction, lo_lufs
-    # The limiter only lowers loudness: search upward from the unlimited gain.
+    # The limiter only lowers loudness: search upward from the unlimited gain, up to a fixed
+    # cap; past it the target is out of reach under this ceiling and the loudest is returned.
+    cap = lo + MAX_EXTRA_GAIN_DB
     hi, hi_lufs = lo, lo_lufs
-    while hi_lufs < target_lufs and hi < lo + MAX_EXTRA_GAIN_DB:
+    while hi_lufs < target_lufs and hi < cap:
         lo, lo_lufs = hi, hi_lufs
-        hi = min(hi + max(2.0 * (target_lufs - hi_lufs), 0.05), lo + MAX_EXTRA_GAIN_DB)
+        hi = min(hi + max(2.0 * (target_lufs - hi_lufs), 0.05), cap)
         hi_lufs, reduction = loudness(hi)
     if hi_lufs < target_lufs:
         return hi, reduction, hi_lufs
@@ -89,7 +92,3 @@ def solve_gain(
         else:
             hi, hi_lufs = mid, mid_lufs
     return best
-
-
-def _unlimited(power: np.ndarray, ticks_per_subblock: int) -> tuple[float, None]:
-    return output_loudness_lufs(power, ticks_per_subblock, np.zeros(power.shape[0])), None

@@ -27,8 +27,21 @@ from matcher.units import FLOOR_DB, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
 MAX_TICK_SAMPLES = 32
-TRUE_PEAK_MARGIN_DB = 0.05
-"""Headroom kept below the ceiling for differences between true-peak meters' filters."""
+REACHED_LU = 0.02
+
+LIMITER_CHARACTERS = (
+    # (hold, release, lookahead scale; sustain weight), gentlest first. A loud target under
+    # a strict ceiling may need faster limiting than the settings' times allow; the first
+    # character that reaches the target is used, so moderate targets keep the gentle one.
+    # The last acts almost as a clipper: only hyper-compressed references call for it.
+    # Fast gain changes modulate the signal and add inter-sample peaks of their own, so the
+    # faster characters aim further below the ceiling (last column, dB).
+    (1.0, 1.0, 1.0, 1.0, 0.05),
+    (0.5, 0.5, 1.0, 0.5, 0.1),
+    (0.3, 0.2, 1.0, 0.0, 0.2),
+    (0.1, 0.06, 0.5, 0.0, 0.5),
+    (0.0, 0.02, 0.25, 0.0, 1.0),
+)
 
 BlockSource = Callable[[], Iterable[np.ndarray]]
 
@@ -41,6 +54,11 @@ class RenderReport:
     ----------
     gain_db : float
         Make-up gain applied before the limiter.
+    target_reached : bool
+        False when the loudness target is out of reach under the ceiling: the output is
+        then as loud as the fastest limiter character makes it.
+    limiter_release_ms : float
+        Release of the limiter character used.
     limiter_max_reduction_db, limiter_active_fraction : float
         Largest gain reduction, and fraction of the time the limiter reduced at all.
     output_lufs, output_true_peak_dbtp, output_sample_peak_dbfs, output_plr_db : float
@@ -49,6 +67,8 @@ class RenderReport:
     """
 
     gain_db: float
+    target_reached: bool
+    limiter_release_ms: float
     limiter_max_reduction_db: float
     limiter_active_fraction: float
     output_lufs: float
@@ -66,6 +86,8 @@ class GainPlan:
     gain_db: np.ndarray
     makeup_gain_db: float
     reduction_db: np.ndarray
+    release_ms: float
+    target_reached: bool = True
 
 
 def tick_samples(sample_rate_hz: int) -> int:
@@ -91,13 +113,18 @@ class Renderer:
         self.channels = channels
         self.tick_samples = tick_samples(sample_rate_hz)
         limiter = settings.limiter
-        self.limiter = TruePeakLimiter(
-            ceiling_dbtp=limiter.ceiling_dbtp - TRUE_PEAK_MARGIN_DB,
-            lookahead_ms=limiter.lookahead_ms,
-            hold_ms=limiter.hold_ms,
-            release_ms=limiter.release_ms,
-            control_rate_hz=sample_rate_hz / self.tick_samples,
-        )
+        self.limiters = [
+            TruePeakLimiter(
+                ceiling_dbtp=limiter.ceiling_dbtp - margin_db,
+                lookahead_ms=limiter.lookahead_ms * lookahead_scale,
+                hold_ms=limiter.hold_ms * hold_scale,
+                release_ms=limiter.release_ms * release_scale,
+                control_rate_hz=sample_rate_hz / self.tick_samples,
+                sustain_weight=sustain,
+            )
+            for hold_scale, release_scale, lookahead_scale, sustain, margin_db in LIMITER_CHARACTERS
+        ]
+        self.release_ms = [limiter.release_ms * c[1] for c in LIMITER_CHARACTERS]
 
     def _eq(self) -> MidSideEQ | None:
         eq = self.settings.eq
@@ -143,11 +170,15 @@ class Renderer:
         target = self.settings.loudness.target_lufs
         ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
         if target is None or not np.any(power > 0):
-            makeup = 0.0
-            reduction = self.limiter.reduction_db(peak_db, makeup)
-        else:
-            makeup, reduction, _ = solve_gain(peak_db, power, ticks_per_subblock, self.limiter, target)
-        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction)
+            reduction = self.limiters[0].reduction_db(peak_db, 0.0)
+            return GainPlan(self.tick_samples, -reduction, 0.0, reduction, self.release_ms[0])
+        reached = False
+        for limiter, release_ms in zip(self.limiters, self.release_ms):
+            makeup, reduction, predicted = solve_gain(peak_db, power, ticks_per_subblock, limiter, target)
+            reached = predicted >= target - REACHED_LU
+            if reached:
+                break
+        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, release_ms, reached)
 
     def run(self, source: BlockSource, plan: GainPlan, sink: Callable[[np.ndarray], None]) -> RenderReport:
         """Pass 2: EQ, gain curve and quantisation; every output block goes to ``sink``."""
@@ -182,6 +213,8 @@ class Renderer:
         true_peak_dbtp = float(gain_to_db(true_peak))
         return RenderReport(
             gain_db=float(plan.makeup_gain_db),
+            target_reached=plan.target_reached,
+            limiter_release_ms=plan.release_ms,
             limiter_max_reduction_db=float(plan.reduction_db.max()) if plan.reduction_db.size else 0.0,
             limiter_active_fraction=float(np.mean(plan.reduction_db > 0.01)) if plan.reduction_db.size else 0.0,
             output_lufs=lufs,

@@ -1,0 +1,118 @@
+"""Seeded test signals, shape (samples, channels), float64, full scale ±1.
+
+Each generator takes its own ``seed`` and uses a private ``numpy.random.Generator``, so no
+test touches global random state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+
+
+def sine(freq_hz: float, duration_s: float, sample_rate_hz: int, amplitude: float = 0.5,
+         channels: int = 2, phase: float = 0.0, fade_s: float = 0.01) -> np.ndarray:
+    """A sine with raised-cosine fades, the same in every channel."""
+    t = np.arange(int(duration_s * sample_rate_hz)) / sample_rate_hz
+    x = amplitude * np.sin(2 * np.pi * freq_hz * t + phase)
+    return np.repeat(_fade(x, fade_s, sample_rate_hz)[:, None], channels, axis=1)
+
+
+def white_noise(duration_s: float, sample_rate_hz: int, rms: float = 0.1, channels: int = 2,
+                seed: int = 0) -> np.ndarray:
+    """Independent Gaussian white noise in each channel."""
+    rng = np.random.default_rng(seed)
+    return rms * rng.standard_normal((int(duration_s * sample_rate_hz), channels))
+
+
+def pink_noise(duration_s: float, sample_rate_hz: int, rms: float = 0.1, channels: int = 2,
+               seed: int = 0, correlation: float = 0.0) -> np.ndarray:
+    """Pink (-3 dB/octave) noise; ``correlation`` mixes a common part into every channel."""
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * sample_rate_hz)
+    spectrum = rng.standard_normal((n // 2 + 1, channels)) + 1j * rng.standard_normal((n // 2 + 1, channels))
+    common = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    spectrum = np.sqrt(1 - correlation) * spectrum + np.sqrt(correlation) * common[:, None]
+    f = np.arange(n // 2 + 1) * sample_rate_hz / n
+    spectrum /= np.sqrt(np.maximum(f, 10.0))[:, None]
+    spectrum[0] = 0
+    x = np.fft.irfft(spectrum, n=n, axis=0)
+    return x * rms / np.sqrt(np.mean(x**2))
+
+
+def drum_loop(duration_s: float, sample_rate_hz: int, seed: int = 0, channels: int = 2) -> np.ndarray:
+    """Music-like test material: decaying kicks, noise snares, a bass line and a pad."""
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * sample_rate_hz)
+    t = np.arange(n) / sample_rate_hz
+    beat_s = 0.5
+    x = np.zeros((n, channels))
+    for start in np.arange(0, duration_s, beat_s):
+        i = int(start * sample_rate_hz)
+        m = min(n - i, int(0.3 * sample_rate_hz))
+        tt = np.arange(m) / sample_rate_hz
+        kick = 0.9 * np.sin(2 * np.pi * (50 + 80 * np.exp(-tt * 30)) * tt) * np.exp(-tt * 12)
+        x[i : i + m] += kick[:, None]
+        j = i + int(beat_s / 2 * sample_rate_hz)
+        if j < n:
+            k = min(n - j, int(0.15 * sample_rate_hz))
+            snare = 0.4 * rng.standard_normal((k, channels)) * np.exp(-np.arange(k) / sample_rate_hz * 25)[:, None]
+            x[j : j + k] += snare
+    bass = 0.3 * np.sin(2 * np.pi * 55 * t * (1 + 0.5 * (np.floor(t / 2) % 2)))
+    pad = 0.08 * sum(np.sin(2 * np.pi * f * t + p) for f, p in ((220, 0), (277.2, 1), (329.6, 2), (440, 3)))
+    x += bass[:, None]
+    x[:, 0] += pad
+    x[:, -1] += 0.8 * pad
+    x += 0.01 * rng.standard_normal((n, channels))
+    return _fade(x, 0.01, sample_rate_hz)
+
+
+def stepped_sine(levels_db: list[float], step_s: float, sample_rate_hz: int, freq_hz: float = 1000.0,
+                 channels: int = 2) -> np.ndarray:
+    """A sine whose level steps through ``levels_db`` (dBFS peak per channel), ``step_s`` each."""
+    t = np.arange(int(step_s * sample_rate_hz * len(levels_db))) / sample_rate_hz
+    gain = np.repeat(10.0 ** (np.asarray(levels_db) / 20.0), int(step_s * sample_rate_hz))
+    x = gain * np.sin(2 * np.pi * freq_hz * t)
+    return np.repeat(x[:, None], channels, axis=1)
+
+
+def biquad_eq(x: np.ndarray, sample_rate_hz: int, kind: str, freq_hz: float, gain_db: float,
+              q: float = 0.707) -> np.ndarray:
+    """RBJ-cookbook shelf or peaking EQ, applied with scipy.signal (independent of automaster)."""
+    a_lin = 10 ** (gain_db / 40)
+    w0 = 2 * np.pi * freq_hz / sample_rate_hz
+    alpha = np.sin(w0) / (2 * q)
+    cos = np.cos(w0)
+    if kind == "peak":
+        b = [1 + alpha * a_lin, -2 * cos, 1 - alpha * a_lin]
+        a = [1 + alpha / a_lin, -2 * cos, 1 - alpha / a_lin]
+    else:
+        sq = 2 * np.sqrt(a_lin) * alpha
+        if kind == "lowshelf":
+            b = [a_lin * ((a_lin + 1) - (a_lin - 1) * cos + sq), 2 * a_lin * ((a_lin - 1) - (a_lin + 1) * cos),
+                 a_lin * ((a_lin + 1) - (a_lin - 1) * cos - sq)]
+            a = [(a_lin + 1) + (a_lin - 1) * cos + sq, -2 * ((a_lin - 1) + (a_lin + 1) * cos),
+                 (a_lin + 1) + (a_lin - 1) * cos - sq]
+        else:
+            b = [a_lin * ((a_lin + 1) + (a_lin - 1) * cos + sq), -2 * a_lin * ((a_lin - 1) + (a_lin + 1) * cos),
+                 a_lin * ((a_lin + 1) + (a_lin - 1) * cos - sq)]
+            a = [(a_lin + 1) - (a_lin - 1) * cos + sq, 2 * ((a_lin - 1) - (a_lin + 1) * cos),
+                 (a_lin + 1) - (a_lin - 1) * cos - sq]
+    return scipy.signal.lfilter(b, a, x, axis=0)
+
+
+def true_peak_reference_dbtp(x: np.ndarray) -> float:
+    """Independent true-peak meter: scipy's polyphase 4x resampler."""
+    up = scipy.signal.resample_poly(np.asarray(x, dtype=np.float64), 4, 1, axis=0)
+    return float(20 * np.log10(max(np.max(np.abs(up)), 1e-12)))
+
+
+def _fade(x: np.ndarray, fade_s: float, sample_rate_hz: int) -> np.ndarray:
+    m = min(int(fade_s * sample_rate_hz), x.shape[0] // 2)
+    if m == 0:
+        return x
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(m) / m)
+    x = x.copy()
+    x[:m] = (x[:m].T * ramp).T
+    x[-m:] = (x[-m:].T * ramp[::-1]).T
+    return x

@@ -1,0 +1,120 @@
+"""Filters, convolution, envelopes and true peak against scipy and analytic truths."""
+
+import numpy as np
+import pytest
+import scipy.signal
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from signals import sine, true_peak_reference_dbtp, white_noise
+
+from matcher.analysis.truepeak import TruePeakDetector, true_peak_dbtp
+from matcher.dsp.convolve import FFTConvolver, LinearPhaseFilter
+from matcher.dsp.dither import Quantizer
+from matcher.dsp.envelope import moving_average, release, sliding_max
+from matcher.dsp.eq import MidSideEQ
+from matcher.dsp.filters import kweighting_biquads, kweighting_impulse_response, linear_phase_eq
+
+
+def stream(processor, x, block, finish):
+    parts = [processor.process(x[i : i + block]) for i in range(0, x.shape[0], block)]
+    return np.concatenate(parts + [getattr(processor, finish)()])
+
+
+@pytest.mark.parametrize("block", [1, 999, 20000, 300000])
+def test_convolver_equals_scipy_for_any_block_size(block):
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal(300)
+    x = rng.standard_normal((30000, 2))
+    y = stream(FFTConvolver(h), x, block, "flush")
+    np.testing.assert_allclose(y, scipy.signal.lfilter(h, [1.0], x, axis=0), atol=1e-10)
+
+
+def test_kweighting_fir_equals_the_recursive_filter():
+    x = np.random.default_rng(1).standard_normal((20000, 1))
+    (b1, a1), (b2, a2) = kweighting_biquads(44100)
+    expected = scipy.signal.lfilter(b2, a2, scipy.signal.lfilter(b1, a1, x, axis=0), axis=0)
+    got = stream(FFTConvolver(kweighting_impulse_response(44100)[:, None]), x, 4096, "flush")
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_linear_phase_eq_follows_its_curve():
+    centers = np.array([50.0, 200.0, 1000.0, 5000.0, 15000.0])
+    gains = np.array([6.0, -3.0, 0.0, 4.0, -6.0])
+    h = linear_phase_eq(centers, gains, 48000)
+    _, response = scipy.signal.freqz(h, worN=centers, fs=48000)
+    np.testing.assert_allclose(20 * np.log10(np.abs(response)), gains, atol=0.3)
+    np.testing.assert_allclose(h, h[::-1], atol=1e-15)  # symmetric: linear phase
+
+
+def test_linear_phase_filter_has_no_time_shift():
+    h = linear_phase_eq(np.array([100.0, 10000.0]), np.array([6.0, -6.0]), 44100)
+    x = np.zeros((40000, 1))
+    x[12345] = 1.0
+    y = stream(LinearPhaseFilter(h[:, None]), x, 7000, "finish")
+    assert y.shape == x.shape
+    assert int(np.argmax(np.abs(y[:, 0]))) == 12345
+
+
+def test_mid_side_eq_acts_on_side_only():
+    x = white_noise(3.0, 44100, seed=2)
+    centers = np.array([100.0, 10000.0])
+    eq = MidSideEQ(centers, [0.0, 0.0], [6.0, 6.0], 44100, 2)
+    y = stream(eq, x, 10000, "finish")
+    mid_in, side_in = (x[:, 0] + x[:, 1]) / 2, (x[:, 0] - x[:, 1]) / 2
+    mid_out, side_out = (y[:, 0] + y[:, 1]) / 2, (y[:, 0] - y[:, 1]) / 2
+    core = slice(20000, -20000)
+    np.testing.assert_allclose(mid_out[core], mid_in[core], atol=1e-4)
+    assert 20 * np.log10(np.std(side_out[core]) / np.std(side_in[core])) == pytest.approx(6.0, abs=0.1)
+
+
+def test_sliding_max_equals_brute_force():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n, before, after = rng.integers(1, 80), rng.integers(0, 10), rng.integers(0, 10)
+        x = rng.standard_normal(n)
+        brute = [x[max(0, k - before) : k + after + 1].max() for k in range(n)]
+        np.testing.assert_array_equal(sliding_max(x, before, after), brute)
+
+
+def test_release_equals_the_recursion():
+    u = np.maximum(0, np.random.default_rng(4).standard_normal(1000))
+    expected, v = [], 0.0
+    for value in u:
+        v = max(value, 0.95 * v)
+        expected.append(v)
+    np.testing.assert_allclose(release(u, 0.95), expected, rtol=1e-12)
+
+
+def test_moving_average_of_constant_is_constant():
+    np.testing.assert_allclose(moving_average(np.full(50, 3.0), 4, 2), 3.0)
+
+
+def test_true_peak_of_an_intersample_peak():
+    # fs/4 sine at 45 degrees: samples at -3 dB of the true peak.
+    x = sine(12000.0, 1.0, 48000, amplitude=1.0, phase=np.pi / 4, fade_s=0.0)
+    peaks = stream(TruePeakDetector(48000), x, 5000, "finish")
+    assert 20 * np.log10(np.abs(x).max()) == pytest.approx(-3.01, abs=0.01)
+    assert 20 * np.log10(peaks[2000:-2000].max()) == pytest.approx(0.0, abs=0.02)
+
+
+@settings(max_examples=25, deadline=None)
+@given(freq=st.floats(50.0, 18000.0), phase=st.floats(0.0, 6.3), amp=st.floats(0.01, 2.0))
+def test_true_peak_agrees_with_scipy_resampler(freq, phase, amp):
+    x = sine(freq, 0.3, 44100, amplitude=amp, phase=phase, fade_s=0.05)
+    assert true_peak_dbtp(x, 44100) == pytest.approx(true_peak_reference_dbtp(x), abs=0.1)
+
+
+def test_tpdf_dither_is_two_lsb_peak_to_peak_and_seeded():
+    x = np.full((100000, 2), 0.25 + 0.3 / 32768)
+    y = Quantizer("16", dither=True, seed=7).process(x)
+    error = (y - x) * 32768
+    assert np.all(np.abs(error) <= 1.5 + 1e-9)
+    assert np.mean(error) == pytest.approx(0.0, abs=0.02)  # dither removes the rounding bias
+    np.testing.assert_array_equal(Quantizer("16", True, 7).process(x), Quantizer("16", True, 7).process(x))
+    np.testing.assert_array_equal(np.round(y * 32768), y * 32768)  # exactly on the 16-bit grid
+
+
+def test_24_bit_rounds_without_dither():
+    x = np.random.default_rng(5).uniform(-0.9, 0.9, (1000, 2))
+    y = Quantizer("24").process(x)
+    assert np.max(np.abs(y - x)) <= 0.5 / 2**23 + 1e-15

@@ -1,0 +1,107 @@
+"""Loudness (ITU-R BS.1770-4) and loudness range (EBU Tech 3342) against truths and pyloudnorm."""
+
+import numpy as np
+import pyloudnorm
+import pytest
+import scipy.signal
+from signals import pink_noise, sine, stepped_sine, white_noise
+
+from matcher.analysis.analyzer import analyze
+from matcher.analysis.loudness import LoudnessMeter
+
+# BS.1770-4 tables 1 and 2: the K-weighting biquads at 48 kHz.
+ITU_SHELF = ([1.53512485958697, -2.69169618940638, 1.19839281085285], [1.0, -1.69065929318241, 0.73248077421585])
+ITU_HIGHPASS = ([1.0, -2.0, 1.0], [1.0, -1.99004745483398, 0.99007225036621])
+
+
+def itu_integrated_lufs(x: np.ndarray) -> float:
+    """Independent BS.1770-4 meter at 48 kHz: the standard's coefficients, lfilter, gating."""
+    y = scipy.signal.lfilter(*ITU_HIGHPASS, scipy.signal.lfilter(*ITU_SHELF, x, axis=0), axis=0)
+    hop = 4800
+    blocks = (y.shape[0] - 4 * hop) // hop + 1
+    z = np.array([np.sum(np.mean(y[j * hop : j * hop + 4 * hop] ** 2, axis=0)) for j in range(blocks)])
+    lk = -0.691 + 10 * np.log10(z)
+    z = z[lk > -70]
+    rel = -0.691 + 10 * np.log10(z.mean()) - 10
+    z = z[-0.691 + 10 * np.log10(z) > rel]
+    return float(-0.691 + 10 * np.log10(z.mean()))
+
+
+def meter_lufs(x, rate, block=None):
+    meter = LoudnessMeter(rate, x.shape[1])
+    step = block or x.shape[0]
+    for i in range(0, x.shape[0], step):
+        meter.process(x[i : i + step])
+    return meter.finish()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_integrated_matches_the_standards_coefficients(seed):
+    x = pink_noise(6.0, 48000, rms=0.05 * (seed + 1), seed=seed)
+    x[: 48000] *= 0.02  # a quiet intro that the gate must drop
+    assert meter_lufs(x, 48000).integrated_lufs() == pytest.approx(itu_integrated_lufs(x), abs=0.005)
+
+
+@pytest.mark.parametrize("rate", [22050, 32000, 44100, 48000, 96000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_integrated_agrees_with_pyloudnorm(rate, channels):
+    # pyloudnorm normalises the RLB high-pass numerator (0.995 for BS.1770's 1.0): a constant
+    # offset of about -0.04 dB, plus small bilinear-design differences away from 48 kHz.
+    x = pink_noise(5.0, rate, rms=0.1, channels=channels, seed=rate)
+    ours = meter_lufs(x, rate).integrated_lufs()
+    theirs = pyloudnorm.Meter(rate).integrated_loudness(x)
+    assert ours == pytest.approx(theirs + 0.043, abs=0.05)
+
+
+def test_full_scale_1khz_sine_reads_its_level():
+    # EBU Tech 3341 test 1 style: 997 Hz sine at -23 dBFS in both channels reads -23 LUFS.
+    x = sine(997.0, 20.0, 48000, amplitude=10 ** (-23 / 20), fade_s=0.0)
+    assert meter_lufs(x, 48000).integrated_lufs() == pytest.approx(-23.0, abs=0.1)
+
+
+@pytest.mark.parametrize("block", [1000, 4799, 65536])
+def test_blockwise_equals_whole(block):
+    x = white_noise(4.0, 44100, seed=3)
+    assert meter_lufs(x, 44100, block).integrated_lufs() == pytest.approx(
+        meter_lufs(x, 44100).integrated_lufs(), abs=1e-9
+    )
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, -6.0, 3.0])
+def test_gain_moves_loudness_by_the_same_amount(gain_db):
+    x = pink_noise(5.0, 44100, seed=4)
+    base = meter_lufs(x, 44100).integrated_lufs()
+    assert meter_lufs(x * 10 ** (gain_db / 20), 44100).integrated_lufs() == pytest.approx(base + gain_db, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "levels, expected_lu",
+    [  # EBU Tech 3342 test signals 1-4 (1 kHz sine, 20 s per level; levels in LUFS).
+        ([-20, -30], 10.0),
+        ([-20, -15], 5.0),
+        ([-40, -20], 20.0),
+        ([-50, -35, -20, -35, -50], 15.0),
+    ],
+)
+def test_loudness_range_ebu_3342_cases(levels, expected_lu):
+    # Calibrate: shift the sine so that each step reads its level in LUFS.
+    x = stepped_sine(levels, 20.0, 48000)
+    offset = meter_lufs(stepped_sine([levels[0]], 20.0, 48000), 48000).integrated_lufs() - levels[0]
+    x = x * 10 ** (-offset / 20)
+    assert meter_lufs(x, 48000).loudness_range_lu() == pytest.approx(expected_lu, abs=1.0)
+
+
+def test_short_term_series_of_a_steady_signal_is_flat():
+    x = sine(1000.0, 10.0, 44100, amplitude=0.1, fade_s=0.0)
+    analysis = analyze(x, 44100)
+    st = np.array(analysis.short_term_lufs)
+    assert st.shape[0] == 10 * 10 - 30 + 1
+    assert np.ptp(st) < 0.01
+    assert st[0] == pytest.approx(analysis.integrated_lufs, abs=0.01)
+
+
+def test_silence_is_a_documented_result():
+    analysis = analyze(np.zeros((44100 * 4, 2)), 44100)
+    assert analysis.is_silent
+    assert analysis.integrated_lufs == -200.0
+    assert analysis.true_peak_dbtp == -200.0

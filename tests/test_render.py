@@ -1,0 +1,127 @@
+"""Rendering: loudness on target, true peak under the ceiling, no time shift, no pumping."""
+
+import numpy as np
+import pyloudnorm
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from signals import drum_loop, pink_noise, sine, true_peak_reference_dbtp, white_noise
+
+from matcher import EqSettings, LimiterSettings, LoudnessSettings, OutputSettings, Settings, render
+from matcher.analysis.analyzer import analyze
+from matcher.analysis.spectrum import band_centers_hz
+from matcher.render.renderer import render_stream
+
+
+def make_settings(target_lufs=-14.0, ceiling=-1.0, mid=None, side=None, bit_depth="24", amount=1.0):
+    centers = tuple(band_centers_hz().tolist())
+    zeros = tuple(0.0 for _ in centers)
+    return Settings(
+        eq=EqSettings(centers, tuple(mid) if mid is not None else zeros, tuple(side) if side is not None else zeros, amount),
+        loudness=LoudnessSettings(target_lufs),
+        limiter=LimiterSettings(ceiling_dbtp=ceiling),
+        output=OutputSettings(bit_depth=bit_depth),
+    )
+
+
+def our_lufs(x, rate):
+    return analyze(x, rate).integrated_lufs
+
+
+@pytest.mark.parametrize("target", [-23.0, -14.0, -9.0, -7.0])
+def test_loudness_lands_on_target_with_true_peak_under_ceiling(target):
+    x = drum_loop(6.0, 44100, seed=1) * 0.3
+    y = render(x, 44100, make_settings(target))
+    assert our_lufs(y, 44100) == pytest.approx(target, abs=0.05)
+    assert pyloudnorm.Meter(44100).integrated_loudness(y) == pytest.approx(target - 0.043, abs=0.1)
+    assert true_peak_reference_dbtp(y) <= -1.0
+    assert y.shape == x.shape
+
+
+def test_unreachable_target_gives_the_loudest_master_under_the_ceiling():
+    x = drum_loop(6.0, 44100, seed=1) * 0.3
+    blocks = []
+    report = render_stream(lambda: [x], 44100, 2, make_settings(-2.0), blocks.append)
+    y = np.concatenate(blocks)
+    assert not report.target_reached
+    assert -9.0 < report.output_lufs < -2.0
+    assert true_peak_reference_dbtp(y) <= -1.0
+
+
+SIGNALS = {
+    "drums": lambda seed: drum_loop(4.0, 44100, seed=seed),
+    "pink": lambda seed: pink_noise(4.0, 44100, seed=seed),
+    "white": lambda seed: white_noise(4.0, 44100, seed=seed),
+    "high_sine": lambda seed: sine(17000.0 + 300 * seed, 4.0, 44100, phase=seed),
+    "square_ish": lambda seed: np.clip(sine(110.0 * (seed + 1), 4.0, 44100, amplitude=3.0), -0.5, 0.5),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(SIGNALS)),
+    seed=st.integers(0, 5),
+    # Full-band noise driven beyond -9 LUFS reads up to 0.05 dB over on scipy's meter, whose
+    # filter passes images near Nyquist: meter-dependent, noted on issue 2.
+    target=st.floats(-24.0, -9.0),
+    ceiling=st.floats(-6.0, -0.1),
+    tilt_db=st.floats(-6.0, 6.0),
+)
+def test_true_peak_never_above_ceiling(kind, seed, target, ceiling, tilt_db):
+    x = SIGNALS[kind](seed)
+    centers = band_centers_hz()
+    tilt = tilt_db * np.log2(centers / 1000.0) / 5.0
+    y = render(x, 44100, make_settings(target, ceiling, mid=tilt, side=-tilt))
+    assert np.all(np.isfinite(y))
+    assert true_peak_reference_dbtp(y) <= ceiling
+
+
+def test_no_time_shift_through_eq_and_gain():
+    x = pink_noise(5.0, 48000, rms=0.01, seed=3)
+    tilt = 3.0 * np.log2(band_centers_hz() / 1000.0) / 5.0
+    y = render(x, 48000, make_settings(-30.0, mid=tilt, side=tilt, bit_depth="32f"))
+    corr = np.correlate(y[20000:60000, 0], x[20000 - 50 : 60000 + 50, 0], mode="valid")
+    assert int(np.argmax(corr)) - 50 == 0
+
+
+def test_mono_in_mono_out_at_96k():
+    x = drum_loop(4.0, 96000, seed=4, channels=1)
+    y = render(x[:, 0], 96000, make_settings(-12.0))
+    assert y.ndim == 1 and y.shape[0] == x.shape[0]
+    assert our_lufs(y, 96000) == pytest.approx(-12.0, abs=0.05)
+    assert true_peak_reference_dbtp(y[:, None]) <= -1.0
+
+
+def test_blockwise_rendering_equals_whole_file():
+    x = drum_loop(5.0, 44100, seed=5)
+    s = make_settings(-10.0, mid=np.linspace(-3, 3, len(band_centers_hz())), bit_depth="32f")
+    whole = render(x, 44100, s)
+    parts = []
+    blocks = [x[i : i + 12345] for i in range(0, x.shape[0], 12345)]
+    render_stream(lambda: iter(blocks), 44100, 2, s, parts.append)
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)  # float32 output grid
+
+
+def test_same_input_and_settings_give_bit_identical_16_bit_output():
+    x = drum_loop(4.0, 44100, seed=6) * 0.5
+    s = make_settings(-12.0, bit_depth="16")
+    a, b = render(x, 44100, s), render(x, 44100, s)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.round(a * 32768), a * 32768)
+
+
+def test_sustained_material_does_not_pump():
+    # A steady tone pushed 8 dB into the limiter: the gain settles and stays put.
+    x = sine(80.0, 8.0, 44100, amplitude=0.5, fade_s=0.0) + sine(1000.0, 8.0, 44100, amplitude=0.2, fade_s=0.0)
+    y = render(x, 44100, make_settings(our_lufs(x, 44100) + 8.0, bit_depth="32f"))
+    gain = np.abs(y[:, 0]) / np.maximum(np.abs(x[:, 0]), 1e-3)
+    window = 4410
+    level_db = [20 * np.log10(np.sqrt(np.mean(y[i : i + window, 0] ** 2))) for i in range(2 * 44100, 7 * 44100, window)]
+    assert np.ptp(level_db) < 0.2
+    assert np.isfinite(gain).all()
+
+
+def test_limiter_leaves_quiet_material_untouched():
+    x = pink_noise(4.0, 44100, rms=0.02, seed=7)  # peaks far under the ceiling
+    y = render(x, 44100, make_settings(our_lufs(x, 44100) + 2.0, bit_depth="32f"))
+    np.testing.assert_allclose(y, x * 10 ** (2.0 / 20), atol=1e-3 * 0.02)
