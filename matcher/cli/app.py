@@ -137,6 +137,7 @@ def match(
                 f"{settings.limiter.ceiling_dbtp:.1f} dBTP ceiling; the master is {report.output_lufs:.1f} LUFS",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
         print_match_summary(stdout, output, settings, report)
 

@@ -1,0 +1,448 @@
+"""Command-line tests: ``automaster match`` and ``automaster analyze`` through typer's CliRunner.
+
+Loudness is checked with pyloudnorm and true peak with ``scipy.signal.resample_poly``, both
+independent of the package. Bad input must end in exit code 2, one line on stderr naming the
+culprit, no traceback, and no file written or changed anywhere under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+from scipy.signal import welch
+from typer.testing import CliRunner
+
+import signals
+
+from matcher import Analysis, AutomasterError, Settings
+from matcher.cli.app import EXIT_BAD_INPUT, app
+
+SAMPLE_RATE_HZ = 44100
+DURATION_S = 4.0
+FRAMES = int(SAMPLE_RATE_HZ * DURATION_S)
+LOUDNESS_TOLERANCE_LU = 0.15
+TRUE_PEAK_TOLERANCE_DB = 0.01
+
+runner = CliRunner()
+
+
+# --- seeded signals (generators from tests/signals.py) ------------------------------------
+
+
+def _mix_signal(channels: int = 2, seed: int = 1) -> np.ndarray:
+    """An unmastered mix: a drum loop with bass and pad, peaking at 0.3 (about -10 dBTP)."""
+    x = signals.drum_loop(DURATION_S, SAMPLE_RATE_HZ, seed=seed, channels=channels)
+    return 0.3 * x / np.max(np.abs(x))
+
+
+def _reference_signal(seed: int = 2, level: float = 0.8) -> np.ndarray:
+    """A loud master: drums and pink noise driven into a soft clipper, sample peak ``level``."""
+    drums = signals.drum_loop(DURATION_S, SAMPLE_RATE_HZ, seed=seed)
+    noise = signals.pink_noise(
+        DURATION_S, SAMPLE_RATE_HZ, rms=0.2, seed=seed + 100, correlation=0.5
+    )
+    x = np.tanh(1.5 * (drums + noise) / np.max(np.abs(drums + noise)))
+    return level * x / np.max(np.abs(x))
+
+
+def _noise_mix() -> np.ndarray:
+    """Broadband partly correlated pink noise at about -23 LUFS."""
+    return signals.pink_noise(DURATION_S, SAMPLE_RATE_HZ, rms=0.05, seed=4, correlation=0.5)
+
+
+def _write(path: Path, data: np.ndarray, subtype: str = "PCM_24") -> Path:
+    sf.write(str(path), data, SAMPLE_RATE_HZ, subtype=subtype)
+    return path
+
+
+# --- independent measurements ------------------------------------------------------------
+
+
+def _read(path: Path) -> np.ndarray:
+    data, _ = sf.read(str(path), dtype="float64", always_2d=True)
+    return data
+
+
+def _lufs(data: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> float:
+    """Integrated loudness by pyloudnorm (BS.1770)."""
+    return float(pyloudnorm.Meter(sample_rate_hz).integrated_loudness(data))
+
+
+def _true_peak_dbtp(data: np.ndarray) -> float:
+    """4x oversampled peak (scipy's polyphase resampler)."""
+    return signals.true_peak_reference_dbtp(data)
+
+
+def _band_levels_db(data: np.ndarray) -> np.ndarray:
+    """Power of the channel sum in third-octave bands from 40 Hz to 16 kHz (dB)."""
+    freqs_hz, psd = welch(data.sum(axis=1), SAMPLE_RATE_HZ, nperseg=8192)
+    centers_hz = 1000.0 * 2.0 ** (np.arange(-14, 13) / 3.0)
+    levels = []
+    for fc in centers_hz:
+        band = (freqs_hz >= fc * 2 ** (-1 / 6)) & (freqs_hz < fc * 2 ** (1 / 6))
+        levels.append(10 * np.log10(psd[band].sum()))
+    return np.array(levels)
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every path under ``root`` (hidden ones too) with its sha256, or "dir"."""
+
+    def digest(p: Path) -> str:
+        return "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+
+    return {str(p.relative_to(root)): digest(p) for p in sorted(root.rglob("*"))}
+
+
+def _match(mix: Path, refs: list[Path], out: Path | None, *options: str):
+    args = ["match", str(mix)]
+    for ref in refs:
+        args += ["--ref", str(ref)]
+    if out is not None:
+        args += ["-o", str(out)]
+    return runner.invoke(app, [*args, *options])
+
+
+def _ok(result) -> None:
+    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mix_audio() -> np.ndarray:
+    return _mix_signal()
+
+
+@pytest.fixture(scope="module")
+def ref_audio() -> np.ndarray:
+    return _reference_signal()
+
+
+@pytest.fixture
+def mix(tmp_path, mix_audio) -> Path:
+    return _write(tmp_path / "mix.wav", mix_audio)
+
+
+@pytest.fixture
+def ref(tmp_path, ref_audio) -> Path:
+    return _write(tmp_path / "ref.wav", ref_audio)
+
+
+# --- good input --------------------------------------------------------------------------
+
+
+def test_match_writes_master_matching_reference_loudness_under_ceiling(
+    tmp_path, mix, ref, mix_audio, ref_audio
+):
+    out = tmp_path / "out.wav"
+    result = _match(mix, [ref], out)
+    _ok(result)
+    info = sf.info(str(out))
+    assert (info.samplerate, info.channels, info.frames) == (SAMPLE_RATE_HZ, 2, mix_audio.shape[0])
+    master = _read(out)
+    # Raised to the reference's loudness the mix would peak well above the ceiling, so this
+    # only passes if the limiter holds the peaks without costing loudness.
+    assert _true_peak_dbtp(mix_audio) + _lufs(ref_audio) - _lufs(mix_audio) > -1.0 + 1.5
+    assert abs(_lufs(master) - _lufs(_read(ref))) <= LOUDNESS_TOLERANCE_LU
+    assert _true_peak_dbtp(master) <= -1.0 + TRUE_PEAK_TOLERANCE_DB
+    assert {p.name for p in tmp_path.iterdir()} == {"mix.wav", "ref.wav", "out.wav"}
+    assert "out.wav" in result.stdout
+
+
+def test_match_default_output_is_beside_the_mix(tmp_path, ref, mix_audio):
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    mix = _write(folder / "song.wav", mix_audio)
+    _ok(_match(mix, [ref], None))
+    assert sorted(p.name for p in folder.iterdir()) == ["song.wav", "song_master.wav"]
+    assert sf.info(str(folder / "song_master.wav")).frames == mix_audio.shape[0]
+
+
+def test_match_explicit_loudness_target(tmp_path, mix, ref):
+    out = tmp_path / "out.wav"
+    _ok(_match(mix, [ref], out, "--lufs", "-16"))
+    assert abs(_lufs(_read(out)) - -16.0) <= LOUDNESS_TOLERANCE_LU
+
+
+def test_match_lower_ceiling(tmp_path, mix, ref):
+    out = tmp_path / "out.wav"
+    _ok(_match(mix, [ref], out, "--ceiling", "-2"))
+    assert _true_peak_dbtp(_read(out)) <= -2.0 + TRUE_PEAK_TOLERANCE_DB
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "container", "subtype"),
+    [
+        ("out.wav", ["--bit-depth", "16"], "WAV", "PCM_16"),
+        ("out.wav", ["--bit-depth", "24"], "WAV", "PCM_24"),
+        ("out.wav", ["--bit-depth", "32f"], "WAV", "FLOAT"),
+        ("out.flac", [], "FLAC", "PCM_24"),
+        ("out.flac", ["--bit-depth", "16"], "FLAC", "PCM_16"),
+        ("out.aiff", [], "AIFF", "PCM_24"),
+        ("out.aif", ["--bit-depth", "16"], "AIFF", "PCM_16"),
+    ],
+)
+def test_match_output_format(tmp_path, mix, ref, name, options, container, subtype):
+    out = tmp_path / name
+    _ok(_match(mix, [ref], out, *options))
+    info = sf.info(str(out))
+    assert (info.format, info.subtype) == (container, subtype)
+    assert info.frames == FRAMES
+
+
+def test_match_mono_mix_gives_mono_master(tmp_path, ref):
+    mono = _write(tmp_path / "mono.wav", _mix_signal(channels=1))
+    out = tmp_path / "out.wav"
+    _ok(_match(mono, [ref], out))
+    info = sf.info(str(out))
+    assert (info.channels, info.frames) == (1, FRAMES)
+    master = _read(out)
+    assert abs(_lufs(master) - _lufs(_read(ref))) <= LOUDNESS_TOLERANCE_LU
+    assert _true_peak_dbtp(master) <= -1.0 + TRUE_PEAK_TOLERANCE_DB
+
+
+def test_match_unreachable_target_finishes_under_the_ceiling_with_a_warning(tmp_path, mix, ref):
+    # -2 LUFS under a -1 dBTP ceiling is out of reach; the loudness search must give up.
+    out = tmp_path / "out.wav"
+    result = _match(mix, [ref], out, "--lufs", "-2")
+    _ok(result)
+    master = _read(out)
+    assert _true_peak_dbtp(master) <= -1.0 + TRUE_PEAK_TOLERANCE_DB
+    assert _lufs(master) < -2.0 - 1.0
+    assert "mix.wav" in result.stderr.replace("\n", "")
+
+
+def test_match_save_settings(tmp_path, mix, ref):
+    out, settings_path = tmp_path / "out.wav", tmp_path / "s.json"
+    _ok(_match(mix, [ref], out, "--ceiling", "-1.5", "--save-settings", str(settings_path)))
+    text = settings_path.read_text(encoding="utf-8")
+    assert "schema_version" in json.loads(text)
+    settings = Settings.from_json(text)
+    assert settings.limiter.ceiling_dbtp == -1.5
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_match_eq_amount_zero_keeps_the_mix_spectrum(tmp_path):
+    noise = _noise_mix()
+    mix = _write(tmp_path / "noise.wav", noise)
+    # A reference 12 dB darker above 1.5 kHz: the full EQ would tilt the mix a lot.
+    dark = signals.biquad_eq(_noise_mix(), SAMPLE_RATE_HZ, "highshelf", 1500.0, -12.0)
+    ref = _write(tmp_path / "dark.wav", dark)
+    # A target 4 dB above the mix keeps the limiter idle, so only a gain should remain.
+    target_lufs = f"{_lufs(noise) + 4.0:.1f}"
+    flat, matched = tmp_path / "flat.wav", tmp_path / "matched.wav"
+    _ok(_match(mix, [ref], flat, "--eq-amount", "0", "--lufs", target_lufs))
+    _ok(_match(mix, [ref], matched, "--lufs", target_lufs))
+
+    def shape_deviation_db(path: Path) -> float:
+        diff = _band_levels_db(_read(path)) - _band_levels_db(noise)
+        return float(np.max(np.abs(diff - np.median(diff))))
+
+    assert shape_deviation_db(flat) <= 0.3
+    # The same check must see the full EQ, or it could not fail.
+    assert shape_deviation_db(matched) > 3.0
+
+
+def test_match_several_references_target_their_mean_loudness(tmp_path, mix):
+    loud = _write(tmp_path / "loud.wav", _reference_signal(seed=3, level=0.9))
+    quiet = _write(tmp_path / "quiet.wav", _reference_signal(seed=4, level=0.45))
+    out = tmp_path / "out.wav"
+    _ok(_match(mix, [loud, quiet], out))
+    loud_lufs, quiet_lufs = _lufs(_read(loud)), _lufs(_read(quiet))
+    assert loud_lufs - quiet_lufs > 5.0
+    assert abs(_lufs(_read(out)) - (loud_lufs + quiet_lufs) / 2) <= LOUDNESS_TOLERANCE_LU
+
+
+def test_match_force_replaces_existing_output(tmp_path, mix, ref):
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"old master")
+    _ok(_match(mix, [ref], out, "--force"))
+    assert sf.info(str(out)).frames == FRAMES
+    assert {p.name for p in tmp_path.iterdir()} == {"mix.wav", "ref.wav", "out.wav"}
+
+
+def test_analyze_prints_table(mix):
+    result = runner.invoke(app, ["analyze", str(mix)])
+    _ok(result)
+    assert "LUFS" in result.stdout
+
+
+def test_analyze_json_loudness_agrees_with_pyloudnorm(tmp_path, mix, mix_audio):
+    json_path = tmp_path / "a.json"
+    _ok(runner.invoke(app, ["analyze", str(mix), "--json", str(json_path)]))
+    analysis = Analysis.from_json(json_path.read_text(encoding="utf-8"))
+    assert abs(analysis.integrated_lufs - _lufs(_read(mix))) <= 0.1
+    assert analysis.channels == 2 and analysis.sample_rate_hz == SAMPLE_RATE_HZ
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+# Each case builds its files under tmp_path and returns the command line and the text the
+# one-line error message must contain (the offending file's name, or the offending option).
+Case = Callable[[Path], tuple[list[str], str]]
+
+
+def _inputs(tmp: Path) -> tuple[Path, Path, Path]:
+    """A good mix and reference, and an output folder."""
+    out_dir = tmp / "out"
+    out_dir.mkdir()
+    mix = _write(tmp / "mix.wav", _mix_signal())
+    return mix, _write(tmp / "ref.wav", _reference_signal()), out_dir
+
+
+def _bad_mix(build: Callable[[Path], Path]) -> Case:
+    def case(tmp: Path):
+        _, ref, out_dir = _inputs(tmp)
+        bad = build(tmp)
+        return ["match", str(bad), "--ref", str(ref), "-o", str(out_dir / "out.wav")], bad.name
+
+    return case
+
+
+def _bad_ref(build: Callable[[Path], Path]) -> Case:
+    def case(tmp: Path):
+        mix, _, out_dir = _inputs(tmp)
+        bad = build(tmp)
+        return ["match", str(mix), "--ref", str(bad), "-o", str(out_dir / "out.wav")], bad.name
+
+    return case
+
+
+def _bad_output(name: str, *options: str) -> Case:
+    def case(tmp: Path):
+        mix, ref, out_dir = _inputs(tmp)
+        out = out_dir / name
+        return ["match", str(mix), "--ref", str(ref), "-o", str(out), *options], Path(name).name
+
+    return case
+
+
+def _bad_option(*options: str, needle: str) -> Case:
+    def case(tmp: Path):
+        mix, ref, out_dir = _inputs(tmp)
+        out = out_dir / "out.wav"
+        return ["match", str(mix), "--ref", str(ref), "-o", str(out), *options], needle
+
+    return case
+
+
+def _with_nonfinite(value: float) -> Callable[[Path], Path]:
+    def build(tmp: Path) -> Path:
+        x = _mix_signal().astype(np.float32)
+        x[FRAMES // 2, 0] = value
+        return _write(tmp / "nonfinite.wav", x, subtype="FLOAT")
+
+    return build
+
+
+def _random_bytes(tmp: Path) -> Path:
+    path = tmp / "text.wav"
+    path.write_bytes(np.random.default_rng(5).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    return path
+
+
+def _empty(tmp: Path) -> Path:
+    path = tmp / "empty.wav"
+    path.write_bytes(b"")
+    return path
+
+
+def _short(tmp: Path) -> Path:
+    return _write(tmp / "short.wav", _mix_signal()[:SAMPLE_RATE_HZ])
+
+
+def _silence(tmp: Path) -> Path:
+    return _write(tmp / "silence.wav", np.zeros((5 * SAMPLE_RATE_HZ, 2)))
+
+
+def _directory(tmp: Path) -> Path:
+    path = tmp / "folder.wav"
+    path.mkdir()
+    return path
+
+
+def _existing_output(tmp: Path):
+    mix, ref, out_dir = _inputs(tmp)
+    out = out_dir / "out.wav"
+    out.write_bytes(b"an earlier master")
+    return ["match", str(mix), "--ref", str(ref), "-o", str(out)], "out.wav"
+
+
+def _output_is_mix(tmp: Path):
+    mix, ref, _ = _inputs(tmp)
+    return ["match", str(mix), "--ref", str(ref), "-o", str(mix), "--force"], "mix.wav"
+
+
+def _output_is_ref(tmp: Path):
+    mix, ref, _ = _inputs(tmp)
+    return ["match", str(mix), "--ref", str(ref), "-o", str(ref), "--force"], "ref.wav"
+
+
+def _output_in_missing_folder(tmp: Path):
+    mix, ref, _ = _inputs(tmp)
+    return ["match", str(mix), "--ref", str(ref), "-o", str(tmp / "nowhere" / "out.wav")], "out.wav"
+
+
+def _analyze_missing(tmp: Path):
+    _inputs(tmp)
+    return ["analyze", str(tmp / "absent.wav")], "absent.wav"
+
+
+BAD_INPUT: dict[str, Case] = {
+    "missing mix": _bad_mix(lambda tmp: tmp / "absent.wav"),
+    "missing reference": _bad_ref(lambda tmp: tmp / "absent.wav"),
+    "directory as mix": _bad_mix(_directory),
+    "random bytes as mix": _bad_mix(_random_bytes),
+    "empty file as mix": _bad_mix(_empty),
+    "random bytes as reference": _bad_ref(_random_bytes),
+    "1 s mix": _bad_mix(_short),
+    "1 s reference": _bad_ref(_short),
+    "6-channel mix": _bad_mix(lambda tmp: _write(tmp / "surround.wav", np.tile(_mix_signal(), 3))),
+    "NaN in mix": _bad_mix(_with_nonfinite(np.nan)),
+    "inf in mix": _bad_mix(_with_nonfinite(np.inf)),
+    "NaN in reference": _bad_ref(_with_nonfinite(np.nan)),
+    "silent mix": _bad_mix(_silence),
+    "silent reference": _bad_ref(_silence),
+    "output in missing folder": _output_in_missing_folder,
+    "output is the mix": _output_is_mix,
+    "output is the reference": _output_is_ref,
+    "existing output without --force": _existing_output,
+    "unknown output extension": _bad_output("out.mp4"),
+    "float FLAC": _bad_output("x.flac", "--bit-depth", "32f"),
+    "eq amount 150": _bad_option("--eq-amount", "150", needle="--eq-amount 150"),
+    "bit depth 12": _bad_option("--bit-depth", "12", needle="--bit-depth '12'"),
+    "analyze missing file": _analyze_missing,
+}
+
+
+@pytest.mark.parametrize("build", BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, build):
+    args, needle = build(tmp_path)
+    before = _snapshot(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_BAD_INPUT, f"{result.output}\n{result.exception!r}"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # handled, not escaped
+    assert _snapshot(tmp_path) == before
+
+
+def test_debug_lets_the_package_error_through(tmp_path):
+    _, ref, out_dir = _inputs(tmp_path)
+    absent, out = tmp_path / "absent.wav", out_dir / "out.wav"
+    args = ["--debug", "match", str(absent), "--ref", str(ref), "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, AutomasterError)
+    assert "absent.wav" in str(result.exception)
+    assert not any(out_dir.iterdir())
