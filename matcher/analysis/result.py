@@ -24,9 +24,9 @@ class Analysis:
     loudness_range_lu : float
         Loudness range, EBU Tech 3342.
     sample_peak_dbfs, true_peak_dbtp : float
-        Largest sample, and largest value of the 4x oversampled signal.
-    plr_db : float
-        Peak-to-loudness ratio, ``true_peak_dbtp - integrated_lufs``.
+        Largest sample, and largest value of the 4x oversampled signal (None: not measured).
+    plr_db : float or None
+        Peak-to-loudness ratio, ``true_peak_dbtp - integrated_lufs`` (None: not measured).
     short_term_lufs : tuple of float
         Short-term (3 s) loudness every ``short_term_hop_s`` seconds.
     band_centers_hz, mid_spectrum_db, side_spectrum_db : tuple of float
@@ -45,8 +45,8 @@ class Analysis:
     integrated_lufs: float
     loudness_range_lu: float
     sample_peak_dbfs: float
-    true_peak_dbtp: float
-    plr_db: float
+    true_peak_dbtp: float | None
+    plr_db: float | None
     short_term_hop_s: float
     short_term_lufs: tuple[float, ...]
     band_centers_hz: tuple[float, ...]
