@@ -114,11 +114,9 @@ def test_sustained_material_does_not_pump():
     # A steady tone pushed 8 dB into the limiter: the gain settles and stays put.
     x = sine(80.0, 8.0, 44100, amplitude=0.5, fade_s=0.0) + sine(1000.0, 8.0, 44100, amplitude=0.2, fade_s=0.0)
     y = render(x, 44100, make_settings(our_lufs(x, 44100) + 8.0, bit_depth="32f"))
-    gain = np.abs(y[:, 0]) / np.maximum(np.abs(x[:, 0]), 1e-3)
     window = 4410
     level_db = [20 * np.log10(np.sqrt(np.mean(y[i : i + window, 0] ** 2))) for i in range(2 * 44100, 7 * 44100, window)]
     assert np.ptp(level_db) < 0.2
-    assert np.isfinite(gain).all()
 
 
 def test_limiter_leaves_quiet_material_untouched():

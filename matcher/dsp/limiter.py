@@ -54,6 +54,7 @@ class TruePeakLimiter:
         sustain_weight: float = 1.0,
     ):
         self.ceiling_dbtp = ceiling_dbtp
+        self.release_ms = release_ms
         self.control_rate_hz = control_rate_hz
         self.attack_ticks = max(1, int(round(lookahead_ms * 1e-3 * control_rate_hz)))
         self.hold_ticks = max(0, int(round(hold_ms * 1e-3 * control_rate_hz)))

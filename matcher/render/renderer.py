@@ -11,7 +11,7 @@ and the tick arrays (a few MB per hour), never by the length of the file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
@@ -29,8 +29,18 @@ CHUNK_SAMPLES = 1 << 16
 MAX_TICK_SAMPLES = 32
 REACHED_LU = 0.02
 
-LIMITER_CHARACTERS = (
-    # (hold, release, lookahead scale; sustain weight), gentlest first. A loud target under
+class LimiterCharacter(NamedTuple):
+    """Scales of the settings' limiter times, sustain weight, and true-peak margin (dB)."""
+
+    hold: float
+    release: float
+    lookahead: float
+    sustain_weight: float
+    margin_db: float
+
+
+LIMITER_CHARACTERS = tuple(LimiterCharacter(*c) for c in (
+    # Gentlest first. A loud target under
     # a strict ceiling may need faster limiting than the settings' times allow; the first
     # character that reaches the target is used, so moderate targets keep the gentle one.
     # The last acts almost as a clipper: only hyper-compressed references call for it.
@@ -41,7 +51,7 @@ LIMITER_CHARACTERS = (
     (0.3, 0.2, 1.0, 0.0, 0.2),
     (0.1, 0.06, 0.5, 0.0, 0.5),
     (0.0, 0.02, 0.25, 0.0, 1.0),
-)
+))
 
 BlockSource = Callable[[], Iterable[np.ndarray]]
 
@@ -115,16 +125,15 @@ class Renderer:
         limiter = settings.limiter
         self.limiters = [
             TruePeakLimiter(
-                ceiling_dbtp=limiter.ceiling_dbtp - margin_db,
-                lookahead_ms=limiter.lookahead_ms * lookahead_scale,
-                hold_ms=limiter.hold_ms * hold_scale,
-                release_ms=limiter.release_ms * release_scale,
+                ceiling_dbtp=limiter.ceiling_dbtp - c.margin_db,
+                lookahead_ms=limiter.lookahead_ms * c.lookahead,
+                hold_ms=limiter.hold_ms * c.hold,
+                release_ms=limiter.release_ms * c.release,
                 control_rate_hz=sample_rate_hz / self.tick_samples,
-                sustain_weight=sustain,
+                sustain_weight=c.sustain_weight,
             )
-            for hold_scale, release_scale, lookahead_scale, sustain, margin_db in LIMITER_CHARACTERS
+            for c in LIMITER_CHARACTERS
         ]
-        self.release_ms = [limiter.release_ms * c[1] for c in LIMITER_CHARACTERS]
 
     def _eq(self) -> MidSideEQ | None:
         eq = self.settings.eq
@@ -171,14 +180,14 @@ class Renderer:
         ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
         if target is None or not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
-            return GainPlan(self.tick_samples, -reduction, 0.0, reduction, self.release_ms[0])
+            return GainPlan(self.tick_samples, -reduction, 0.0, reduction, self.limiters[0].release_ms)
         reached = False
-        for limiter, release_ms in zip(self.limiters, self.release_ms):
+        for limiter in self.limiters:
             makeup, reduction, predicted = solve_gain(peak_db, power, ticks_per_subblock, limiter, target)
             reached = predicted >= target - REACHED_LU
             if reached:
                 break
-        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, release_ms, reached)
+        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, limiter.release_ms, reached)
 
     def run(self, source: BlockSource, plan: GainPlan, sink: Callable[[np.ndarray], None]) -> RenderReport:
         """Pass 2: EQ, gain curve and quantisation; every output block goes to ``sink``."""
