@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher.dsp.convolve import LinearPhaseFilter
+from matcher.dsp.convolve import FFTConvolver, LinearPhaseFilter
 from matcher.dsp.filters import oversampling_bank
 from matcher.units import gain_to_db
 
@@ -15,39 +15,64 @@ def oversampling_factor(sample_rate_hz: float) -> int:
     return 4
 
 
+def _largest_magnitude(x: np.ndarray, axis: int) -> np.ndarray:
+    """``np.abs(x).max(axis)`` for a short axis, row by row (numpy reduces short axes slowly)."""
+    rows = np.moveaxis(x, axis, 0)
+    peak = np.abs(rows[0])
+    for row in rows[1:]:
+        np.maximum(peak, np.abs(row), out=peak)
+    return peak
+
+
+class _PeakConvolver(FFTConvolver):
+    """Runs the interpolation filters and keeps only the largest magnitude per sample."""
+
+    def _emit(self, hops: np.ndarray) -> np.ndarray:
+        rows = int(np.prod(hops.shape[1:-1]))
+        return _largest_magnitude(hops.reshape(hops.shape[0], rows, hops.shape[-1]), axis=1).reshape(-1)
+
+
 class TruePeakDetector:
     """Streaming 4x oversampled peak of every sample, over all channels.
 
     :meth:`process` returns, for each input sample n, the largest absolute value of the
     interpolated signal at ``n, n + 1/4, n + 2/4, n + 3/4`` in any channel; the output lines
-    up with the input.
+    up with the input. Two interpolators run side by side (see
+    :func:`~matcher.dsp.filters.oversampling_bank`); their phase 0 is the sample itself,
+    which is taken directly instead of filtered.
     """
 
     def __init__(self, sample_rate_hz: float):
-        bank = oversampling_bank(oversampling_factor(sample_rate_hz))[:, None, :]
-        self._filter = LinearPhaseFilter(bank, np.float32)
+        factor = oversampling_factor(sample_rate_hz)
+        bank = oversampling_bank(factor)
+        fractional = [c for c in range(bank.shape[1]) if c % factor]
+        self._filter = LinearPhaseFilter(bank[:, None, fractional], np.float32, _PeakConvolver)
+        self.reset()
 
     def reset(self) -> None:
         """Forget the signal seen so far."""
         self._filter.reset()
+        self._samples: list[np.ndarray] = []
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Feed a block of shape (n, channels); return per-sample true peaks ready so far."""
-        return self._peaks(self._filter.process(np.asarray(block, dtype=np.float32)[:, :, None]))
+        block = np.asarray(block, dtype=np.float32)
+        if block.shape[0]:
+            self._samples.append(_largest_magnitude(block, axis=1))
+        return self._peaks(self._filter.process(block[:, :, None]))
 
     def finish(self) -> np.ndarray:
         """Return the per-sample peaks of the remaining samples."""
         return self._peaks(self._filter.finish())
 
-    @staticmethod
-    def _peaks(y: np.ndarray) -> np.ndarray:
-        if y.shape[0] == 0:
+    def _peaks(self, interpolated: np.ndarray) -> np.ndarray:
+        n = interpolated.shape[0]
+        if n == 0:
             return np.zeros(0)
-        flat = y.reshape(y.shape[0], -1)
-        peaks = np.abs(flat[:, 0])
-        for column in range(1, flat.shape[1]):
-            np.maximum(peaks, np.abs(flat[:, column]), out=peaks)
-        return peaks.astype(np.float64)
+        samples = np.concatenate(self._samples) if len(self._samples) > 1 else self._samples[0]
+        rest = samples[n:]
+        self._samples = [rest] if rest.shape[0] else []
+        return np.maximum(interpolated, samples[:n]).astype(np.float64)
 
 
 def true_peak_dbtp(audio: np.ndarray, sample_rate_hz: float) -> float:

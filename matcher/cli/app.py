@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from matcher._allocator import keep_freed_memory
 from matcher.errors import AutomasterError
 
 EXIT_BAD_INPUT = 2
@@ -175,6 +176,7 @@ def _frames(paths: List[Path]) -> int:
 
 def main() -> None:
     """Console entry point."""
+    keep_freed_memory()
     try:
         app()
     except SystemExit:

@@ -86,7 +86,15 @@ class FFTConvolver:
 
     def _empty(self, channel_shape: tuple) -> np.ndarray:
         shape = np.broadcast_shapes(channel_shape, self._filter_shape)
-        return np.zeros((0,) + shape)
+        return self._emit(np.zeros((0,) + shape + (self.hop,), dtype=self.dtype))
+
+    def _emit(self, hops: np.ndarray) -> np.ndarray:
+        """Arrange filtered hops, shape (hops,) + output_shape + (hop,), as the output.
+
+        The default returns samples along the first axis, shape (hops * hop,) + output_shape;
+        subclasses may reduce instead (a meter needs no copy of every filter's output).
+        """
+        return np.moveaxis(hops, -1, 1).reshape((hops.shape[0] * self.hop,) + hops.shape[1:-1])
 
     def _run(self, count: int) -> np.ndarray:
         pending = np.concatenate(self._pending, axis=0) if len(self._pending) > 1 else self._pending[0]
@@ -104,9 +112,8 @@ class FFTConvolver:
             windows = np.lib.stride_tricks.sliding_window_view(seg, self.fft_size, axis=0)[:: self.hop]
             spec = scipy.fft.rfft(windows, axis=-1, workers=-1)
             out = scipy.fft.irfft(spec * self._spectrum, n=self.fft_size, axis=-1, workers=-1)
-            out = np.moveaxis(out[..., self.taps - 1:], -1, 1)
-            outputs.append(out.reshape((hops * self.hop,) + out.shape[2:]))
-        return np.concatenate(outputs, axis=0)
+            outputs.append(self._emit(out[..., self.taps - 1:]))
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=0)
 
 
 class LinearPhaseFilter:
@@ -116,14 +123,17 @@ class LinearPhaseFilter:
     ----------
     impulse_response : np.ndarray, shape (2 * delay + 1,) + filter_shape
         A linear-phase FIR centred on tap ``delay``.
+    dtype : numpy dtype
+    convolver : type, optional
+        :class:`FFTConvolver` or a subclass (one that reduces its output, for instance).
     """
 
-    def __init__(self, impulse_response: np.ndarray, dtype: type = np.float64):
+    def __init__(self, impulse_response: np.ndarray, dtype: type = np.float64, convolver: type = None):
         taps = np.asarray(impulse_response).shape[0]
         if taps % 2 != 1:
             raise ValueError("a delay-compensated linear-phase FIR needs an odd number of taps")
         self.delay_samples = taps // 2
-        self._convolver = FFTConvolver(impulse_response, dtype)
+        self._convolver = (convolver or FFTConvolver)(impulse_response, dtype)
         self.reset()
 
     def reset(self) -> None:

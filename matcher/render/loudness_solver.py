@@ -10,6 +10,7 @@ from matcher.dsp.limiter import TruePeakLimiter
 TOLERANCE_LU = 0.002
 MAX_EXTRA_GAIN_DB = 24.0
 """Most the limiter may be driven beyond the unlimited make-up gain."""
+MAX_ITERATIONS = 40
 
 
 def output_loudness_lufs(
@@ -65,30 +66,33 @@ def solve_gain(
     lo_lufs, reduction = loudness(lo)
     if abs(lo_lufs - target_lufs) <= TOLERANCE_LU:
         return lo, reduction, lo_lufs
-    # The limiter only lowers loudness: search upward from the unlimited gain, up to a fixed
-    # cap; past it the target is out of reach under this ceiling and the loudest is returned.
-    cap = lo + MAX_EXTRA_GAIN_DB
-    hi, hi_lufs = lo, lo_lufs
-    while hi_lufs < target_lufs and hi < cap:
-        lo, lo_lufs = hi, hi_lufs
-        hi = min(hi + max(2.0 * (target_lufs - hi_lufs), 0.05), cap)
-        hi_lufs, reduction = loudness(hi)
+    # The limiter only lowers loudness, and more gain never makes the output quieter: the
+    # answer lies between the unlimited gain and a fixed cap above it. Past the cap the
+    # target is out of reach under this ceiling, and the loudest output is returned.
+    hi = lo + MAX_EXTRA_GAIN_DB
+    hi_lufs, hi_reduction = loudness(hi)
     if hi_lufs < target_lufs:
-        return hi, reduction, hi_lufs
-    best = (hi, reduction, hi_lufs)
-    for _ in range(40):
-        # Regula falsi, with bisection as a guard.
-        if hi_lufs - lo_lufs > 1e-9:
-            mid = lo + (target_lufs - lo_lufs) * (hi - lo) / (hi_lufs - lo_lufs)
-            mid = min(max(mid, lo + 0.05 * (hi - lo)), hi - 0.05 * (hi - lo))
-        else:
-            mid = 0.5 * (lo + hi)
+        return hi, hi_reduction, hi_lufs
+    best = (hi, hi_reduction, hi_lufs)
+    f_lo, f_hi = lo_lufs - target_lufs, hi_lufs - target_lufs
+    replaced = None
+    for _ in range(MAX_ITERATIONS):
+        # Illinois regula falsi: when one end is kept twice in a row its error is halved,
+        # so the saturating loudness-versus-gain curve does not stall the iteration.
+        mid = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
         mid_lufs, mid_reduction = loudness(mid)
         best = min(best, (mid, mid_reduction, mid_lufs), key=lambda b: abs(b[2] - target_lufs))
-        if abs(mid_lufs - target_lufs) <= TOLERANCE_LU:
+        f_mid = mid_lufs - target_lufs
+        if abs(f_mid) <= TOLERANCE_LU or hi - lo < 1e-6:
             break
-        if mid_lufs < target_lufs:
-            lo, lo_lufs = mid, mid_lufs
+        if f_mid < 0:
+            lo, f_lo = mid, f_mid
+            if replaced == "lo":
+                f_hi *= 0.5
+            replaced = "lo"
         else:
-            hi, hi_lufs = mid, mid_lufs
+            hi, f_hi = mid, f_mid
+            if replaced == "hi":
+                f_lo *= 0.5
+            replaced = "hi"
     return best

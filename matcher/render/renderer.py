@@ -3,9 +3,14 @@
 Pass 1 runs the EQ and measures, per control tick of about 0.7 ms, the true peak and the
 K-weighted energy of the equalised signal. From those small arrays the make-up gain and the
 limiter's gain curve are solved so that the output lands exactly on the loudness target
-with every true peak at or below the ceiling. Pass 2 runs the EQ again, applies that gain
-curve, quantises and hands each block to the caller. Memory is bounded by the block size
-and the tick arrays (a few MB per hour), never by the length of the file.
+with every true peak at or below the ceiling. Pass 2 applies that gain curve to the
+equalised signal, quantises, meters and hands each block to the caller.
+
+The equalised signal is kept between the passes (float32) when it fits in
+``EQ_CACHE_LIMIT_BYTES``; longer files are equalised again in pass 2, with identical
+results. Memory is then bounded by the block size and the tick arrays (a few MB per hour),
+never by the length of the file. In both passes the meters run on a second thread, beside
+the EQ or the quantiser.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 
 from matcher.analysis.loudness import KWeightedPower, LoudnessMeter, subblock_boundaries
 from matcher.analysis.truepeak import TruePeakDetector
+from matcher.concurrency import BackgroundConsumer
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.limiter import TruePeakLimiter
@@ -26,6 +32,7 @@ from matcher.render.loudness_solver import solve_gain
 from matcher.units import FLOOR_DB, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
+EQ_CACHE_LIMIT_BYTES = 256 << 20
 MAX_TICK_SAMPLES = 32
 REACHED_LU = 0.02
 
@@ -134,6 +141,7 @@ class Renderer:
             )
             for c in LIMITER_CHARACTERS
         ]
+        self._eq_cache: list[np.ndarray] | None = None
 
     def _eq(self) -> MidSideEQ | None:
         eq = self.settings.eq
@@ -148,19 +156,21 @@ class Renderer:
         )
 
     def _equalised(self, source: BlockSource) -> Iterable[np.ndarray]:
-        """The EQ'd stream, in chunks of at most CHUNK_SAMPLES."""
+        """The EQ'd stream (float32), in chunks of at most CHUNK_SAMPLES."""
+        if self._eq_cache is not None:
+            yield from self._eq_cache
+            return
         eq = self._eq()
         for block in source():
-            block = np.asarray(block, dtype=np.float64)
             for start in range(0, block.shape[0], CHUNK_SAMPLES):
                 chunk = block[start : start + CHUNK_SAMPLES]
                 out = chunk if eq is None else eq.process(chunk)
                 if out.shape[0]:
-                    yield out
+                    yield out.astype(np.float32)
         if eq is not None:
             tail = eq.finish()
             for start in range(0, tail.shape[0], CHUNK_SAMPLES):
-                yield tail[start : start + CHUNK_SAMPLES]
+                yield tail[start : start + CHUNK_SAMPLES].astype(np.float32)
 
     def plan(self, source: BlockSource) -> GainPlan:
         """Pass 1: measure the equalised signal and solve the gain curve."""
@@ -169,9 +179,23 @@ class Renderer:
         kweighting = KWeightedPower(self.sample_rate_hz, self.channels)
         peaks = SegmentReducer(ticks, "max")
         energies = SegmentReducer(ticks, "sum")
-        for block in self._equalised(source):
+
+        def measure(block: np.ndarray) -> None:
             peaks.process(detector.process(block))
             energies.process(kweighting.process(block))
+
+        self._eq_cache = None
+        cache: list[np.ndarray] | None = []
+        cached_bytes = 0
+        with BackgroundConsumer(measure) as measure_later:
+            for block in self._equalised(source):
+                measure_later(block)
+                if cache is not None:
+                    cache.append(block)
+                    cached_bytes += block.nbytes
+                    if cached_bytes > EQ_CACHE_LIMIT_BYTES:
+                        cache = None
+        self._eq_cache = cache
         peaks.process(detector.finish())
         energies.process(kweighting.flush())
         peak_db = gain_to_db(peaks.result(include_partial=True))
@@ -199,21 +223,28 @@ class Renderer:
         tick_gain = np.append(tick_gain, tick_gain[-1:]) if tick_gain.size else np.ones(1)
         position = 0
         true_peak = sample_peak = 0.0
-        for block in self._equalised(source):
-            n = np.arange(position, position + block.shape[0])
-            k, frac = np.divmod(n, plan.tick_samples)
-            k = np.minimum(k, tick_gain.shape[0] - 2) if tick_gain.shape[0] > 1 else np.zeros_like(k)
-            gain = tick_gain[k] + (tick_gain[np.minimum(k + 1, tick_gain.shape[0] - 1)] - tick_gain[k]) * (
-                frac / plan.tick_samples
-            )
-            out = quantizer.process(block * gain[:, None])
-            position += block.shape[0]
+
+        def measure(out: np.ndarray) -> None:
+            nonlocal true_peak, sample_peak
             meter.process(out)
             peaks = detector.process(out)
             if peaks.size:
                 true_peak = max(true_peak, float(peaks.max()))
             sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
-            sink(out)
+
+        with BackgroundConsumer(measure) as measure_later:
+            for block in self._equalised(source):
+                n = np.arange(position, position + block.shape[0])
+                k, frac = np.divmod(n, plan.tick_samples)
+                k = np.minimum(k, tick_gain.shape[0] - 2) if tick_gain.shape[0] > 1 else np.zeros_like(k)
+                gain = tick_gain[k] + (tick_gain[np.minimum(k + 1, tick_gain.shape[0] - 1)] - tick_gain[k]) * (
+                    frac / plan.tick_samples
+                )
+                out = quantizer.process(block * gain[:, None])
+                position += block.shape[0]
+                measure_later(out)
+                sink(out)
+        self._eq_cache = None
         tail = detector.finish()
         if tail.size:
             true_peak = max(true_peak, float(tail.max()))
