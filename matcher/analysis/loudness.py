@@ -42,12 +42,26 @@ def energy_to_lufs(mean_square: np.ndarray | float) -> np.ndarray:
     return np.maximum(lufs, FLOOR_DB)
 
 
+class _PowerConvolver(FFTConvolver):
+    """K-weighting filter that emits the channel-weighted power of every sample."""
+
+    weights: np.ndarray
+
+    def _emit(self, hops: np.ndarray) -> np.ndarray:
+        # hops: (hops, channels, hop); summed channel by channel, no transposing copy.
+        power = np.zeros(hops.shape[:1] + hops.shape[2:], dtype=np.float64)
+        for channel, weight in enumerate(self.weights):
+            y = hops[:, channel]
+            power += weight * (y * y)
+        return power.reshape(-1)
+
+
 class KWeightedPower:
     """Streaming K-weighting; yields the channel-weighted power of every sample."""
 
     def __init__(self, sample_rate_hz: float, channels: int):
-        self._weights = channel_weights(channels)
-        self._filter = FFTConvolver(kweighting_impulse_response(sample_rate_hz), np.float32)
+        self._filter = _PowerConvolver(kweighting_impulse_response(sample_rate_hz), np.float32)
+        self._filter.weights = channel_weights(channels)
 
     def reset(self) -> None:
         """Forget the signal seen so far."""
@@ -55,20 +69,12 @@ class KWeightedPower:
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Feed a block of shape (n, channels); return power for the samples ready so far."""
-        return self._power(self._filter.process(block))
+        return self._filter.process(block)
 
     def flush(self) -> np.ndarray:
         """Return the power of the remaining samples."""
-        return self._power(self._filter.flush())
+        return self._filter.flush()
 
-    def _power(self, y: np.ndarray) -> np.ndarray:
-        if y.shape[0] == 0:
-            return np.zeros(0)
-        y = y.astype(np.float64)
-        power = self._weights[0] * y[:, 0] ** 2
-        for channel in range(1, y.shape[1]):
-            power += self._weights[channel] * y[:, channel] ** 2
-        return power
 
 
 class LoudnessMeter:

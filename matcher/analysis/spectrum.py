@@ -13,6 +13,7 @@ import numpy as np
 import scipy.fft
 
 from matcher.units import FLOOR_DB, power_to_db
+from matcher.dsp.convolve import FFT_WORKERS
 
 BANDS_PER_OCTAVE = 6
 LOWEST_BAND_HZ = 20.0
@@ -60,7 +61,7 @@ def sparse_bands(weights: np.ndarray, floor: float = 1e-9) -> list[tuple[int, in
     for row in weights:
         significant = np.flatnonzero(row > floor * row.max())
         lo, hi = int(significant[0]), int(significant[-1]) + 1
-        bands.append((lo, hi, row[lo:hi].copy()))
+        bands.append((lo, hi, row[lo:hi].astype(np.float32)))
     return bands
 
 
@@ -82,25 +83,28 @@ class SpectrumAnalyzer:
         self.centers_hz = band_centers_hz()
         self._bands = sparse_bands(band_weights(self.centers_hz, sample_rate_hz, self.n_fft))
         window = np.hanning(self.n_fft + 1)[:-1]
-        self._window = window
+        self._window = window.astype(np.float32)
         # PSD scaling: one-sided, per Hz, for a Hann-windowed frame.
         self._scale = 2.0 / (sample_rate_hz * np.sum(window**2))
         self.reset()
 
     def reset(self) -> None:
         """Forget the signal seen so far."""
-        self._buffer = np.zeros((0, 2))
+        self._buffer = np.zeros((0, 2), dtype=np.float32)
         self._mid: list[np.ndarray] = []
         self._side: list[np.ndarray] = []
         self._power: list[np.ndarray] = []
 
     def process(self, block: np.ndarray) -> None:
         """Feed a block of shape (n, channels)."""
-        block = np.asarray(block, dtype=np.float64)
+        block = np.asarray(block, dtype=np.float32)
+        ms = np.zeros((block.shape[0], 2), dtype=np.float32)
         if self.channels == 1:
-            ms = np.column_stack([block[:, 0], np.zeros(block.shape[0])])
+            ms[:, 0] = block[:, 0]
         else:
-            ms = np.column_stack([block[:, 0] + block[:, 1], block[:, 0] - block[:, 1]]) * 0.5
+            np.add(block[:, 0], block[:, 1], out=ms[:, 0])
+            np.subtract(block[:, 0], block[:, 1], out=ms[:, 1])
+            ms *= 0.5
         self._buffer = np.concatenate([self._buffer, ms])
         self._consume()
 
@@ -110,12 +114,15 @@ class SpectrumAnalyzer:
             return
         view = np.lib.stride_tricks.sliding_window_view(self._buffer, self.n_fft, axis=0)
         windows = view[: frames * self.hop : self.hop] * self._window
-        spectrum = scipy.fft.rfft(windows, axis=-1, workers=-1)
-        psd = (spectrum.real**2 + spectrum.imag**2) * self._scale
-        bands = np.stack([(psd[:, :, lo:hi] * w).sum(axis=-1) for lo, hi, w in self._bands], axis=-1)
+        spectrum = scipy.fft.rfft(windows, axis=-1, workers=FFT_WORKERS)
+        psd = spectrum.real**2
+        psd += spectrum.imag**2
+        bands = np.stack([np.einsum("fck,k->fc", psd[:, :, lo:hi], w) for lo, hi, w in self._bands], axis=-1)
+        bands *= self._scale
         self._mid.append(bands[:, 0])
         self._side.append(bands[:, 1])
-        self._power.append(np.mean(windows**2, axis=(1, 2)) * 2.0)
+        # Mean square of L and R over the windowed frame: (mid² + side²) * 2 per sample.
+        self._power.append((np.einsum("fcn,fcn->f", windows, windows, dtype=np.float64)) / self.n_fft)
         self._buffer = self._buffer[frames * self.hop :]
 
     def finish(self) -> "BandSpectra":

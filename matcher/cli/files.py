@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -50,16 +51,24 @@ def master_file(
     check_output_path(output_path, [mix_path, *reference_paths], force)
     mix_info = open_audio(mix_path)
     ref_infos = [open_audio(p) for p in reference_paths]
-    mix_source = AudioSource(mix_info, on_block)
+
     # Fitting needs no true peaks of the inputs: skipping them saves 40 % of the analysis.
-    mix_analysis = analyze_source(mix_source, true_peak=False)
-    require_audible(mix_info, mix_analysis)
-    references = []
-    for info in ref_infos:
-        analysis = analyze_source(AudioSource(info, on_block), true_peak=False)
+    # The mix is kept in memory for the render; references are read once. Files are
+    # analysed two at a time (decoding and FFTs release the GIL).
+    def analyse(info: AudioInfo, keep: bool) -> tuple[AudioSource, Analysis]:
+        source = AudioSource(info, on_block, cache=keep)
+        analysis = analyze_source(source, true_peak=False)
         require_audible(info, analysis)
-        references.append(analysis)
-    settings = fit(mix_analysis, references, config)
+        return source, analysis
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="automaster-analysis") as pool:
+        jobs = [pool.submit(analyse, mix_info, True)] + [pool.submit(analyse, i, False) for i in ref_infos]
+        try:
+            (mix_source, mix_analysis), *refs = [job.result() for job in jobs]
+        finally:
+            for job in jobs:
+                job.cancel()
+    settings = fit(mix_analysis, [analysis for _, analysis in refs], config)
     report = render_file(mix_source, settings, output_path)
     return mix_analysis, settings, report
 

@@ -13,6 +13,8 @@ import numpy as np
 import scipy.fft
 
 _MAX_HOPS_PER_BATCH = 16
+FFT_WORKERS = 1
+"""Threads per FFT call: the engine runs its stages on threads of its own instead."""
 
 
 def _fft_size(taps: int) -> int:
@@ -110,8 +112,8 @@ class FFTConvolver:
             start = first * self.hop
             seg = buf[start:start + (hops - 1) * self.hop + self.fft_size]
             windows = np.lib.stride_tricks.sliding_window_view(seg, self.fft_size, axis=0)[:: self.hop]
-            spec = scipy.fft.rfft(windows, axis=-1, workers=-1)
-            out = scipy.fft.irfft(spec * self._spectrum, n=self.fft_size, axis=-1, workers=-1)
+            spec = scipy.fft.rfft(windows, axis=-1, workers=FFT_WORKERS)
+            out = scipy.fft.irfft(spec * self._spectrum, n=self.fft_size, axis=-1, workers=FFT_WORKERS)
             outputs.append(self._emit(out[..., self.taps - 1:]))
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=0)
 

@@ -76,14 +76,24 @@ class AudioSource:
     info : AudioInfo
     on_block : callable, optional
         Called with the number of frames of every block read (for progress displays).
+    cache : bool
+        Keep a small file in memory (for sources read more than once).
     """
 
-    def __init__(self, info: AudioInfo, on_block: Callable[[int], None] | None = None):
+    def __init__(self, info: AudioInfo, on_block: Callable[[int], None] | None = None, cache: bool = True):
         self.info = info
         self.on_block = on_block
         self._cache: np.ndarray | None = None
-        if info.frames * info.channels * 4 <= CACHE_LIMIT_BYTES:
-            self._cache = np.concatenate(list(self._read())) if info.frames else None
+        if cache and 0 < info.frames and info.frames * info.channels * 4 <= CACHE_LIMIT_BYTES:
+            self._cache = np.empty((info.frames, info.channels), dtype=np.float32)
+            filled = 0
+            for block in self._read():
+                if filled + block.shape[0] > self._cache.shape[0]:  # header understated the length
+                    self._cache = np.concatenate([self._cache[:filled], block])
+                else:
+                    self._cache[filled : filled + block.shape[0]] = block
+                filled += block.shape[0]
+            self._cache = self._cache[:filled]
 
     def __call__(self) -> Iterator[np.ndarray]:
         """Yield the file's blocks, shape (n, channels), float32."""
@@ -104,7 +114,9 @@ class AudioSource:
                     block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
                     if block.shape[0] == 0:
                         break
-                    if not np.all(np.isfinite(block)):
+                    # A sum is cheap and not finite whenever a sample is not (or, rarely,
+                    # when huge finite samples overflow it: the exact test then decides).
+                    if not np.isfinite(block.sum(dtype=np.float64)) and not np.all(np.isfinite(block)):
                         at = f.tell() - block.shape[0] + int(np.argmax(~np.isfinite(block).all(axis=1)))
                         raise InvalidAudioError(
                             f"{p}: non-finite sample (NaN or infinity) at {at / self.info.sample_rate_hz:.3f} s"
