@@ -89,6 +89,13 @@ def test_moving_average_of_constant_is_constant():
     np.testing.assert_allclose(moving_average(np.full(50, 3.0), 4, 2), 3.0)
 
 
+@pytest.mark.parametrize("n, before, after", [(1, 0, 0), (5, 3, 0), (5, 0, 7), (60, 3, 4), (10, 20, 20)])
+def test_moving_average_matches_a_direct_mean_with_windows_clipped_at_the_ends(n, before, after):
+    x = np.random.default_rng(n).random(n)
+    expected = [x[max(0, k - before) : min(n, k + after + 1)].mean() for k in range(n)]
+    np.testing.assert_allclose(moving_average(x, before, after), expected, rtol=1e-12)
+
+
 def test_true_peak_of_an_intersample_peak():
     # fs/4 sine at 45 degrees: samples at -3 dB of the true peak.
     x = sine(12000.0, 1.0, 48000, amplitude=1.0, phase=np.pi / 4, fade_s=0.0)

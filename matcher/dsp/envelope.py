@@ -59,10 +59,17 @@ def release(reduction: np.ndarray, coefficient: float) -> np.ndarray:
 def moving_average(x: np.ndarray, before: int, after: int) -> np.ndarray:
     """Mean of ``x[k - before : k + after + 1]``, the window clipped at the ends."""
     n = x.shape[0]
-    csum = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
-    lo = np.clip(np.arange(n) - before, 0, n)
-    hi = np.clip(np.arange(n) + after + 1, 0, n)
-    return (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+    if n == 0:
+        return np.zeros(0)
+    # Window sums from a prefix sum padded with its end values: csum[k + after + 1] -
+    # csum[k - before], both clipped to [0, n], by slicing instead of gathering.
+    csum = np.empty(before + n + 1 + after)
+    csum[: before + 1] = 0.0
+    np.cumsum(x, dtype=np.float64, out=csum[before + 1 : before + 1 + n])
+    csum[before + 1 + n :] = csum[before + n]
+    sums = csum[before + after + 1 :] - csum[: n]
+    counts = np.minimum(np.arange(n) + after + 1, n) - np.maximum(np.arange(n) - before, 0)
+    return sums / counts
 
 
 def time_coefficient(time_s: float, rate_hz: float) -> float:

@@ -180,16 +180,16 @@ class Renderer:
         peaks = SegmentReducer(ticks, "max")
         energies = SegmentReducer(ticks, "sum")
 
-        def measure(block: np.ndarray) -> None:
-            peaks.process(detector.process(block))
-            energies.process(kweighting.process(block))
-
         self._eq_cache = None
         cache: list[np.ndarray] | None = []
         cached_bytes = 0
-        with BackgroundConsumer(measure) as measure_later:
+        with (
+            BackgroundConsumer(lambda block: peaks.process(detector.process(block))) as measure_peaks,
+            BackgroundConsumer(lambda block: energies.process(kweighting.process(block))) as measure_energy,
+        ):
             for block in self._equalised(source):
-                measure_later(block)
+                measure_peaks(block)
+                measure_energy(block)
                 if cache is not None:
                     cache.append(block)
                     cached_bytes += block.nbytes
@@ -224,15 +224,14 @@ class Renderer:
         position = 0
         true_peak = sample_peak = 0.0
 
-        def measure(out: np.ndarray) -> None:
+        def measure_peaks(out: np.ndarray) -> None:
             nonlocal true_peak, sample_peak
-            meter.process(out)
             peaks = detector.process(out)
             if peaks.size:
                 true_peak = max(true_peak, float(peaks.max()))
             sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
 
-        with BackgroundConsumer(measure) as measure_later:
+        with BackgroundConsumer(measure_peaks) as peaks_later, BackgroundConsumer(meter.process) as loudness_later:
             for block in self._equalised(source):
                 n = np.arange(position, position + block.shape[0])
                 k, frac = np.divmod(n, plan.tick_samples)
@@ -242,7 +241,8 @@ class Renderer:
                 )
                 out = quantizer.process(block * gain[:, None])
                 position += block.shape[0]
-                measure_later(out)
+                peaks_later(out)
+                loudness_later(out)
                 sink(out)
         self._eq_cache = None
         tail = detector.finish()
