@@ -36,7 +36,7 @@ class Analyzer:
         self.channels = channels
         self._loudness = LoudnessMeter(sample_rate_hz, channels)
         self._spectrum = SpectrumAnalyzer(sample_rate_hz, channels)
-        self._true_peak = TruePeakDetector(sample_rate_hz) if true_peak else None
+        self._true_peak = TruePeakDetector(sample_rate_hz, with_short_interpolator=False) if true_peak else None
         self.reset()
 
     def reset(self) -> None:

@@ -37,15 +37,23 @@ class TruePeakDetector:
 
     :meth:`process` returns, for each input sample n, the largest absolute value of the
     interpolated signal at ``n, n + 1/4, n + 2/4, n + 3/4`` in any channel; the output lines
-    up with the input. Two interpolators run side by side (see
-    :func:`~matcher.dsp.filters.oversampling_bank`); their phase 0 is the sample itself,
-    which is taken directly instead of filtered.
+    up with the input. Phase 0 is the sample itself, taken directly instead of filtered.
+
+    Parameters
+    ----------
+    sample_rate_hz : float
+    with_short_interpolator : bool
+        Watch the short interpolator beside the long one (see
+        :func:`~matcher.dsp.filters.oversampling_bank`), as the limiter does, so that its
+        output passes meters of either kind; a meter alone reads the long one (half the
+        cost).
     """
 
-    def __init__(self, sample_rate_hz: float):
+    def __init__(self, sample_rate_hz: float, with_short_interpolator: bool = True):
         factor = oversampling_factor(sample_rate_hz)
         bank = oversampling_bank(factor)
-        fractional = [c for c in range(bank.shape[1]) if c % factor]
+        columns = bank.shape[1] if with_short_interpolator else factor
+        fractional = [c for c in range(columns) if c % factor]
         self._filter = LinearPhaseFilter(bank[:, None, fractional], np.float32, _PeakConvolver)
         self.reset()
 

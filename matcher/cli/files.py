@@ -78,5 +78,17 @@ def render_file(source: AudioSource, settings: Settings, output_path: Path) -> R
     info = source.info
     renderer = Renderer(settings, info.sample_rate_hz, info.channels)
     plan = renderer.plan(source)
-    with AtomicAudioWriter(output_path, info.sample_rate_hz, info.channels, settings.output.bit_depth) as out:
-        return renderer.run(source, plan, out.write)
+    # Pass 2 may run from the renderer's own copy of the equalised mix: count progress as
+    # blocks are written, not as the file is read.
+    on_block, source.on_block = source.on_block, None
+    try:
+        with AtomicAudioWriter(output_path, info.sample_rate_hz, info.channels, settings.output.bit_depth) as out:
+
+            def write(block):
+                out.write(block)
+                if on_block:
+                    on_block(block.shape[0])
+
+            return renderer.run(source, plan, write)
+    finally:
+        source.on_block = on_block

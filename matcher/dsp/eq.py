@@ -53,12 +53,19 @@ class MidSideEQ:
         return self._from_ms(self._filter.finish().reshape(-1, self.channels))
 
     def _to_ms(self, block: np.ndarray) -> np.ndarray:
-        block = np.asarray(block, dtype=np.float64)
+        block = np.asarray(block, dtype=np.float32)
         if self.channels == 1:
             return block
-        return np.column_stack([block[:, 0] + block[:, 1], block[:, 0] - block[:, 1]]) * 0.5
+        ms = np.empty_like(block)
+        np.add(block[:, 0], block[:, 1], out=ms[:, 0])
+        np.subtract(block[:, 0], block[:, 1], out=ms[:, 1])
+        ms *= 0.5
+        return ms
 
     def _from_ms(self, ms: np.ndarray) -> np.ndarray:
         if self.channels == 1:
             return ms
-        return np.column_stack([ms[:, 0] + ms[:, 1], ms[:, 0] - ms[:, 1]])
+        lr = np.empty_like(ms)
+        np.add(ms[:, 0], ms[:, 1], out=lr[:, 0])
+        np.subtract(ms[:, 0], ms[:, 1], out=lr[:, 1])
+        return lr

@@ -85,15 +85,14 @@ class AudioSource:
         self.on_block = on_block
         self._cache: np.ndarray | None = None
         if cache and 0 < info.frames and info.frames * info.channels * 4 <= CACHE_LIMIT_BYTES:
-            self._cache = np.empty((info.frames, info.channels), dtype=np.float32)
-            filled = 0
-            for block in self._read():
-                if filled + block.shape[0] > self._cache.shape[0]:  # header understated the length
-                    self._cache = np.concatenate([self._cache[:filled], block])
-                else:
-                    self._cache[filled : filled + block.shape[0]] = block
-                filled += block.shape[0]
-            self._cache = self._cache[:filled]
+            cache = np.empty((info.frames, info.channels), dtype=np.float32)
+            filled, extra = 0, []
+            for block in self._read(cache):
+                if np.shares_memory(block, cache):
+                    filled += block.shape[0]
+                else:  # the header understated the length (some compressed formats)
+                    extra.append(block)
+            self._cache = np.concatenate([cache[:filled], *extra]) if extra else cache[:filled]
 
     def __call__(self) -> Iterator[np.ndarray]:
         """Yield the file's blocks, shape (n, channels), float32."""
@@ -106,12 +105,18 @@ class AudioSource:
                 self.on_block(block.shape[0])
             yield block
 
-    def _read(self) -> Iterator[np.ndarray]:
+    def _read(self, into: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """Decode block by block; with ``into``, decode straight into that array's rows."""
         p = self.info.path
         try:
             with sf.SoundFile(str(p)) as f:
                 while True:
-                    block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                    position = f.tell()
+                    if into is not None and position < into.shape[0]:
+                        rows = into[position : position + BLOCK_FRAMES]
+                        block = f.read(dtype="float32", always_2d=True, out=rows)
+                    else:
+                        block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
                     if block.shape[0] == 0:
                         break
                     # A sum is cheap and not finite whenever a sample is not (or, rarely,
@@ -121,7 +126,7 @@ class AudioSource:
                         raise InvalidAudioError(
                             f"{p}: non-finite sample (NaN or infinity) at {at / self.info.sample_rate_hz:.3f} s"
                         )
-                    if self._cache is None and self.on_block:
+                    if into is None and self._cache is None and self.on_block:
                         self.on_block(block.shape[0])
                     yield block
         except (sf.LibsndfileError, RuntimeError) as exc:

@@ -166,11 +166,11 @@ class Renderer:
                 chunk = block[start : start + CHUNK_SAMPLES]
                 out = chunk if eq is None else eq.process(chunk)
                 if out.shape[0]:
-                    yield out.astype(np.float32)
+                    yield out.astype(np.float32, copy=False)
         if eq is not None:
             tail = eq.finish()
             for start in range(0, tail.shape[0], CHUNK_SAMPLES):
-                yield tail[start : start + CHUNK_SAMPLES].astype(np.float32)
+                yield tail[start : start + CHUNK_SAMPLES].astype(np.float32, copy=False)
 
     def plan(self, source: BlockSource) -> GainPlan:
         """Pass 1: measure the equalised signal and solve the gain curve."""
@@ -218,7 +218,7 @@ class Renderer:
         output = self.settings.output
         quantizer = Quantizer(output.bit_depth, output.dither, output.dither_seed)
         meter = LoudnessMeter(self.sample_rate_hz, self.channels)
-        detector = TruePeakDetector(self.sample_rate_hz)
+        detector = TruePeakDetector(self.sample_rate_hz, with_short_interpolator=False)
         tick_gain = 10.0 ** (plan.gain_db / 20.0)
         tick_gain = np.append(tick_gain, tick_gain[-1:]) if tick_gain.size else np.ones(1)
         position = 0
@@ -233,12 +233,7 @@ class Renderer:
 
         with BackgroundConsumer(measure_peaks) as peaks_later, BackgroundConsumer(meter.process) as loudness_later:
             for block in self._equalised(source):
-                n = np.arange(position, position + block.shape[0])
-                k, frac = np.divmod(n, plan.tick_samples)
-                k = np.minimum(k, tick_gain.shape[0] - 2) if tick_gain.shape[0] > 1 else np.zeros_like(k)
-                gain = tick_gain[k] + (tick_gain[np.minimum(k + 1, tick_gain.shape[0] - 1)] - tick_gain[k]) * (
-                    frac / plan.tick_samples
-                )
+                gain = _interpolated_gain(tick_gain, plan.tick_samples, position, block.shape[0])
                 out = quantizer.process(block * gain[:, None])
                 position += block.shape[0]
                 peaks_later(out)
@@ -263,6 +258,18 @@ class Renderer:
             output_plr_db=0.0 if lufs <= FLOOR_DB else true_peak_dbtp - lufs,
             output_loudness_range_lu=energies.loudness_range_lu(),
         )
+
+
+def _interpolated_gain(tick_gain: np.ndarray, tick_samples: int, start: int, count: int) -> np.ndarray:
+    """Per-sample gain for samples ``start : start + count``: linear from each tick's value
+    to the next one's, held at the last value past the end."""
+    first = start // tick_samples
+    last = (start + count - 1) // tick_samples + 1
+    knots = tick_gain[np.minimum(np.arange(first, last + 1), tick_gain.shape[0] - 1)]
+    ramp = np.arange(tick_samples) / tick_samples
+    gain = knots[:-1, None] + (knots[1:] - knots[:-1])[:, None] * ramp[None, :]
+    offset = start - first * tick_samples
+    return gain.reshape(-1)[offset : offset + count]
 
 
 def render_stream(
