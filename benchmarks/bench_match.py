@@ -19,6 +19,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -268,15 +269,28 @@ def matchering_argv(mix: Path, ref: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", MATCHERING_SNIPPET, str(mix), str(ref), str(out)]
 
 
+def default_automaster_prefix() -> list[str]:
+    """Run automaster the way Matchering is run: this interpreter, no wrapper in between.
+
+    ``automaster`` on PATH may be a shim (pyenv's bash wrapper costs ~0.1 s per start);
+    the console script pip installed beside this interpreter is run with it directly.
+    """
+    script = Path(sysconfig.get_path("scripts")) / "automaster"
+    if script.is_file():
+        return [sys.executable, str(script)]
+    found = shutil.which("automaster")
+    return [found] if found else ["automaster"]
+
+
 def make_tools(args: argparse.Namespace) -> list[Tool]:
     """Set up both tools; a tool that cannot run here gets ``argv`` None."""
-    prefix = shlex.split(args.automaster_cmd)
+    prefix = shlex.split(args.automaster_cmd) if args.automaster_cmd else default_automaster_prefix()
     automaster = None
     if prefix and shutil.which(prefix[0]):
         automaster = functools.partial(automaster_argv, prefix)
     else:
         print(
-            f"warning: {args.automaster_cmd!r} not found; automaster columns are n/a",
+            f"warning: {args.automaster_cmd or 'automaster'!r} not found; automaster columns are n/a",
             file=sys.stderr,
         )
     has_matchering = not args.no_matchering and importlib.util.find_spec("matchering") is not None
@@ -599,7 +613,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("corpus_dir", type=Path, help="folder of WAV files (build_corpus.sh output)")
     p.add_argument(
-        "--automaster-cmd", default="automaster", help="command prefix (split with shlex)"
+        "--automaster-cmd",
+        default=None,
+        help="command prefix (split with shlex); default: this Python running the installed automaster script",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--excerpt-s", type=float, default=60.0, help="excerpt length (s)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple, Sequence
+
 import numpy as np
 
 from matcher.analysis.loudness import SubBlockEnergies
@@ -28,14 +30,26 @@ def output_loudness_lufs(
     return SubBlockEnergies(sums, np.full(subblocks, float(ticks_per_subblock))).integrated_lufs()
 
 
+class Solution(NamedTuple):
+    """The solved make-up gain, for one limiter of those offered."""
+
+    limiter_index: int
+    gain_db: float
+    reduction_db: np.ndarray
+    predicted_lufs: float
+
+
 def solve_gain(
     peak_db: np.ndarray,
     power: np.ndarray,
     ticks_per_subblock: int,
-    limiter: TruePeakLimiter,
+    limiters: Sequence[TruePeakLimiter],
     target_lufs: float,
-) -> tuple[float, np.ndarray, float]:
+) -> Solution:
     """Make-up gain such that the limited output's integrated loudness equals the target.
+
+    The limiters are tried in order (gentlest first); the first that reaches the target is
+    used. If none does, the loudest result is returned.
 
     Parameters
     ----------
@@ -45,54 +59,75 @@ def solve_gain(
         K-weighted energy (per sample, channel-weighted) of each tick, per tick sample count.
     ticks_per_subblock : int
         Ticks in 100 ms.
-    limiter : TruePeakLimiter
+    limiters : sequence of TruePeakLimiter
     target_lufs : float
 
     Returns
     -------
-    gain_db : float
-        Make-up gain before the limiter.
-    reduction_db : np.ndarray, shape (ticks,)
-        The limiter's gain reduction per tick at that gain.
-    predicted_lufs : float
-        Loudness of the output as predicted (equals the target unless unreachable).
+    Solution
+        The limiter used, the make-up gain before it, its reduction per tick, and the
+        loudness of the output as predicted (the target, unless out of reach).
     """
-    def loudness(gain: float) -> tuple[float, np.ndarray]:
-        reduction = limiter.reduction_db(peak_db, gain)
-        return output_loudness_lufs(power, ticks_per_subblock, gain - reduction), reduction
-
     base_lufs = output_loudness_lufs(power, ticks_per_subblock, np.zeros(power.shape[0]))
-    lo = target_lufs - base_lufs
-    lo_lufs, reduction = loudness(lo)
-    if abs(lo_lufs - target_lufs) <= TOLERANCE_LU:
-        return lo, reduction, lo_lufs
     # The limiter only lowers loudness, and more gain never makes the output quieter: the
     # answer lies between the unlimited gain and a fixed cap above it. Past the cap the
-    # target is out of reach under this ceiling, and the loudest output is returned.
+    # target is out of reach under this ceiling.
+    lo = target_lufs - base_lufs
     hi = lo + MAX_EXTRA_GAIN_DB
-    hi_lufs, hi_reduction = loudness(hi)
-    if hi_lufs < target_lufs:
-        return hi, hi_reduction, hi_lufs
-    best = (hi, hi_reduction, hi_lufs)
-    f_lo, f_hi = lo_lufs - target_lufs, hi_lufs - target_lufs
-    replaced = None
+    loudest: Solution | None = None
+    for index, limiter in enumerate(limiters):
+
+        def loudness(gain: float) -> Solution:
+            reduction = limiter.reduction_db(peak_db, gain)
+            lufs = output_loudness_lufs(power, ticks_per_subblock, gain - reduction)
+            return Solution(index, gain, reduction, lufs)  # noqa: B023 - used in this pass only
+
+        if index == 0:  # moderate targets often need no limiting at all: one evaluation
+            low = loudness(lo)
+            if abs(low.predicted_lufs - target_lufs) <= TOLERANCE_LU:
+                return low
+            high = loudness(hi)
+        else:  # a faster limiter is only worth solving if it can reach the target at all
+            high = loudness(hi)
+            if high.predicted_lufs >= target_lufs:
+                low = loudness(lo)
+        if high.predicted_lufs < target_lufs:
+            if loudest is None or high.predicted_lufs > loudest.predicted_lufs:
+                loudest = high
+            continue
+        return _bracketed_root(loudness, low, high, target_lufs)
+    assert loudest is not None
+    return loudest
+
+
+def _bracketed_root(
+    loudness: Callable[[float], Solution], low: Solution, high: Solution, target_lufs: float
+) -> Solution:
+    """Safeguarded secant search between a low and a high solution.
+
+    Loudness rises with the gain, at most dB for dB, and ever more slowly as the limiter
+    works harder. So the gain ``lo + shortfall`` is a first lower bound, and secant steps
+    through the two latest points converge from below in a few evaluations; a step that
+    leaves the bracket falls back to regula falsi between its ends.
+    """
+    a, f_a = low.gain_db, low.predicted_lufs - target_lufs
+    b, f_b = high.gain_db, high.predicted_lufs - target_lufs
+    best = min(low, high, key=lambda s: abs(s.predicted_lufs - target_lufs))
+    previous = (a, f_a)
+    gain = a - f_a  # slope <= 1: the root is at least this far above a
     for _ in range(MAX_ITERATIONS):
-        # Illinois regula falsi: when one end is kept twice in a row its error is halved,
-        # so the saturating loudness-versus-gain curve does not stall the iteration.
-        mid = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
-        mid_lufs, mid_reduction = loudness(mid)
-        best = min(best, (mid, mid_reduction, mid_lufs), key=lambda b: abs(b[2] - target_lufs))
-        f_mid = mid_lufs - target_lufs
-        if abs(f_mid) <= TOLERANCE_LU or hi - lo < 1e-6:
+        if not a < gain < b:
+            gain = (a * f_b - b * f_a) / (f_b - f_a)
+        trial = loudness(gain)
+        f = trial.predicted_lufs - target_lufs
+        if abs(f) < abs(best.predicted_lufs - target_lufs):
+            best = trial
+        if abs(f) <= TOLERANCE_LU or b - a < 1e-6:
             break
-        if f_mid < 0:
-            lo, f_lo = mid, f_mid
-            if replaced == "lo":
-                f_hi *= 0.5
-            replaced = "lo"
+        if f < 0:
+            a, f_a = gain, f
         else:
-            hi, f_hi = mid, f_mid
-            if replaced == "hi":
-                f_lo *= 0.5
-            replaced = "hi"
+            b, f_b = gain, f
+        (g0, f0), previous = previous, (gain, f)
+        gain = gain - f * (gain - g0) / (f - f0) if f != f0 else np.nan
     return best

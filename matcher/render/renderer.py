@@ -205,13 +205,11 @@ class Renderer:
         if target is None or not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
             return GainPlan(self.tick_samples, -reduction, 0.0, reduction, self.limiters[0].release_ms)
-        reached = False
-        for limiter in self.limiters:
-            makeup, reduction, predicted = solve_gain(peak_db, power, ticks_per_subblock, limiter, target)
-            reached = predicted >= target - REACHED_LU
-            if reached:
-                break
-        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, limiter.release_ms, reached)
+        solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters, target)
+        reached = solution.predicted_lufs >= target - REACHED_LU
+        makeup, reduction = solution.gain_db, solution.reduction_db
+        release_ms = self.limiters[solution.limiter_index].release_ms
+        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, release_ms, reached)
 
     def run(self, source: BlockSource, plan: GainPlan, sink: Callable[[np.ndarray], None]) -> RenderReport:
         """Pass 2: EQ, gain curve and quantisation; every output block goes to ``sink``."""
