@@ -120,6 +120,7 @@ class Result:
     tonal_err_db: float | None = None
     dist_db: float | None = None
     lag_samples: int | None = None
+    target_reachable: bool | None = None
     error: str = ""
 
 
@@ -373,11 +374,41 @@ def tonal_error_db(curve_db: np.ndarray, ref_curve_db: np.ndarray) -> float:
 
 
 @functools.cache
+@functools.lru_cache(maxsize=None)
 def measure_reference(path: Path) -> tuple[float, np.ndarray]:
     """Integrated loudness (LUFS) and third-octave curve (dB) of a reference file."""
     audio, sample_rate = sf.read(path, dtype="float64", always_2d=True)
     loudness_lufs = integrated_lufs(audio, sample_rate)
     return loudness_lufs, third_octave_db(audio, sample_rate, loudness_lufs)
+
+
+@functools.lru_cache(maxsize=None)
+def loudest_under_ceiling_lufs(path: Path) -> float:
+    """How loud the reference itself can be made with its true peak under the ceiling by
+    hard clipping (the crudest loudness maximiser): the clip level is searched (bisection,
+    0.05 dB) so that the clipped and re-levelled signal just meets CEILING_DBTP.
+
+    A target above this is out of reach for any mastering that respects the ceiling
+    without gross distortion; the summary reports such cases apart.
+    """
+    audio, sample_rate = sf.read(path, dtype="float64", always_2d=True)
+    peak = float(np.max(np.abs(audio)))
+
+    def clipped(depth_db: float) -> np.ndarray:
+        level = peak * 10.0 ** (-depth_db / 20.0)
+        y = np.clip(audio, -level, level)
+        return y * 10.0 ** ((CEILING_DBTP - true_peak_dbtp(y)) / 20.0)
+
+    lo, hi = 0.0, 30.0  # clipping depth (dB below the sample peak)
+    best = integrated_lufs(clipped(lo), sample_rate)
+    while hi - lo > 0.05:
+        mid = 0.5 * (lo + hi)
+        louder = integrated_lufs(clipped(mid), sample_rate)
+        if louder > best:
+            best, lo = louder, mid
+        else:
+            hi = mid
+    return best
 
 
 def align_lag_samples(audio: np.ndarray, original: np.ndarray, sample_rate: int) -> int:
@@ -439,6 +470,7 @@ def evaluate(case: Case, out_path: Path) -> dict[str, float | int | None]:
     ref_lufs, ref_curve_db = measure_reference(case.ref_path)
     metrics: dict[str, float | int | None] = {
         "lufs_err_lu": abs(loudness_lufs - ref_lufs),
+        "target_reachable": ref_lufs <= loudest_under_ceiling_lufs(case.ref_path),
         "true_peak_dbtp": true_peak_dbtp(audio),
         "tonal_err_db": tonal_error_db(
             third_octave_db(audio, sample_rate, loudness_lufs), ref_curve_db
@@ -553,9 +585,19 @@ def summary_rows(pairs: Sequence[Run], kind: str) -> list[tuple[str, list[str]]]
         for _, row in pairs
         if row["automaster"].status == row["matchering"].status == "ok"
     ]
+    def reachable(name: str, func: Callable[[list[float]], float]) -> str:
+        errors = values(name, lambda _, r: r.lufs_err_lu if r.target_reachable else None)
+        return format(func(errors), ".2f") if errors else "n/a"
+
+    def out_of_reach(name: str) -> str:
+        flags = values(name, lambda _, r: r.target_reachable)
+        return f"{flags.count(False)}/{len(flags)}" if flags else "n/a"
+
     lines = [
         ("|LUFS error| median (LU)", stat(np.median, "lufs_err_lu", ".2f")),
         ("|LUFS error| max (LU)", stat(np.max, "lufs_err_lu", ".2f")),
+        ("targets out of reach under the ceiling", [out_of_reach(n) for n in TOOL_NAMES]),
+        ("|LUFS error| max, reachable targets (LU)", [reachable(n, np.max) for n in TOOL_NAMES]),
         ("true peak max (dBTP)", stat(np.max, "true_peak_dbtp", "+.2f")),
         (f"outputs above {CEILING_DBTP:.1f} dBTP", [above_ceiling(n) for n in TOOL_NAMES]),
         ("tonal error median (dB)", stat(np.median, "tonal_err_db", ".2f")),
