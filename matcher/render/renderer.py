@@ -28,7 +28,7 @@ from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
-from matcher.render.loudness_solver import solve_gain
+from matcher.render.loudness_solver import TOLERANCE_LU, Solution, solve_gain
 from matcher.units import FLOOR_DB, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
@@ -51,14 +51,21 @@ LIMITER_CHARACTERS = tuple(LimiterCharacter(*c) for c in (
     # a strict ceiling may need faster limiting than the settings' times allow; the first
     # character that reaches the target is used, so moderate targets keep the gentle one.
     # The last acts almost as a clipper: only hyper-compressed references call for it.
-    # Fast gain changes modulate the signal and add inter-sample peaks of their own, so the
-    # faster characters aim further below the ceiling (last column, dB).
+    # Fast gain changes modulate the signal and add inter-sample peaks of their own: from the
+    # third character on, the limited signal's true peaks are measured and the plan corrected
+    # wherever they exceed the ceiling (see Renderer.plan), so every character aims only
+    # slightly below it (last column, dB).
     (1.0, 1.0, 1.0, 1.0, 0.05),
-    (0.5, 0.5, 1.0, 0.5, 0.1),
-    (0.3, 0.2, 1.0, 0.0, 0.2),
-    (0.1, 0.06, 0.5, 0.0, 0.5),
-    (0.0, 0.02, 0.25, 0.0, 1.0),
+    (0.5, 0.5, 1.0, 0.5, 0.05),
+    (0.3, 0.2, 1.0, 0.0, 0.05),
+    (0.1, 0.06, 0.5, 0.0, 0.05),
+    (0.0, 0.02, 0.25, 0.0, 0.05),
 ))
+VERIFIED_FROM_CHARACTER = 2
+"""Characters from this index on have their output's true peaks measured and corrected."""
+VERIFY_ROUNDS = 6
+VERIFY_MARGIN_DB = 0.02
+"""Extra reduction where a measured true peak exceeded the ceiling."""
 
 BlockSource = Callable[[], Iterable[np.ndarray]]
 
@@ -206,10 +213,75 @@ class Renderer:
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
             return GainPlan(self.tick_samples, -reduction, 0.0, reduction, self.limiters[0].release_ms)
         solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters, target)
+        if solution.limiter_index >= VERIFIED_FROM_CHARACTER:
+            solution = self._verified(source, solution, peak_db, power, ticks_per_subblock, target)
         reached = solution.predicted_lufs >= target - REACHED_LU
         makeup, reduction = solution.gain_db, solution.reduction_db
         release_ms = self.limiters[solution.limiter_index].release_ms
         return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, release_ms, reached)
+
+    def _verified(
+        self,
+        source: BlockSource,
+        solution: Solution,
+        peak_db: np.ndarray,
+        power: np.ndarray,
+        ticks_per_subblock: int,
+        target: float,
+    ) -> Solution:
+        """Measure the limited signal and correct a fast limiter's plan until it holds.
+
+        Fast gain changes add inter-sample peaks the plan could not see, and shift the
+        K-weighted loudness away from the plan's model (the gain moves within the filter's
+        memory). Each round renders the gain curve, measures true peak per tick and
+        integrated loudness, asks for more reduction exactly where the output is over, aims
+        the model by its measured loudness error, and solves again.
+        """
+        ceiling = self.settings.limiter.ceiling_dbtp
+        first = solution.limiter_index
+        aim = target
+        for _ in range(VERIFY_ROUNDS):
+            out_peak_db, out_lufs = self._measure_limited(source, solution.gain_db - solution.reduction_db)
+            excess = out_peak_db - ceiling
+            loudness_error = out_lufs - solution.predicted_lufs
+            on_target = abs(out_lufs - target) <= TOLERANCE_LU * 5 or solution.predicted_lufs < aim - REACHED_LU
+            if not np.any(excess > 0) and on_target:
+                return solution._replace(predicted_lufs=out_lufs)
+            peak_db = peak_db + np.where(excess > -VERIFY_MARGIN_DB, excess + VERIFY_MARGIN_DB, 0.0)
+            aim = target - loudness_error
+            solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters[first:], aim)
+            solution = solution._replace(limiter_index=first + solution.limiter_index)
+            first = solution.limiter_index
+        # Still not settled: keep the last plan, lowered as a whole below the largest excess.
+        out_peak_db, out_lufs = self._measure_limited(source, solution.gain_db - solution.reduction_db)
+        worst = float(np.max(out_peak_db - ceiling))
+        if worst > 0:
+            lowered = worst + VERIFY_MARGIN_DB
+            out_lufs -= lowered
+            solution = solution._replace(gain_db=solution.gain_db - lowered)
+        return solution._replace(predicted_lufs=out_lufs)
+
+    def _measure_limited(self, source: BlockSource, gain_db: np.ndarray) -> tuple[np.ndarray, float]:
+        """True peak per tick (dBTP, both interpolators) and integrated loudness (LUFS) of the
+        equalised signal after a gain curve."""
+        detector = TruePeakDetector(self.sample_rate_hz)
+        meter = LoudnessMeter(self.sample_rate_hz, self.channels)
+        peaks = SegmentReducer(lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples, "max")
+        tick_gain = 10.0 ** (gain_db / 20.0)
+        tick_gain = np.append(tick_gain, tick_gain[-1:])
+        position = 0
+        with (
+            BackgroundConsumer(lambda block: peaks.process(detector.process(block))) as measure_peaks,
+            BackgroundConsumer(meter.process) as measure_loudness,
+        ):
+            for block in self._equalised(source):
+                out = block * _interpolated_gain(tick_gain, self.tick_samples, position, block.shape[0])[:, None]
+                measure_peaks(out)
+                measure_loudness(out)
+                position += block.shape[0]
+        peaks.process(detector.finish())
+        measured = gain_to_db(peaks.result(include_partial=True))
+        return measured[: gain_db.shape[0]], meter.finish().integrated_lufs()
 
     def run(self, source: BlockSource, plan: GainPlan, sink: Callable[[np.ndarray], None]) -> RenderReport:
         """Pass 2: EQ, gain curve and quantisation; every output block goes to ``sink``."""
