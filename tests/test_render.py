@@ -28,7 +28,8 @@ def our_lufs(x, rate):
     return analyze(x, rate).integrated_lufs
 
 
-@pytest.mark.parametrize("target", [-23.0, -14.0, -9.0, -7.0])
+# -7 and -6 LUFS need the fast limiter characters, whose output is measured and corrected.
+@pytest.mark.parametrize("target", [-23.0, -14.0, -9.0, -7.0, -6.0])
 def test_loudness_lands_on_target_with_true_peak_under_ceiling(target):
     x = drum_loop(6.0, 44100, seed=1) * 0.3
     y = render(x, 44100, make_settings(target))
