@@ -102,6 +102,18 @@ def test_blockwise_rendering_equals_whole_file():
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)  # float32 output grid
 
 
+@pytest.mark.parametrize("target", [-10.0, -6.0])  # -6 LUFS: the verified fast characters too
+def test_rendering_without_the_kept_eq_signal_is_identical(monkeypatch, target):
+    # Files too long to keep the equalised signal are equalised again in pass 2.
+    from matcher.render import renderer as renderer_module
+
+    x = drum_loop(5.0, 44100, seed=8) * 0.5
+    s = make_settings(target, mid=np.linspace(-3, 3, len(band_centers_hz())), bit_depth="24")
+    kept = render(x, 44100, s)
+    monkeypatch.setattr(renderer_module, "EQ_CACHE_LIMIT_BYTES", 0)
+    np.testing.assert_array_equal(render(x, 44100, s), kept)
+
+
 def test_same_input_and_settings_give_bit_identical_16_bit_output():
     x = drum_loop(4.0, 44100, seed=6) * 0.5
     s = make_settings(-12.0, bit_depth="16")
@@ -123,3 +135,10 @@ def test_limiter_leaves_quiet_material_untouched():
     x = pink_noise(4.0, 44100, rms=0.02, seed=7)  # peaks far under the ceiling
     y = render(x, 44100, make_settings(our_lufs(x, 44100) + 2.0, bit_depth="32f"))
     np.testing.assert_allclose(y, x * 10 ** (2.0 / 20), atol=1e-3 * 0.02)
+
+
+def test_solver_needs_a_limiter():
+    from matcher.render.loudness_solver import solve_gain
+
+    with pytest.raises(ValueError, match="at least one limiter"):
+        solve_gain(np.zeros(10), np.ones(10), 5, [], -14.0)

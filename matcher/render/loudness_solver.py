@@ -68,6 +68,8 @@ def solve_gain(
         The limiter used, the make-up gain before it, its reduction per tick, and the
         loudness of the output as predicted (the target, unless out of reach).
     """
+    if not limiters:
+        raise ValueError("solve_gain needs at least one limiter")
     base_lufs = output_loudness_lufs(power, ticks_per_subblock, np.zeros(power.shape[0]))
     # The limiter only lowers loudness, and more gain never makes the output quieter: the
     # answer lies between the unlimited gain and a fixed cap above it. Past the cap the
@@ -96,8 +98,7 @@ def solve_gain(
                 loudest = high
             continue
         return _bracketed_root(loudness, low, high, target_lufs)
-    assert loudest is not None
-    return loudest
+    return loudest  # type: ignore[return-value] - set by every pass that did not return
 
 
 def _bracketed_root(
