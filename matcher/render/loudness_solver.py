@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ TOLERANCE_LU = 0.002
 MAX_EXTRA_GAIN_DB = 24.0
 """Most the limiter may be driven beyond the unlimited make-up gain."""
 MAX_ITERATIONS = 40
+SATURATION_HEADROOM_LU = 0.1
 
 
 def output_loudness_lufs(
@@ -106,29 +108,37 @@ def _bracketed_root(
 ) -> Solution:
     """Safeguarded secant search between a low and a high solution.
 
-    Loudness rises with the gain, at most dB for dB, and ever more slowly as the limiter
-    works harder. So the gain ``lo + shortfall`` is a first lower bound, and secant steps
-    through the two latest points converge from below in a few evaluations; a step that
-    leaves the bracket falls back to regula falsi between its ends.
+    Loudness rises with the gain ever more slowly as the limiter works harder, roughly as
+    ``L_top - A exp(-gain / tau)``. The secant steps therefore run on
+    ``-log(L_top - L)``, which that model makes a straight line in the gain, with
+    ``L_top`` just above the loudness at the top of the bracket. The first step is the
+    lower bound ``lo + shortfall`` (loudness never rises faster than the gain); a step
+    that leaves the bracket falls back to regula falsi between its ends.
     """
-    a, f_a = low.gain_db, low.predicted_lufs - target_lufs
-    b, f_b = high.gain_db, high.predicted_lufs - target_lufs
+    top = high.predicted_lufs + SATURATION_HEADROOM_LU
+
+    def straightened(lufs: float) -> float:
+        return -math.log(top - lufs)
+
+    goal = straightened(target_lufs)
+    a, f_a = low.gain_db, straightened(low.predicted_lufs) - goal
+    b, f_b = high.gain_db, straightened(high.predicted_lufs) - goal
     best = min(low, high, key=lambda s: abs(s.predicted_lufs - target_lufs))
     previous = (a, f_a)
-    gain = a - f_a  # slope <= 1: the root is at least this far above a
+    gain = a + (target_lufs - low.predicted_lufs)  # slope <= 1: the root is at least this far up
     for _ in range(MAX_ITERATIONS):
         if not a < gain < b:
             gain = (a * f_b - b * f_a) / (f_b - f_a)
         trial = loudness(gain)
-        f = trial.predicted_lufs - target_lufs
-        if abs(f) < abs(best.predicted_lufs - target_lufs):
+        if abs(trial.predicted_lufs - target_lufs) < abs(best.predicted_lufs - target_lufs):
             best = trial
-        if abs(f) <= TOLERANCE_LU or b - a < 1e-6:
+        if abs(trial.predicted_lufs - target_lufs) <= TOLERANCE_LU or b - a < 1e-6:
             break
+        f = straightened(trial.predicted_lufs) - goal
         if f < 0:
             a, f_a = gain, f
         else:
             b, f_b = gain, f
         (g0, f0), previous = previous, (gain, f)
-        gain = gain - f * (gain - g0) / (f - f0) if f != f0 else np.nan
+        gain = gain - f * (gain - g0) / (f - f0) if f != f0 else math.nan
     return best
