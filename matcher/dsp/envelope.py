@@ -13,7 +13,9 @@ import numpy as np
 def sliding_max(x: np.ndarray, before: int, after: int) -> np.ndarray:
     """``y[k] = max(x[k - before : k + after + 1])``, the window clipped at the ends.
 
-    Van Herk / Gil-Werman: O(n) whatever the window length.
+    By doubling: the maximum over windows of 1, 2, 4, ... samples, each from two shifted
+    copies of the last, then two overlapping windows of the largest power of two cover the
+    whole width. ``log2(width)`` vectorised passes; the limiter's windows are a few ticks.
     """
     width = before + after + 1
     n = x.shape[0]
@@ -21,13 +23,12 @@ def sliding_max(x: np.ndarray, before: int, after: int) -> np.ndarray:
         return x.copy()
     padded = np.full(before + n + after, -np.inf)
     padded[before : before + n] = x
-    blocks = -(-padded.shape[0] // width)
-    grid = np.full(blocks * width, -np.inf)
-    grid[: padded.shape[0]] = padded
-    grid = grid.reshape(blocks, width)
-    prefix = np.maximum.accumulate(grid, axis=1).ravel()
-    suffix = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
-    return np.maximum(suffix[:n], prefix[width - 1 : width - 1 + n])
+    span = 1
+    windows = padded  # windows[i] = max(padded[i : i + span])
+    while 2 * span <= width:
+        windows = np.maximum(windows[:-span], windows[span:])
+        span *= 2
+    return np.maximum(windows[:n], windows[width - span : width - span + n])
 
 
 def release(reduction: np.ndarray, coefficient: float) -> np.ndarray:
@@ -68,7 +69,12 @@ def moving_average(x: np.ndarray, before: int, after: int) -> np.ndarray:
     np.cumsum(x, dtype=np.float64, out=csum[before + 1 : before + 1 + n])
     csum[before + 1 + n :] = csum[before + n]
     sums = csum[before + after + 1 :] - csum[: n]
-    counts = np.minimum(np.arange(n) + after + 1, n) - np.maximum(np.arange(n) - before, 0)
+    # Window lengths: the full width, shortened where the window meets either end.
+    counts = np.full(n, float(before + after + 1))
+    left = np.arange(min(before, n))
+    counts[left] -= before - left
+    right = np.arange(max(n - after, 0), n)
+    counts[right] -= right + after + 1 - n
     return sums / counts
 
 
