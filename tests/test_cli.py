@@ -446,3 +446,22 @@ def test_debug_lets_the_package_error_through(tmp_path):
     assert isinstance(result.exception, AutomasterError)
     assert "absent.wav" in str(result.exception)
     assert not any(out_dir.iterdir())
+
+
+def test_an_analysis_stops_at_the_next_block_once_told_to(tmp_path):
+    import threading
+
+    from matcher.cli.files import Cancelled, analyze_source
+    from matcher.io.reading import AudioSource, open_audio
+
+    path = _write(tmp_path / "long.wav", signals.pink_noise(5.0, SAMPLE_RATE_HZ, seed=1))
+    blocks = []
+    stop = threading.Event()
+
+    def progress(frames):
+        blocks.append(frames)
+        stop.set()  # as if another job failed while the first block was being read
+
+    with pytest.raises(Cancelled):
+        analyze_source(AudioSource(open_audio(path), progress), true_peak=False, stop=stop)
+    assert len(blocks) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,10 +20,16 @@ from matcher.render.renderer import RenderReport, Renderer
 Progress = Callable[[int], None]
 
 
-def analyze_source(source: AudioSource, true_peak: bool = True) -> Analysis:
-    """Analyse every block of a source."""
+class Cancelled(Exception):
+    """An analysis stopped because a job beside it failed or the user interrupted."""
+
+
+def analyze_source(source: AudioSource, true_peak: bool = True, stop: threading.Event | None = None) -> Analysis:
+    """Analyse every block of a source; raise :class:`Cancelled` once ``stop`` is set."""
     analyzer = Analyzer(source.info.sample_rate_hz, source.info.channels, true_peak)
     for block in source():
+        if stop is not None and stop.is_set():
+            raise Cancelled(str(source.info.path))
         analyzer.process(block)
     return analyzer.finish()
 
@@ -55,9 +62,12 @@ def master_file(
     # Fitting needs no true peaks of the inputs: skipping them saves 40 % of the analysis.
     # The mix is kept in memory for the render; references are read once. Files are
     # analysed two at a time (decoding and FFTs release the GIL).
+    # When one job fails (or Ctrl-C arrives) the others stop at their next block.
+    stop = threading.Event()
+
     def analyse(info: AudioInfo, keep: bool) -> tuple[AudioSource, Analysis]:
         source = AudioSource(info, on_block, cache=keep)
-        analysis = analyze_source(source, true_peak=False)
+        analysis = analyze_source(source, true_peak=False, stop=stop)
         require_audible(info, analysis)
         return source, analysis
 
@@ -65,9 +75,11 @@ def master_file(
         jobs = [pool.submit(analyse, mix_info, True)] + [pool.submit(analyse, i, False) for i in ref_infos]
         try:
             (mix_source, mix_analysis), *refs = [job.result() for job in jobs]
-        finally:
+        except BaseException:
+            stop.set()
             for job in jobs:
                 job.cancel()
+            raise
     settings = fit(mix_analysis, [analysis for _, analysis in refs], config)
     report = render_file(mix_source, settings, output_path)
     return mix_analysis, settings, report
