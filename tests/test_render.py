@@ -142,3 +142,19 @@ def test_solver_needs_a_limiter():
 
     with pytest.raises(ValueError, match="at least one limiter"):
         solve_gain(np.zeros(10), np.ones(10), 5, [], -14.0)
+
+
+def test_a_slow_limiter_is_not_driven_into_compression():
+    # A song with quiet and loud sections pushed 8 dB: a slow limiter driven that hard holds
+    # its reduction between peaks and squashed the loudness range from 9 to 2.6 LU; the
+    # drive cap hands the job to a faster character, which shaves the peaks only.
+    x = (drum_loop(24.0, 44100, seed=4) * 0.5 + pink_noise(24.0, 44100, seed=5) * 0.15) * np.repeat(
+        [0.35, 1.0, 0.5, 1.0, 0.35, 0.8], 4 * 44100
+    )[:, None]
+    source = analyze(x, 44100)
+    blocks = []
+    report = render_stream(lambda: [x], 44100, 2, make_settings(source.integrated_lufs + 8.0), blocks.append)
+    y = np.concatenate(blocks)
+    assert report.target_reached
+    assert analyze(y, 44100).loudness_range_lu > source.loudness_range_lu - 3.5
+    assert true_peak_reference_dbtp(y) <= -1.0

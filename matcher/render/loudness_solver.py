@@ -13,6 +13,14 @@ from matcher.dsp.limiter import TruePeakLimiter
 TOLERANCE_LU = 0.002
 MAX_EXTRA_GAIN_DB = 24.0
 """Most the limiter may be driven beyond the unlimited make-up gain."""
+MAX_DRIVE_DB = 3.0
+"""Most a limiter other than the fastest may be driven beyond the unlimited make-up gain.
+
+Driven harder, a slow limiter holds its reduction between peaks and becomes a compressor:
+on dense rock and electronic music it halved the loudness range of the recovery cases and
+doubled their distance to the original. A faster character, shaving only the peaks, keeps
+the music's dynamics; its extra distortion on sustained bass measured 1 dB in harmonic
+level at 6 dB of push."""
 MAX_ITERATIONS = 40
 SATURATION_HEADROOM_LU = 0.1
 
@@ -50,8 +58,9 @@ def solve_gain(
 ) -> Solution:
     """Make-up gain such that the limited output's integrated loudness equals the target.
 
-    The limiters are tried in order (gentlest first); the first that reaches the target is
-    used. If none does, the loudest result is returned.
+    The limiters are tried in order (gentlest first); the first that reaches the target
+    without being driven more than MAX_DRIVE_DB past the unlimited make-up gain is used.
+    If none does, the loudest result is returned.
 
     Parameters
     ----------
@@ -74,12 +83,14 @@ def solve_gain(
         raise ValueError("solve_gain needs at least one limiter")
     base_lufs = output_loudness_lufs(power, ticks_per_subblock, np.zeros(power.shape[0]))
     # The limiter only lowers loudness, and more gain never makes the output quieter: the
-    # answer lies between the unlimited gain and a fixed cap above it. Past the cap the
-    # target is out of reach under this ceiling.
+    # answer lies between the unlimited gain and a cap above it (MAX_DRIVE_DB for all but
+    # the fastest limiter, which may go to MAX_EXTRA_GAIN_DB). Past the fastest limiter's
+    # cap the target is out of reach under this ceiling.
     lo = target_lufs - base_lufs
-    hi = lo + MAX_EXTRA_GAIN_DB
     loudest: Solution | None = None
     for index, limiter in enumerate(limiters):
+        last = index == len(limiters) - 1
+        hi = lo + (MAX_EXTRA_GAIN_DB if last else MAX_DRIVE_DB)
 
         def loudness(gain: float) -> Solution:
             reduction = limiter.reduction_db(peak_db, gain)
