@@ -15,12 +15,13 @@ the EQ or the quantiser.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
-from matcher.analysis.loudness import KWeightedPower, LoudnessMeter, subblock_boundaries
+from matcher.analysis.loudness import KWeightedPower, LoudnessMeter, SubBlockEnergies, subblock_boundaries
 from matcher.analysis.truepeak import TruePeakDetector
 from matcher.concurrency import BackgroundConsumer
 from matcher.dsp.dither import Quantizer
@@ -86,7 +87,9 @@ class RenderReport:
     limiter_max_reduction_db, limiter_active_fraction : float
         Largest gain reduction, and fraction of the time the limiter reduced at all.
     output_lufs, output_true_peak_dbtp, output_sample_peak_dbfs, output_plr_db : float
-        Measured on the quantised output.
+        Measured on the quantised output; or, for the fast limiter characters, measured
+        while solving on the same signal before quantisation (which moves it by at most one
+        LSB), with the true peak read by both interpolators.
     output_loudness_range_lu : float
     """
 
@@ -102,9 +105,26 @@ class RenderReport:
     output_loudness_range_lu: float
 
 
+class Measurement(NamedTuple):
+    """Of a rendered gain curve: true peak per tick (dBTP, both interpolators) and the
+    K-weighted energies of its 100 ms sub-blocks."""
+
+    peak_db: np.ndarray
+    energies: SubBlockEnergies
+
+    def lowered(self, gain_db: float) -> "Measurement":
+        """The same signal turned down by ``gain_db``."""
+        energies = SubBlockEnergies(self.energies.sums * 10.0 ** (-gain_db / 10.0), self.energies.lengths)
+        return Measurement(self.peak_db - gain_db, energies)
+
+
 @dataclass(frozen=True)
 class GainPlan:
-    """Solved gain per control tick (dB), and the figures behind it."""
+    """Solved gain per control tick (dB), and the figures behind it.
+
+    ``measured`` is set when the plan's own output (before quantisation) was rendered and
+    measured while solving; pass 2 then reports those figures instead of metering again.
+    """
 
     tick_samples: int
     gain_db: np.ndarray
@@ -112,6 +132,7 @@ class GainPlan:
     reduction_db: np.ndarray
     release_ms: float
     target_reached: bool = True
+    measured: Measurement | None = None
 
 
 def tick_samples(sample_rate_hz: int) -> int:
@@ -213,12 +234,13 @@ class Renderer:
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
             return GainPlan(self.tick_samples, -reduction, 0.0, reduction, self.limiters[0].release_ms)
         solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters, target)
+        measured = None
         if solution.limiter_index >= VERIFIED_FROM_CHARACTER:
-            solution = self._verified(source, solution, peak_db, power, ticks_per_subblock, target)
+            solution, measured = self._verified(source, solution, peak_db, power, ticks_per_subblock, target)
         reached = solution.predicted_lufs >= target - REACHED_LU
         makeup, reduction = solution.gain_db, solution.reduction_db
         release_ms = self.limiters[solution.limiter_index].release_ms
-        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, release_ms, reached)
+        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, release_ms, reached, measured)
 
     def _verified(
         self,
@@ -228,7 +250,7 @@ class Renderer:
         power: np.ndarray,
         ticks_per_subblock: int,
         target: float,
-    ) -> Solution:
+    ) -> tuple[Solution, Measurement]:
         """Measure the limited signal and correct a fast limiter's plan until it holds.
 
         Fast gain changes add inter-sample peaks the plan could not see, and shift the
@@ -241,29 +263,29 @@ class Renderer:
         first = solution.limiter_index
         aim = target
         for _ in range(VERIFY_ROUNDS):
-            out_peak_db, out_lufs = self._measure_limited(source, solution.gain_db - solution.reduction_db)
-            excess = out_peak_db - ceiling
+            measured = self._measure_limited(source, solution.gain_db - solution.reduction_db)
+            out_lufs = measured.energies.integrated_lufs()
+            excess = measured.peak_db - ceiling
             loudness_error = out_lufs - solution.predicted_lufs
-            on_target = abs(out_lufs - target) <= TOLERANCE_LU * 5 or solution.predicted_lufs < aim - REACHED_LU
+            on_target = abs(out_lufs - target) <= REACHED_LU or solution.predicted_lufs < aim - REACHED_LU
             if not np.any(excess > 0) and on_target:
-                return solution._replace(predicted_lufs=out_lufs)
+                return solution._replace(predicted_lufs=out_lufs), measured
             peak_db = peak_db + np.where(excess > -VERIFY_MARGIN_DB, excess + VERIFY_MARGIN_DB, 0.0)
             aim = target - loudness_error
             solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters[first:], aim)
             solution = solution._replace(limiter_index=first + solution.limiter_index)
             first = solution.limiter_index
         # Still not settled: keep the last plan, lowered as a whole below the largest excess.
-        out_peak_db, out_lufs = self._measure_limited(source, solution.gain_db - solution.reduction_db)
-        worst = float(np.max(out_peak_db - ceiling))
+        measured = self._measure_limited(source, solution.gain_db - solution.reduction_db)
+        worst = float(np.max(measured.peak_db - ceiling))
         if worst > 0:
             lowered = worst + VERIFY_MARGIN_DB
-            out_lufs -= lowered
+            measured = measured.lowered(lowered)
             solution = solution._replace(gain_db=solution.gain_db - lowered)
-        return solution._replace(predicted_lufs=out_lufs)
+        return solution._replace(predicted_lufs=measured.energies.integrated_lufs()), measured
 
-    def _measure_limited(self, source: BlockSource, gain_db: np.ndarray) -> tuple[np.ndarray, float]:
-        """True peak per tick (dBTP, both interpolators) and integrated loudness (LUFS) of the
-        equalised signal after a gain curve."""
+    def _measure_limited(self, source: BlockSource, gain_db: np.ndarray) -> Measurement:
+        """True peak per tick and sub-block energies of the equalised signal after a gain curve."""
         detector = TruePeakDetector(self.sample_rate_hz)
         meter = LoudnessMeter(self.sample_rate_hz, self.channels)
         peaks = SegmentReducer(lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples, "max")
@@ -281,7 +303,7 @@ class Renderer:
                 position += block.shape[0]
         peaks.process(detector.finish())
         measured = gain_to_db(peaks.result(include_partial=True))
-        return measured[: gain_db.shape[0]], meter.finish().integrated_lufs()
+        return Measurement(measured[: gain_db.shape[0]], meter.finish())
 
     def run(self, source: BlockSource, plan: GainPlan, sink: Callable[[np.ndarray], None]) -> RenderReport:
         """Pass 2: EQ, gain curve and quantisation; every output block goes to ``sink``."""
@@ -295,27 +317,36 @@ class Renderer:
         true_peak = sample_peak = 0.0
 
         def measure_peaks(out: np.ndarray) -> None:
-            nonlocal true_peak, sample_peak
+            nonlocal true_peak
             peaks = detector.process(out)
             if peaks.size:
                 true_peak = max(true_peak, float(peaks.max()))
-            sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
 
-        with BackgroundConsumer(measure_peaks) as peaks_later, BackgroundConsumer(meter.process) as loudness_later:
+        # A plan measured while solving needs no second metering of the same signal.
+        metering = plan.measured is None
+        with contextlib.ExitStack() as stack:
+            meters = [
+                stack.enter_context(BackgroundConsumer(measure)) for measure in (measure_peaks, meter.process)
+            ] if metering else []
             for block in self._equalised(source):
                 gain = _interpolated_gain(tick_gain, plan.tick_samples, position, block.shape[0])
                 out = quantizer.process(block * gain[:, None])
                 position += block.shape[0]
-                peaks_later(out)
-                loudness_later(out)
+                for measure_later in meters:
+                    measure_later(out)
+                sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
                 sink(out)
         self._eq_cache = None
-        tail = detector.finish()
-        if tail.size:
-            true_peak = max(true_peak, float(tail.max()))
-        energies = meter.finish()
+        if metering:
+            tail = detector.finish()
+            if tail.size:
+                true_peak = max(true_peak, float(tail.max()))
+            energies = meter.finish()
+            true_peak_dbtp = float(gain_to_db(true_peak))
+        else:
+            energies = plan.measured.energies
+            true_peak_dbtp = float(np.max(plan.measured.peak_db)) if plan.measured.peak_db.size else FLOOR_DB
         lufs = energies.integrated_lufs()
-        true_peak_dbtp = float(gain_to_db(true_peak))
         return RenderReport(
             gain_db=float(plan.makeup_gain_db),
             target_reached=plan.target_reached,
