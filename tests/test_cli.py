@@ -465,3 +465,21 @@ def test_an_analysis_stops_at_the_next_block_once_told_to(tmp_path):
     with pytest.raises(Cancelled):
         analyze_source(AudioSource(open_audio(path), progress), true_peak=False, stop=stop)
     assert len(blocks) == 1
+
+
+@pytest.mark.skipif(
+    not {"OGG", "MP3"} <= set(sf.available_formats()), reason="libsndfile without OGG/MP3 support"
+)
+def test_compressed_inputs_ogg_mix_and_mp3_reference(tmp_path, mix_audio, ref_audio):
+    mix = tmp_path / "mix.ogg"
+    ref = tmp_path / "ref.mp3"
+    sf.write(str(mix), mix_audio, SAMPLE_RATE_HZ, format="OGG", subtype="VORBIS")
+    sf.write(str(ref), ref_audio, SAMPLE_RATE_HZ, format="MP3", subtype="MPEG_LAYER_III")
+    out = tmp_path / "master.wav"
+    _ok(_match(mix, [ref], out))
+    master, rate = sf.read(str(out), always_2d=True)
+    reference, _ = sf.read(str(ref), always_2d=True)
+    assert rate == SAMPLE_RATE_HZ and master.shape[1] == 2
+    meter = pyloudnorm.Meter(SAMPLE_RATE_HZ)
+    assert meter.integrated_loudness(master) == pytest.approx(meter.integrated_loudness(reference), abs=0.1)
+    assert signals.true_peak_reference_dbtp(master) <= -1.0
