@@ -3,8 +3,11 @@
 Pass 1 runs the EQ and measures, per control tick of about 0.7 ms, the true peak and the
 K-weighted energy of the equalised signal. From those small arrays the make-up gain and the
 limiter's gain curve are solved so that the output lands exactly on the loudness target
-with every true peak at or below the ceiling. Pass 2 applies that gain curve to the
-equalised signal, quantises, meters and hands each block to the caller.
+with every true peak at or below the ceiling. The limiter is the gentlest of
+``LIMITER_CHARACTERS`` that gets there without being driven hard; the output of a fast one
+is rendered, measured and corrected before the plan is final. Pass 2 applies the gain
+curve to the equalised signal, quantises, meters (unless pass 1 already measured that very
+signal) and hands each block to the caller.
 
 The equalised signal is kept between the passes (float32) when it fits in
 ``EQ_CACHE_LIMIT_BYTES``; longer files are equalised again in pass 2, with identical
@@ -48,13 +51,13 @@ class LimiterCharacter(NamedTuple):
 
 
 LIMITER_CHARACTERS = tuple(LimiterCharacter(*c) for c in (
-    # Gentlest first. A loud target under
-    # a strict ceiling may need faster limiting than the settings' times allow; the first
-    # character that reaches the target is used, so moderate targets keep the gentle one.
-    # The last acts almost as a clipper: only hyper-compressed references call for it.
-    # Fast gain changes modulate the signal and add inter-sample peaks of their own: from the
-    # third character on, the limited signal's true peaks are measured and the plan corrected
-    # wherever they exceed the ceiling (see Renderer.plan), so every character aims only
+    # Gentlest first. A loud target under a strict ceiling may need faster limiting than the
+    # settings' times allow; the first character that reaches the target without being
+    # driven more than loudness_solver.MAX_DRIVE_DB is used, so moderate targets keep the
+    # gentle one. The last acts almost as a clipper: only hyper-compressed references call
+    # for it. Fast gain changes modulate the signal and add inter-sample peaks of their own:
+    # from the third character on, the limited signal is measured and the plan corrected
+    # wherever it exceeds the ceiling (Renderer._verified), so every character aims only
     # slightly below it (last column, dB).
     (1.0, 1.0, 1.0, 1.0, 0.05),
     (0.5, 0.5, 1.0, 0.5, 0.05),
