@@ -35,7 +35,7 @@ class BackgroundConsumer(Generic[T]):
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="automaster-consumer", daemon=True)
 
-    def __enter__(self) -> "BackgroundConsumer[T]":
+    def __enter__(self) -> BackgroundConsumer[T]:
         self._thread.start()
         return self
 
@@ -59,5 +59,5 @@ class BackgroundConsumer(Generic[T]):
             if self._error is None:
                 try:
                     self._consume(item)
-                except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                except BaseException as exc:
                     self._error = exc

@@ -26,16 +26,14 @@ def test_a_consumer_error_reaches_the_caller():
         if item == 3:
             raise ValueError("bad block")
 
-    with pytest.raises(ValueError, match="bad block"):
-        with BackgroundConsumer(consume) as later:
-            for item in range(10):
-                later(item)
+    with pytest.raises(ValueError, match="bad block"), BackgroundConsumer(consume) as later:
+        for item in range(10):
+            later(item)
 
 
 def test_a_producer_error_is_not_masked_and_the_thread_ends():
     consumer = BackgroundConsumer(lambda item: None)
-    with pytest.raises(KeyError):
-        with consumer as later:
-            later(1)
-            raise KeyError("producer")
+    with pytest.raises(KeyError), consumer as later:
+        later(1)
+        raise KeyError("producer")
     assert not consumer._thread.is_alive()

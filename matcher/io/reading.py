@@ -85,14 +85,14 @@ class AudioSource:
         self.on_block = on_block
         self._cache: np.ndarray | None = None
         if cache and 0 < info.frames and info.frames * info.channels * 4 <= CACHE_LIMIT_BYTES:
-            cache = np.empty((info.frames, info.channels), dtype=np.float32)
+            decoded = np.empty((info.frames, info.channels), dtype=np.float32)
             filled, extra = 0, []
-            for block in self._read(cache):
-                if np.shares_memory(block, cache):
+            for block in self._read(decoded):
+                if np.shares_memory(block, decoded):
                     filled += block.shape[0]
                 else:  # the header understated the length (some compressed formats)
                     extra.append(block)
-            self._cache = np.concatenate([cache[:filled], *extra]) if extra else cache[:filled]
+            self._cache = np.concatenate([decoded[:filled], *extra]) if extra else decoded[:filled]
 
     def __call__(self) -> Iterator[np.ndarray]:
         """Yield the file's blocks, shape (n, channels), float32."""

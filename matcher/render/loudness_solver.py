@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, NamedTuple, Sequence
 
@@ -92,10 +93,7 @@ def solve_gain(
         last = index == len(limiters) - 1
         hi = lo + (MAX_EXTRA_GAIN_DB if last else MAX_DRIVE_DB)
 
-        def loudness(gain: float) -> Solution:
-            reduction = limiter.reduction_db(peak_db, gain)
-            lufs = output_loudness_lufs(power, ticks_per_subblock, gain - reduction)
-            return Solution(index, gain, reduction, lufs)  # noqa: B023 - used in this pass only
+        loudness = functools.partial(_limited, peak_db, power, ticks_per_subblock, limiter, index)
 
         if index == 0:  # moderate targets often need no limiting at all: one evaluation
             low = loudness(lo)
@@ -112,6 +110,19 @@ def solve_gain(
             continue
         return _bracketed_root(loudness, low, high, target_lufs)
     return loudest  # type: ignore[return-value] - set by every pass that did not return
+
+
+def _limited(
+    peak_db: np.ndarray,
+    power: np.ndarray,
+    ticks_per_subblock: int,
+    limiter: TruePeakLimiter,
+    index: int,
+    gain_db: float,
+) -> Solution:
+    """The limiter's reduction at a make-up gain, and the loudness it leaves."""
+    reduction = limiter.reduction_db(peak_db, gain_db)
+    return Solution(index, gain_db, reduction, output_loudness_lufs(power, ticks_per_subblock, gain_db - reduction))
 
 
 def _bracketed_root(

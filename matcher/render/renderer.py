@@ -24,7 +24,12 @@ from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
-from matcher.analysis.loudness import KWeightedPower, LoudnessMeter, SubBlockEnergies, subblock_boundaries
+from matcher.analysis.loudness import (
+    KWeightedPower,
+    LoudnessMeter,
+    SubBlockEnergies,
+    subblock_boundaries,
+)
 from matcher.analysis.truepeak import TruePeakDetector
 from matcher.concurrency import BackgroundConsumer
 from matcher.dsp.dither import Quantizer
@@ -32,7 +37,7 @@ from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
-from matcher.render.loudness_solver import TOLERANCE_LU, Solution, solve_gain
+from matcher.render.loudness_solver import Solution, solve_gain
 from matcher.units import FLOOR_DB, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
@@ -115,7 +120,7 @@ class Measurement(NamedTuple):
     peak_db: np.ndarray
     energies: SubBlockEnergies
 
-    def lowered(self, gain_db: float) -> "Measurement":
+    def lowered(self, gain_db: float) -> Measurement:
         """The same signal turned down by ``gain_db``."""
         energies = SubBlockEnergies(self.energies.sums * 10.0 ** (-gain_db / 10.0), self.energies.lengths)
         return Measurement(self.peak_db - gain_db, energies)
@@ -205,7 +210,7 @@ class Renderer:
 
     def plan(self, source: BlockSource) -> GainPlan:
         """Pass 1: measure the equalised signal and solve the gain curve."""
-        ticks = lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples  # noqa: E731
+        ticks = lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples
         detector = TruePeakDetector(self.sample_rate_hz)
         kweighting = KWeightedPower(self.sample_rate_hz, self.channels)
         peaks = SegmentReducer(ticks, "max")
