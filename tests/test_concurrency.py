@@ -1,5 +1,6 @@
 """The background consumer that overlaps the engine's stages."""
 
+import sys
 import threading
 
 import pytest
@@ -37,3 +38,12 @@ def test_a_producer_error_is_not_masked_and_the_thread_ends():
         later(1)
         raise KeyError("producer")
     assert not consumer._thread.is_alive()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tuning is Linux only")
+def test_allocator_tuning_takes_on_glibc():
+    import ctypes.util
+
+    from matcher._allocator import keep_freed_memory
+
+    assert keep_freed_memory() is (ctypes.util.find_library("c") is not None)

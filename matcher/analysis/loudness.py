@@ -45,7 +45,9 @@ def energy_to_lufs(mean_square: np.ndarray | float) -> np.ndarray:
 class _PowerConvolver(FFTConvolver):
     """K-weighting filter that emits the channel-weighted power of every sample."""
 
-    weights: np.ndarray
+    def __init__(self, impulse_response: np.ndarray, weights: np.ndarray):
+        super().__init__(impulse_response, np.float32)
+        self.weights = np.asarray(weights, dtype=np.float64)
 
     def _emit(self, hops: np.ndarray) -> np.ndarray:
         # hops: (hops, channels, hop); summed channel by channel, no transposing copy.
@@ -60,8 +62,7 @@ class KWeightedPower:
     """Streaming K-weighting; yields the channel-weighted power of every sample."""
 
     def __init__(self, sample_rate_hz: float, channels: int):
-        self._filter = _PowerConvolver(kweighting_impulse_response(sample_rate_hz), np.float32)
-        self._filter.weights = channel_weights(channels)
+        self._filter = _PowerConvolver(kweighting_impulse_response(sample_rate_hz), channel_weights(channels))
 
     def reset(self) -> None:
         """Forget the signal seen so far."""

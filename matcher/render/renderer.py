@@ -297,31 +297,35 @@ class Renderer:
         detector = TruePeakDetector(self.sample_rate_hz)
         meter = LoudnessMeter(self.sample_rate_hz, self.channels)
         peaks = SegmentReducer(lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples, "max")
-        tick_gain = 10.0 ** (gain_db / 20.0)
-        tick_gain = np.append(tick_gain, tick_gain[-1:])
-        position = 0
         with (
             BackgroundConsumer(lambda block: peaks.process(detector.process(block))) as measure_peaks,
             BackgroundConsumer(meter.process) as measure_loudness,
         ):
-            for block in self._equalised(source):
-                out = block * _interpolated_gain(tick_gain, self.tick_samples, position, block.shape[0])[:, None]
+            for out in self._gained(source, gain_db):
                 measure_peaks(out)
                 measure_loudness(out)
-                position += block.shape[0]
         peaks.process(detector.finish())
         measured = gain_to_db(peaks.result(include_partial=True))
         return Measurement(measured[: gain_db.shape[0]], meter.finish())
+
+    def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
+        """The equalised stream times a gain curve (dB per tick, interpolated per sample)."""
+        tick_gain = 10.0 ** (np.asarray(gain_db) / 20.0)
+        tick_gain = np.append(tick_gain, tick_gain[-1:]) if tick_gain.size else np.ones(1)
+        position = 0
+        for block in self._equalised(source):
+            yield block * _interpolated_gain(tick_gain, self.tick_samples, position, block.shape[0])[:, None]
+            position += block.shape[0]
 
     def run(self, source: BlockSource, plan: GainPlan, sink: Callable[[np.ndarray], None]) -> RenderReport:
         """Pass 2: EQ, gain curve and quantisation; every output block goes to ``sink``."""
         output = self.settings.output
         quantizer = Quantizer(output.bit_depth, output.dither, output.dither_seed)
-        meter = LoudnessMeter(self.sample_rate_hz, self.channels)
-        detector = TruePeakDetector(self.sample_rate_hz, with_short_interpolator=False)
-        tick_gain = 10.0 ** (plan.gain_db / 20.0)
-        tick_gain = np.append(tick_gain, tick_gain[-1:]) if tick_gain.size else np.ones(1)
-        position = 0
+        # A plan measured while solving needs no second metering of the same signal.
+        metering = plan.measured is None
+        if metering:
+            meter = LoudnessMeter(self.sample_rate_hz, self.channels)
+            detector = TruePeakDetector(self.sample_rate_hz, with_short_interpolator=False)
         true_peak = sample_peak = 0.0
 
         def measure_peaks(out: np.ndarray) -> None:
@@ -330,16 +334,12 @@ class Renderer:
             if peaks.size:
                 true_peak = max(true_peak, float(peaks.max()))
 
-        # A plan measured while solving needs no second metering of the same signal.
-        metering = plan.measured is None
         with contextlib.ExitStack() as stack:
             meters = [
                 stack.enter_context(BackgroundConsumer(measure)) for measure in (measure_peaks, meter.process)
             ] if metering else []
-            for block in self._equalised(source):
-                gain = _interpolated_gain(tick_gain, plan.tick_samples, position, block.shape[0])
-                out = quantizer.process(block * gain[:, None])
-                position += block.shape[0]
+            for gained in self._gained(source, plan.gain_db):
+                out = quantizer.process(gained)
                 for measure_later in meters:
                     measure_later(out)
                 sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
