@@ -1,19 +1,35 @@
 """Overlap two stages of a stream on two cores.
 
-The heavy work of every stage is FFTs and numpy array arithmetic, which release the GIL, so
-a plain thread gives real parallelism: while the main thread produces block k + 1 (say, the
-EQ), a background thread consumes block k (say, the meters).
+The heavy work of every stage is FFTs, matrix products and numpy array arithmetic, which
+release the GIL, so a plain thread gives real parallelism: while the main thread produces
+block k + 1 (say, the EQ), a background thread consumes block k (say, the meters).
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 _DONE = object()
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run BLAS on one thread while the block runs.
+
+    The engine runs its stages on threads of its own; a BLAS that also spreads each matrix
+    product over every core makes those threads wait on each other (two true-peak meters
+    side by side: 1.7x slower on two cores). The limit is process-wide and lifted on exit.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 class BackgroundConsumer(Generic[T]):

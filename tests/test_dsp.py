@@ -12,7 +12,12 @@ from matcher.dsp.convolve import FFTConvolver, LinearPhaseFilter
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.envelope import moving_average, release, sliding_max
 from matcher.dsp.eq import MidSideEQ
-from matcher.dsp.filters import kweighting_biquads, kweighting_impulse_response, linear_phase_eq
+from matcher.dsp.filters import (
+    kweighting_biquads,
+    kweighting_impulse_response,
+    linear_phase_eq,
+    oversampling_bank,
+)
 
 
 def stream(processor, x, block, finish):
@@ -99,9 +104,29 @@ def test_moving_average_matches_a_direct_mean_with_windows_clipped_at_the_ends(n
 def test_true_peak_of_an_intersample_peak():
     # fs/4 sine at 45 degrees: samples at -3 dB of the true peak.
     x = sine(12000.0, 1.0, 48000, amplitude=1.0, phase=np.pi / 4, fade_s=0.0)
-    peaks = stream(TruePeakDetector(48000), x, 5000, "finish")
+    peaks = stream(TruePeakDetector(48000, frame_samples=32), x, 5000, "finish")
+    assert peaks.shape == (1500,)
     assert 20 * np.log10(np.abs(x).max()) == pytest.approx(-3.01, abs=0.01)
-    assert 20 * np.log10(peaks[2000:-2000].max()) == pytest.approx(0.0, abs=0.02)
+    np.testing.assert_allclose(20 * np.log10(peaks[100:-100]), 0.0, atol=0.02)
+
+
+@pytest.mark.parametrize("frames, length, block", [(30, 10007, 997), (32, 40, 7), (7, 3, 1), (1, 500, 64)])
+@pytest.mark.parametrize("with_short", [False, True])
+def test_true_peak_frames_equal_direct_interpolation(frames, length, block, with_short):
+    # Independent computation: each interpolator phase by direct convolution
+    # (scipy.signal.lfilter) of the zero-padded signal, then the frame maxima.
+    x = np.random.default_rng(length).standard_normal((length, 2)) * 0.3
+    bank = oversampling_bank(4)
+    half = (bank.shape[0] - 1) // 2
+    padded = np.pad(x, ((0, 2 * half), (0, 0)))
+    columns = [c for c in range(bank.shape[1] if with_short else 4) if c % 4]
+    phases = [np.abs(x)] + [
+        np.abs(scipy.signal.lfilter(bank[:, c], [1.0], padded, axis=0)[half:][:length]) for c in columns
+    ]
+    per_sample = np.max(phases, axis=(0, 2))
+    expected = [per_sample[i : i + frames].max() for i in range(0, length, frames)]
+    detector = TruePeakDetector(44100, with_short_interpolator=with_short, frame_samples=frames)
+    np.testing.assert_allclose(stream(detector, x, block, "finish"), expected, rtol=2e-6, atol=1e-7)
 
 
 @settings(max_examples=25, deadline=None)

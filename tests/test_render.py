@@ -1,5 +1,8 @@
 """Rendering: loudness on target, true peak under the ceiling, no time shift, no pumping."""
 
+import contextlib
+from dataclasses import replace
+
 import numpy as np
 import pyloudnorm
 import pytest
@@ -9,8 +12,17 @@ from signals import drum_loop, pink_noise, sine, true_peak_reference_dbtp, white
 
 from matcher import EqSettings, LimiterSettings, LoudnessSettings, OutputSettings, Settings, render
 from matcher.analysis.analyzer import analyze
+from matcher.analysis.loudness import LoudnessMeter
 from matcher.analysis.spectrum import band_centers_hz
-from matcher.render.renderer import render_stream
+from matcher.analysis.truepeak import TruePeakDetector
+from matcher.render.renderer import (
+    CORRECTION_MARGIN_DB,
+    MAX_TAKES,
+    Measurement,
+    Renderer,
+    collect_into,
+    render_stream,
+)
 
 
 def make_settings(target_lufs=-14.0, ceiling=-1.0, mid=None, side=None, bit_depth="24", amount=1.0):
@@ -42,7 +54,7 @@ def test_loudness_lands_on_target_with_true_peak_under_ceiling(target):
 def test_unreachable_target_gives_the_loudest_master_under_the_ceiling():
     x = drum_loop(6.0, 44100, seed=1) * 0.3
     blocks = []
-    report = render_stream(lambda: [x], 44100, 2, make_settings(-2.0), blocks.append)
+    report = render_stream(lambda: [x], 44100, 2, make_settings(-2.0), lambda: collect_into(blocks))
     y = np.concatenate(blocks)
     assert not report.target_reached
     assert -9.0 < report.output_lufs < -2.0
@@ -98,7 +110,7 @@ def test_blockwise_rendering_equals_whole_file():
     whole = render(x, 44100, s)
     parts = []
     blocks = [x[i : i + 12345] for i in range(0, x.shape[0], 12345)]
-    render_stream(lambda: iter(blocks), 44100, 2, s, parts.append)
+    render_stream(lambda: iter(blocks), 44100, 2, s, lambda: collect_into(parts))
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)  # float32 output grid
 
 
@@ -153,8 +165,88 @@ def test_a_slow_limiter_is_not_driven_into_compression():
     )[:, None]
     source = analyze(x, 44100)
     blocks = []
-    report = render_stream(lambda: [x], 44100, 2, make_settings(source.integrated_lufs + 8.0), blocks.append)
+    report = render_stream(lambda: [x], 44100, 2, make_settings(source.integrated_lufs + 8.0), lambda: collect_into(blocks))
     y = np.concatenate(blocks)
     assert report.target_reached
     assert analyze(y, 44100).loudness_range_lu > source.loudness_range_lu - 3.5
     assert true_peak_reference_dbtp(y) <= -1.0
+
+
+def _held_loud_plan(target=-6.0):
+    """A drum loop pushed to ``target`` needs a fast, checked limiter character: its plan,
+    corrected until its take holds, and that take's measurement (by independent meters)."""
+    x = drum_loop(6.0, 44100, seed=1) * 0.3
+    renderer = Renderer(make_settings(target), 44100, 2)
+    plan = renderer.plan(lambda: [x])
+    assert plan.solving is not None
+    for _ in range(MAX_TAKES):
+        blocks = []
+        renderer.run(lambda: [x], plan, blocks.append)
+        measured = _measure(renderer, np.concatenate(blocks))
+        revised = renderer.revise(plan, measured)
+        if revised is None:
+            return renderer, plan, measured
+        plan = revised
+    raise AssertionError("no take held")
+
+
+def _measure(renderer, y):
+    detector = TruePeakDetector(44100, frame_samples=renderer.tick_samples)
+    peaks = np.concatenate([detector.process(y), detector.finish()])
+    meter = LoudnessMeter(44100, 2)
+    meter.process(y)
+    return Measurement(20 * np.log10(peaks), meter.finish())
+
+
+def test_a_checked_take_over_the_ceiling_gets_more_reduction_exactly_there():
+    renderer, plan, measured = _held_loud_plan()
+    assert np.max(measured.peak_db) <= -1.0
+    assert measured.energies.integrated_lufs() == pytest.approx(-6.0, abs=0.02)
+    tick = int(np.argmax(measured.peak_db))
+    over = measured.peak_db.copy()
+    over[tick] = -1.0 + 0.5
+    revised = renderer.revise(plan, measured._replace(peak_db=over))
+    assert revised is not None and revised.solving.take == plan.solving.take + 1
+    assert revised.reduction_db[tick] >= plan.reduction_db[tick] + 0.5 - 0.05
+
+
+def test_the_last_correction_lowers_the_whole_plan_below_the_largest_excess():
+    renderer, plan, measured = _held_loud_plan()
+    over = measured.peak_db.copy()
+    over[len(over) // 2] = -1.0 + 0.7
+    last = replace(plan, solving=plan.solving._replace(take=MAX_TAKES - 1))
+    lowered = renderer.revise(last, measured._replace(peak_db=over))
+    assert lowered.solving is None  # the lowered plan holds without a further check
+    np.testing.assert_allclose(lowered.gain_db, plan.gain_db - 0.7 - CORRECTION_MARGIN_DB)
+
+
+def test_a_missed_take_is_discarded_and_made_again(monkeypatch):
+    x = drum_loop(6.0, 44100, seed=1) * 0.3
+    renderer = Renderer(make_settings(-14.0), 44100, 2)
+    checks = []
+
+    def revise_once(self, plan, measured):
+        checks.append(measured)
+        if len(checks) == 1:  # the first take "misses": the plan comes back 1 dB lower
+            return replace(plan, gain_db=plan.gain_db - 1.0, makeup_gain_db=plan.makeup_gain_db - 1.0)
+        return None
+
+    monkeypatch.setattr(Renderer, "revise", revise_once)
+    takes = []
+
+    @contextlib.contextmanager
+    def open_take():
+        blocks = []
+        try:
+            yield blocks.append
+        except Exception:
+            takes.append(("discarded", blocks))
+            raise
+        takes.append(("kept", blocks))
+
+    report = renderer.render(lambda: [x], open_take)
+    assert [fate for fate, _ in takes] == ["discarded", "kept"]
+    first, kept = (np.concatenate(blocks) for _, blocks in takes)
+    assert report.takes == 2
+    np.testing.assert_allclose(kept, first * 10 ** (-1.0 / 20), atol=2.0**-22)
+    assert report.output_lufs == pytest.approx(our_lufs(kept, 44100), abs=1e-6)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher.dsp.convolve import FFTConvolver, LinearPhaseFilter
-from matcher.dsp.filters import oversampling_bank
+from matcher.dsp.filters import OVERSAMPLING_TAPS_PER_PHASE, oversampling_bank
 from matcher.units import gain_to_db
+
+FRAMES_PER_PRODUCT = 1024
+"""Frames per matrix product: keeps the product within the CPU's L2 cache."""
 
 
 def oversampling_factor(sample_rate_hz: float) -> int:
@@ -15,29 +17,49 @@ def oversampling_factor(sample_rate_hz: float) -> int:
     return 4
 
 
-def _largest_magnitude(x: np.ndarray, axis: int) -> np.ndarray:
-    """``np.abs(x).max(axis)`` for a short axis, row by row (numpy reduces short axes slowly)."""
-    rows = np.moveaxis(x, axis, 0)
-    peak = np.abs(rows[0])
-    for row in rows[1:]:
-        np.maximum(peak, np.abs(row), out=peak)
-    return peak
+def polyphase_frame_matrix(phases: np.ndarray, frame_samples: int) -> np.ndarray:
+    """The interpolators of one frame as a single matrix.
 
+    Row i of a frame's window is sample ``frame_start - half + i``, ``half`` being half an
+    interpolator's length; column ``p * frame_samples + r`` gives, through a product with the
+    window, the value of phase p at sample ``frame_start + r``.
 
-class _PeakConvolver(FFTConvolver):
-    """Runs the interpolation filters and keeps only the largest magnitude per sample."""
+    Parameters
+    ----------
+    phases : np.ndarray, shape (2 * half + 1, phases)
+        Column p run as a causal FIR gives the signal at ``n + offset_p - half``.
+    frame_samples : int
 
-    def _emit(self, hops: np.ndarray) -> np.ndarray:
-        rows = int(np.prod(hops.shape[1:-1]))
-        return _largest_magnitude(hops.reshape(hops.shape[0], rows, hops.shape[-1]), axis=1).reshape(-1)
+    Returns
+    -------
+    np.ndarray, shape (frame_samples + 2 * half, phases * frame_samples)
+    """
+    taps, count = phases.shape
+    half = taps // 2
+    matrix = np.zeros((frame_samples + 2 * half, count * frame_samples))
+    r = np.arange(frame_samples)
+    for p in range(count):
+        for k in range(taps):
+            # Output r of phase p takes tap k from window row r + 2 * half - k.
+            matrix[r + 2 * half - k, p * frame_samples + r] = phases[k, p]
+    return matrix
 
 
 class TruePeakDetector:
-    """Streaming 4x oversampled peak of every sample, over all channels.
+    """Streaming 4x oversampled peak of each frame of samples, over all channels.
 
-    :meth:`process` returns, for each input sample n, the largest absolute value of the
-    interpolated signal at ``n, n + 1/4, n + 2/4, n + 3/4`` in any channel; the output lines
-    up with the input. Phase 0 is the sample itself, taken directly instead of filtered.
+    For frame j (samples ``j * frame_samples`` to ``(j + 1) * frame_samples - 1``),
+    :meth:`process` and :meth:`finish` give the largest absolute value of the interpolated
+    signal at ``n, n + 1/4, n + 2/4, n + 3/4`` for every sample n of the frame, in any
+    channel; the signal is zero before its start and after its end. The last frame may be
+    shorter.
+
+    The interpolated phases of a frame come from one matrix product of the frame's samples
+    (with the interpolators' context on both sides) and a banded matrix of the filter taps
+    (:func:`polyphase_frame_matrix`): BLAS does this at three to four times the speed of
+    overlap-save FFT convolution with filters this short, and each frame's maximum is the
+    maximum of one row of the product. Phase 0, the samples themselves, is read directly. Run single-threaded BLAS when several
+    detectors run at once (see :func:`matcher.concurrency.single_threaded_blas`).
 
     Parameters
     ----------
@@ -45,46 +67,118 @@ class TruePeakDetector:
     with_short_interpolator : bool
         Watch the short interpolator beside the long one (see
         :func:`~matcher.dsp.filters.oversampling_bank`), as the limiter does, so that its
-        output passes meters of either kind; a meter alone reads the long one (half the
+        output passes meters of either kind; a meter alone reads the long one (60 % of the
         cost).
+    frame_samples : int
+        Samples per reported peak: the limiter's control tick, or any size for a meter that
+        only needs the maximum.
     """
 
-    def __init__(self, sample_rate_hz: float, with_short_interpolator: bool = True):
+    def __init__(self, sample_rate_hz: float, with_short_interpolator: bool = True, frame_samples: int = 32):
+        if frame_samples < 1:
+            raise ValueError("frame_samples must be at least 1")
         factor = oversampling_factor(sample_rate_hz)
         bank = oversampling_bank(factor)
         columns = bank.shape[1] if with_short_interpolator else factor
         fractional = [c for c in range(columns) if c % factor]
-        self._filter = LinearPhaseFilter(bank[:, None, fractional], np.float32, _PeakConvolver)
+        self.frame_samples = frame_samples
+        self._half = OVERSAMPLING_TAPS_PER_PHASE // 2
+        self._window = frame_samples + 2 * self._half
+        self._matrix = polyphase_frame_matrix(bank[:, fractional], frame_samples).astype(np.float32)
+        self._workspaces: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.reset()
 
     def reset(self) -> None:
         """Forget the signal seen so far."""
-        self._filter.reset()
-        self._samples: list[np.ndarray] = []
+        # Samples from the next frame's window start on: _store[:, _start:_end].
+        self._store: np.ndarray | None = None
+        self._start = self._end = 0
+        self._samples = 0
+
+    @property
+    def _buffer(self) -> np.ndarray:
+        return self._store[:, self._start : self._end]
+
+    def _append(self, samples: np.ndarray) -> None:
+        """Append samples of shape (channels, n), reusing the store's memory."""
+        n = samples.shape[1]
+        if self._end + n > self._store.shape[1]:
+            kept = self._end - self._start
+            if kept + n > self._store.shape[1]:
+                grown = np.empty((self._store.shape[0], 2 * (kept + n)), dtype=np.float32)
+                grown[:, :kept] = self._buffer
+                self._store = grown
+            else:
+                self._store[:, :kept] = self._buffer
+            self._start, self._end = 0, kept
+        self._store[:, self._end : self._end + n] = samples
+        self._end += n
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        """Feed a block of shape (n, channels); return per-sample true peaks ready so far."""
+        """Feed a block of shape (n, channels); return the peaks of the frames completed."""
         block = np.asarray(block, dtype=np.float32)
-        if block.shape[0]:
-            self._samples.append(_largest_magnitude(block, axis=1))
-        return self._peaks(self._filter.process(block[:, :, None]))
+        if block.ndim == 1:
+            block = block[:, None]
+        if self._store is None:
+            self._store = np.zeros((block.shape[1], self._half), dtype=np.float32)
+            self._end = self._half
+        if block.shape[0] == 0:
+            return np.zeros(0)
+        self._samples += block.shape[0]
+        self._append(block.T)
+        return self._frames((self._buffer.shape[1] - 2 * self._half) // self.frame_samples)
 
     def finish(self) -> np.ndarray:
-        """Return the per-sample peaks of the remaining samples."""
-        return self._peaks(self._filter.finish())
-
-    def _peaks(self, interpolated: np.ndarray) -> np.ndarray:
-        n = interpolated.shape[0]
-        if n == 0:
+        """Return the peaks of the remaining frames, the last one possibly partial."""
+        if self._store is None or self._samples == 0:
             return np.zeros(0)
-        samples = np.concatenate(self._samples) if len(self._samples) > 1 else self._samples[0]
-        rest = samples[n:]
-        self._samples = [rest] if rest.shape[0] else []
-        return np.maximum(interpolated, samples[:n]).astype(np.float64)
+        pending = self._buffer.shape[1] - self._half
+        frames = -(-pending // self.frame_samples)
+        padding = frames * self.frame_samples + 2 * self._half - self._buffer.shape[1]
+        self._append(np.zeros((self._store.shape[0], padding), dtype=np.float32))
+        return self._frames(frames, last_frame_samples=pending - (frames - 1) * self.frame_samples)
+
+    def _frames(self, count: int, last_frame_samples: int | None = None) -> np.ndarray:
+        """Peaks of the next ``count`` frames; drop the samples no later frame needs."""
+        if count <= 0:
+            return np.zeros(0)
+        step = self.frame_samples
+        channels = self._buffer.shape[0]
+        rows, products, magnitudes = self._workspace(channels)
+        peaks = np.empty(count)
+        for first in range(0, count, FRAMES_PER_PRODUCT):
+            n = min(FRAMES_PER_PRODUCT, count - first)
+            span = self._buffer[:, first * step : (first + n - 1) * step + self._window]
+            windows = np.lib.stride_tricks.sliding_window_view(span, self._window, axis=1)[:, ::step]
+            x = rows[: channels * n]
+            np.copyto(x.reshape(channels, n, self._window), windows)
+            phases = np.matmul(x, self._matrix, out=products[: channels * n])
+            samples = magnitudes[: channels * n * step].reshape(channels * n, step)
+            np.abs(span[:, self._half : self._half + n * step], out=samples.reshape(channels, n * step))
+            if last_frame_samples is not None and first + n == count:
+                phases.reshape(channels, n, -1, step)[:, -1, :, last_frame_samples:] = 0.0
+                samples.reshape(channels, n, step)[:, -1, last_frame_samples:] = 0.0
+            np.abs(phases, out=phases)
+            frame_peaks = np.maximum(phases.max(axis=1), samples.max(axis=1)).reshape(channels, n)
+            peaks[first : first + n] = frame_peaks.max(axis=0)
+        self._start += count * step
+        return peaks
+
+    def _workspace(self, channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The product's operand and result and the samples' magnitudes, allocated once
+        (about 2 MB for stereo): fresh arrays this size would each cost page faults."""
+        rows = channels * FRAMES_PER_PRODUCT
+        if self._workspaces is None or self._workspaces[0].shape[0] != rows:
+            self._workspaces = (
+                np.empty((rows, self._window), dtype=np.float32),
+                np.empty((rows, self._matrix.shape[1]), dtype=np.float32),
+                np.empty(rows * self.frame_samples, dtype=np.float32),
+            )
+        return self._workspaces
 
 
 def true_peak_dbtp(audio: np.ndarray, sample_rate_hz: float) -> float:
-    """True peak (dBTP) of a whole signal of shape (n, channels)."""
+    """True peak (dBTP) of a whole signal of shape (n, channels), both interpolators."""
     detector = TruePeakDetector(sample_rate_hz)
     peaks = np.concatenate([detector.process(audio), detector.finish()])
     return float(gain_to_db(peaks.max() if peaks.size else 0.0))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+
+import numpy as np
 
 from matcher.analysis.analyzer import Analyzer
 from matcher.analysis.result import Analysis
@@ -89,18 +92,27 @@ def render_file(source: AudioSource, settings: Settings, output_path: Path) -> R
     """Render ``settings`` onto ``source`` and write the result atomically."""
     info = source.info
     renderer = Renderer(settings, info.sample_rate_hz, info.channels)
-    plan = renderer.plan(source)
-    # Pass 2 may run from the renderer's own copy of the equalised mix: count progress as
-    # blocks are written, not as the file is read.
-    on_block, source.on_block = source.on_block, None
-    try:
+    on_block = source.on_block
+    takes = 0
+
+    @contextlib.contextmanager
+    def open_take() -> Iterator[Callable[[np.ndarray], None]]:
+        # Pass 1 counted progress as it read the mix. A take may run from the renderer's
+        # own copy of the equalised mix: it counts blocks as they are written (the first
+        # take only; a second one is rare and as long).
+        nonlocal takes
+        takes += 1
+        source.on_block = None
         with AtomicAudioWriter(output_path, info.sample_rate_hz, info.channels, settings.output.bit_depth) as out:
 
-            def write(block):
+            def write(block: np.ndarray) -> None:
                 out.write(block)
-                if on_block:
+                if on_block and takes == 1:
                     on_block(block.shape[0])
 
-            return renderer.run(source, plan, write)
+            yield write
+
+    try:
+        return renderer.render(source, open_take)
     finally:
         source.on_block = on_block

@@ -37,7 +37,8 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     table.add_row(
         "limiter",
         f"max {report.limiter_max_reduction_db:.1f} dB reduction, active {100 * report.limiter_active_fraction:.0f} % "
-        f"of the time, release {report.limiter_release_ms:.0f} ms",
+        f"of the time, release {report.limiter_release_ms:.0f} ms"
+        + (f"; corrected on its measured output ({report.takes} takes)" if report.takes > 1 else ""),
     )
     mid, side = _eq_at(settings, SUMMARY_BANDS_HZ)
     table.add_row("EQ amount", f"{100 * settings.eq.amount:.0f} %")

@@ -1,10 +1,11 @@
 """Streaming FIR filtering by overlap-save FFT convolution.
 
-Every filter in automaster is an FIR applied through :class:`FFTConvolver`: the linear-phase
-matching EQ, the K-weighting of ITU-R BS.1770-4 (its IIR response truncated far below the
-float64 noise floor) and the polyphase 4x oversampler of the true-peak meter. One streaming
-implementation keeps the engine's memory bounded for files of any length and keeps
-``scipy.signal`` (about 1 s of import time) out of the command-line start-up.
+The long FIRs of automaster run through :class:`FFTConvolver`: the linear-phase matching
+EQ and the K-weighting of ITU-R BS.1770-4 (its IIR response truncated far below the
+float64 noise floor). The true-peak meter's short interpolators are matrix products
+instead (:mod:`matcher.analysis.truepeak`). One streaming implementation keeps the
+engine's memory bounded for files of any length and keeps ``scipy.signal`` (about 1 s of
+import time) out of the command-line start-up.
 """
 
 from __future__ import annotations
@@ -126,16 +127,14 @@ class LinearPhaseFilter:
     impulse_response : np.ndarray, shape (2 * delay + 1,) + filter_shape
         A linear-phase FIR centred on tap ``delay``.
     dtype : numpy dtype
-    convolver : type, optional
-        :class:`FFTConvolver` or a subclass (one that reduces its output, for instance).
     """
 
-    def __init__(self, impulse_response: np.ndarray, dtype: type = np.float64, convolver: type = None):
+    def __init__(self, impulse_response: np.ndarray, dtype: type = np.float64):
         taps = np.asarray(impulse_response).shape[0]
         if taps % 2 != 1:
             raise ValueError("a delay-compensated linear-phase FIR needs an odd number of taps")
         self.delay_samples = taps // 2
-        self._convolver = (convolver or FFTConvolver)(impulse_response, dtype)
+        self._convolver = FFTConvolver(impulse_response, dtype)
         self.reset()
 
     def reset(self) -> None:

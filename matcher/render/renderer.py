@@ -4,23 +4,29 @@ Pass 1 runs the EQ and measures, per control tick of about 0.7 ms, the true peak
 K-weighted energy of the equalised signal. From those small arrays the make-up gain and the
 limiter's gain curve are solved so that the output lands exactly on the loudness target
 with every true peak at or below the ceiling. The limiter is the gentlest of
-``LIMITER_CHARACTERS`` that gets there without being driven hard; the output of a fast one
-is rendered, measured and corrected before the plan is final. Pass 2 applies the gain
-curve to the equalised signal, quantises, meters (unless pass 1 already measured that very
-signal) and hands each block to the caller.
+``LIMITER_CHARACTERS`` that gets there without being driven hard. Pass 2, a *take*, applies
+the gain curve to the equalised signal, quantises, hands each block to the caller's sink and
+meters what it handed over: true peak per tick (both interpolators) and loudness.
+
+Fast limiter characters change the gain quickly enough to add inter-sample peaks of their
+own and to move the K-weighted loudness away from the plan's model, so their plans are
+*checked*: when a take's output is over the ceiling anywhere or off the loudness target,
+the plan is corrected from that measurement and the take is made again, the sink
+discarding the first (see :meth:`Renderer.render`). Most takes hold at the first attempt.
 
 The equalised signal is kept between the passes (float32) when it fits in
-``EQ_CACHE_LIMIT_BYTES``; longer files are equalised again in pass 2, with identical
+``EQ_CACHE_LIMIT_BYTES``; longer files are equalised again for each take, with identical
 results. Memory is then bounded by the block size and the tick arrays (a few MB per hour),
-never by the length of the file. In both passes the meters run on a second thread, beside
-the EQ or the quantiser.
+never by the length of the file. The meters and the sink run on threads of their own,
+beside the EQ or the quantiser.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,7 +37,7 @@ from matcher.analysis.loudness import (
     subblock_boundaries,
 )
 from matcher.analysis.truepeak import TruePeakDetector
-from matcher.concurrency import BackgroundConsumer
+from matcher.concurrency import BackgroundConsumer, single_threaded_blas
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.limiter import TruePeakLimiter
@@ -61,22 +67,27 @@ LIMITER_CHARACTERS = tuple(LimiterCharacter(*c) for c in (
     # driven more than loudness_solver.MAX_DRIVE_DB is used, so moderate targets keep the
     # gentle one. The last acts almost as a clipper: only hyper-compressed references call
     # for it. Fast gain changes modulate the signal and add inter-sample peaks of their own:
-    # from the third character on, the limited signal is measured and the plan corrected
-    # wherever it exceeds the ceiling (Renderer._verified), so every character aims only
-    # slightly below it (last column, dB).
+    # from the third character on, the output is measured and the plan corrected wherever
+    # it exceeds the ceiling (Renderer.revise), so every character aims only slightly below
+    # it (last column, dB).
     (1.0, 1.0, 1.0, 1.0, 0.05),
     (0.5, 0.5, 1.0, 0.5, 0.05),
     (0.3, 0.2, 1.0, 0.0, 0.05),
     (0.1, 0.06, 0.5, 0.0, 0.05),
     (0.0, 0.02, 0.25, 0.0, 0.05),
 ))
-VERIFIED_FROM_CHARACTER = 2
-"""Characters from this index on have their output's true peaks measured and corrected."""
-VERIFY_ROUNDS = 6
-VERIFY_MARGIN_DB = 0.02
+CHECKED_FROM_CHARACTER = 2
+"""Plans from this character index on are checked on their output and corrected."""
+MAX_TAKES = 7
+"""Takes of a checked plan; the last correction lowers the plan as a whole instead."""
+CORRECTION_MARGIN_DB = 0.02
 """Extra reduction where a measured true peak exceeded the ceiling."""
 
 BlockSource = Callable[[], Iterable[np.ndarray]]
+Sink = Callable[[np.ndarray], None]
+OpenTake = Callable[[], contextlib.AbstractContextManager[Sink]]
+"""Opens the destination of one take. A take that is not kept ends with an exception raised
+inside its context, on which the destination discards what it received."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +106,10 @@ class RenderReport:
     limiter_max_reduction_db, limiter_active_fraction : float
         Largest gain reduction, and fraction of the time the limiter reduced at all.
     output_lufs, output_true_peak_dbtp, output_sample_peak_dbfs, output_plr_db : float
-        Measured on the quantised output; or, for the fast limiter characters, measured
-        while solving on the same signal before quantisation (which moves it by at most one
-        LSB), with the true peak read by both interpolators.
+        Measured on the quantised output; the true peak with both interpolators.
     output_loudness_range_lu : float
+    takes : int
+        Times the output was rendered: more than one when a checked plan was corrected.
     """
 
     gain_db: float
@@ -111,27 +122,35 @@ class RenderReport:
     output_sample_peak_dbfs: float
     output_plr_db: float
     output_loudness_range_lu: float
+    takes: int = 1
 
 
 class Measurement(NamedTuple):
-    """Of a rendered gain curve: true peak per tick (dBTP, both interpolators) and the
-    K-weighted energies of its 100 ms sub-blocks."""
+    """Of a take's output: true peak per tick (dBTP, both interpolators) and the K-weighted
+    energies of its 100 ms sub-blocks."""
 
     peak_db: np.ndarray
     energies: SubBlockEnergies
 
-    def lowered(self, gain_db: float) -> Measurement:
-        """The same signal turned down by ``gain_db``."""
-        energies = SubBlockEnergies(self.energies.sums * 10.0 ** (-gain_db / 10.0), self.energies.lengths)
-        return Measurement(self.peak_db - gain_db, energies)
+
+class _Solving(NamedTuple):
+    """What correcting a checked plan needs: the solver's inputs as corrected so far."""
+
+    peak_db: np.ndarray
+    power: np.ndarray
+    ticks_per_subblock: int
+    target_lufs: float
+    first_limiter: int
+    predicted_lufs: float
+    take: int
 
 
 @dataclass(frozen=True)
 class GainPlan:
     """Solved gain per control tick (dB), and the figures behind it.
 
-    ``measured`` is set when the plan's own output (before quantisation) was rendered and
-    measured while solving; pass 2 then reports those figures instead of metering again.
+    A plan with ``solving`` set is checked: :meth:`Renderer.revise` compares its take's
+    measured output with the ceiling and the target.
     """
 
     tick_samples: int
@@ -140,7 +159,7 @@ class GainPlan:
     reduction_db: np.ndarray
     release_ms: float
     target_reached: bool = True
-    measured: Measurement | None = None
+    solving: _Solving | None = field(default=None, repr=False)
 
 
 def tick_samples(sample_rate_hz: int) -> int:
@@ -211,16 +230,17 @@ class Renderer:
     def plan(self, source: BlockSource) -> GainPlan:
         """Pass 1: measure the equalised signal and solve the gain curve."""
         ticks = lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples
-        detector = TruePeakDetector(self.sample_rate_hz)
+        detector = TruePeakDetector(self.sample_rate_hz, frame_samples=self.tick_samples)
         kweighting = KWeightedPower(self.sample_rate_hz, self.channels)
-        peaks = SegmentReducer(ticks, "max")
+        peaks: list[np.ndarray] = []
         energies = SegmentReducer(ticks, "sum")
 
         self._eq_cache = None
         cache: list[np.ndarray] | None = []
         cached_bytes = 0
         with (
-            BackgroundConsumer(lambda block: peaks.process(detector.process(block))) as measure_peaks,
+            single_threaded_blas(),
+            BackgroundConsumer(lambda block: peaks.append(detector.process(block))) as measure_peaks,
             BackgroundConsumer(lambda block: energies.process(kweighting.process(block))) as measure_energy,
         ):
             for block in self._equalised(source):
@@ -232,9 +252,9 @@ class Renderer:
                     if cached_bytes > EQ_CACHE_LIMIT_BYTES:
                         cache = None
         self._eq_cache = cache
-        peaks.process(detector.finish())
+        peaks.append(detector.finish())
         energies.process(kweighting.flush())
-        peak_db = gain_to_db(peaks.result(include_partial=True))
+        peak_db = gain_to_db(np.concatenate(peaks))
         power = energies.result(include_partial=True) / self.tick_samples
         target = self.settings.loudness.target_lufs
         ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
@@ -242,71 +262,61 @@ class Renderer:
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
             return GainPlan(self.tick_samples, -reduction, 0.0, reduction, self.limiters[0].release_ms)
         solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters, target)
-        measured = None
-        if solution.limiter_index >= VERIFIED_FROM_CHARACTER:
-            solution, measured = self._verified(source, solution, peak_db, power, ticks_per_subblock, target)
-        reached = solution.predicted_lufs >= target - REACHED_LU
-        makeup, reduction = solution.gain_db, solution.reduction_db
-        release_ms = self.limiters[solution.limiter_index].release_ms
-        return GainPlan(self.tick_samples, makeup - reduction, makeup, reduction, release_ms, reached, measured)
+        solving = None
+        if solution.limiter_index >= CHECKED_FROM_CHARACTER:
+            solving = _Solving(peak_db, power, ticks_per_subblock, target, solution.limiter_index, 0.0, 1)
+        return self._plan_from(solution, target, solving)
 
-    def _verified(
-        self,
-        source: BlockSource,
-        solution: Solution,
-        peak_db: np.ndarray,
-        power: np.ndarray,
-        ticks_per_subblock: int,
-        target: float,
-    ) -> tuple[Solution, Measurement]:
-        """Measure the limited signal and correct a fast limiter's plan until it holds.
+    def _plan_from(self, solution: Solution, aim_lufs: float, solving: _Solving | None) -> GainPlan:
+        makeup, reduction = solution.gain_db, solution.reduction_db
+        if solving is not None:
+            solving = solving._replace(predicted_lufs=solution.predicted_lufs)
+        return GainPlan(
+            self.tick_samples,
+            makeup - reduction,
+            makeup,
+            reduction,
+            self.limiters[solution.limiter_index].release_ms,
+            solution.predicted_lufs >= aim_lufs - REACHED_LU,
+            solving,
+        )
+
+    def revise(self, plan: GainPlan, measured: Measurement) -> GainPlan | None:
+        """Check a take of a checked plan: None when it holds, else the corrected plan.
 
         Fast gain changes add inter-sample peaks the plan could not see, and shift the
         K-weighted loudness away from the plan's model (the gain moves within the filter's
-        memory). Each round renders the gain curve, measures true peak per tick and
-        integrated loudness, asks for more reduction exactly where the output is over, aims
-        the model by its measured loudness error, and solves again.
+        memory). A correction asks for more reduction exactly where the output was over,
+        aims the model by its measured loudness error, and solves again. The plan for the
+        last of ``MAX_TAKES`` is the current one lowered as a whole below its largest
+        excess, which holds without a further check.
         """
+        solving = plan.solving
+        if solving is None:
+            return None
         ceiling = self.settings.limiter.ceiling_dbtp
-        first = solution.limiter_index
-        aim = target
-        for _ in range(VERIFY_ROUNDS):
-            measured = self._measure_limited(source, solution.gain_db - solution.reduction_db)
-            out_lufs = measured.energies.integrated_lufs()
-            excess = measured.peak_db - ceiling
-            loudness_error = out_lufs - solution.predicted_lufs
-            on_target = abs(out_lufs - target) <= REACHED_LU or solution.predicted_lufs < aim - REACHED_LU
-            if not np.any(excess > 0) and on_target:
-                return solution._replace(predicted_lufs=out_lufs), measured
-            peak_db = peak_db + np.where(excess > -VERIFY_MARGIN_DB, excess + VERIFY_MARGIN_DB, 0.0)
-            aim = target - loudness_error
-            solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters[first:], aim)
-            solution = solution._replace(limiter_index=first + solution.limiter_index)
-            first = solution.limiter_index
-        # Still not settled: keep the last plan, lowered as a whole below the largest excess.
-        measured = self._measure_limited(source, solution.gain_db - solution.reduction_db)
-        worst = float(np.max(measured.peak_db - ceiling))
-        if worst > 0:
-            lowered = worst + VERIFY_MARGIN_DB
-            measured = measured.lowered(lowered)
-            solution = solution._replace(gain_db=solution.gain_db - lowered)
-        return solution._replace(predicted_lufs=measured.energies.integrated_lufs()), measured
-
-    def _measure_limited(self, source: BlockSource, gain_db: np.ndarray) -> Measurement:
-        """True peak per tick and sub-block energies of the equalised signal after a gain curve."""
-        detector = TruePeakDetector(self.sample_rate_hz)
-        meter = LoudnessMeter(self.sample_rate_hz, self.channels)
-        peaks = SegmentReducer(lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples, "max")
-        with (
-            BackgroundConsumer(lambda block: peaks.process(detector.process(block))) as measure_peaks,
-            BackgroundConsumer(meter.process) as measure_loudness,
-        ):
-            for out in self._gained(source, gain_db):
-                measure_peaks(out)
-                measure_loudness(out)
-        peaks.process(detector.finish())
-        measured = gain_to_db(peaks.result(include_partial=True))
-        return Measurement(measured[: gain_db.shape[0]], meter.finish())
+        target = solving.target_lufs
+        out_lufs = measured.energies.integrated_lufs()
+        excess = measured.peak_db - ceiling
+        # Off target is fine where the plan already gave all it could (target out of reach).
+        on_target = abs(out_lufs - target) <= REACHED_LU or not plan.target_reached
+        if not np.any(excess > 0) and on_target:
+            return None
+        if solving.take + 1 >= MAX_TAKES:
+            worst = float(np.max(excess))
+            if worst <= 0:
+                return None
+            lowered = worst + CORRECTION_MARGIN_DB
+            reached = out_lufs - lowered >= target - REACHED_LU
+            return replace(plan, gain_db=plan.gain_db - lowered, makeup_gain_db=plan.makeup_gain_db - lowered,
+                           target_reached=reached, solving=None)
+        peak_db = solving.peak_db + np.where(excess > -CORRECTION_MARGIN_DB, excess + CORRECTION_MARGIN_DB, 0.0)
+        aim = target - (out_lufs - solving.predicted_lufs)
+        first = solving.first_limiter
+        solution = solve_gain(peak_db, solving.power, solving.ticks_per_subblock, self.limiters[first:], aim)
+        solution = solution._replace(limiter_index=first + solution.limiter_index)
+        corrected = solving._replace(peak_db=peak_db, first_limiter=solution.limiter_index, take=solving.take + 1)
+        return self._plan_from(solution, aim, corrected)
 
     def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
         """The equalised stream times a gain curve (dB per tick, interpolated per sample)."""
@@ -317,47 +327,65 @@ class Renderer:
             yield block * _interpolated_gain(tick_gain, self.tick_samples, position, block.shape[0])[:, None]
             position += block.shape[0]
 
-    def run(self, source: BlockSource, plan: GainPlan, sink: Callable[[np.ndarray], None]) -> RenderReport:
-        """Pass 2: EQ, gain curve and quantisation; every output block goes to ``sink``."""
+    def render(self, source: BlockSource, open_take: OpenTake) -> RenderReport:
+        """Plan, then render takes until one holds; return the report of the kept one.
+
+        ``open_take()`` opens the destination of one take (see ``OpenTake``).
+        """
+        plan = self.plan(source)
+        takes = 1
+        try:
+            while True:
+                try:
+                    with open_take() as sink:
+                        report, measured = self._take(source, plan, sink)
+                        revised = self.revise(plan, measured)
+                        if revised is not None:
+                            raise _Retake(revised)
+                    return replace(report, takes=takes)
+                except _Retake as retake:
+                    plan = retake.plan
+                    takes += 1
+        finally:
+            self._eq_cache = None
+
+    def run(self, source: BlockSource, plan: GainPlan, sink: Sink) -> RenderReport:
+        """One take of a plan, without check or correction: every block goes to ``sink``."""
+        try:
+            return self._take(source, plan, sink)[0]
+        finally:
+            self._eq_cache = None
+
+    def _take(self, source: BlockSource, plan: GainPlan, sink: Sink) -> tuple[RenderReport, Measurement]:
+        """Gain curve and quantisation; hand every block to ``sink`` and meter it."""
         output = self.settings.output
         quantizer = Quantizer(output.bit_depth, output.dither, output.dither_seed)
-        # A plan measured while solving needs no second metering of the same signal.
-        metering = plan.measured is None
-        if metering:
-            meter = LoudnessMeter(self.sample_rate_hz, self.channels)
-            detector = TruePeakDetector(self.sample_rate_hz, with_short_interpolator=False)
-        true_peak = sample_peak = 0.0
-
-        def measure_peaks(out: np.ndarray) -> None:
-            nonlocal true_peak
-            peaks = detector.process(out)
-            if peaks.size:
-                true_peak = max(true_peak, float(peaks.max()))
-
-        with contextlib.ExitStack() as stack:
-            meters = [
-                stack.enter_context(BackgroundConsumer(measure)) for measure in (measure_peaks, meter.process)
-            ] if metering else []
+        detector = TruePeakDetector(self.sample_rate_hz, frame_samples=self.tick_samples)
+        meter = LoudnessMeter(self.sample_rate_hz, self.channels)
+        peaks: list[np.ndarray] = []
+        sample_peak = 0.0
+        with (
+            single_threaded_blas(),
+            BackgroundConsumer(lambda block: peaks.append(detector.process(block))) as measure_peaks,
+            BackgroundConsumer(meter.process) as measure_loudness,
+            BackgroundConsumer(sink) as hand_over,
+        ):
             for gained in self._gained(source, plan.gain_db):
                 out = quantizer.process(gained)
-                for measure_later in meters:
-                    measure_later(out)
+                measure_peaks(out)
+                measure_loudness(out)
+                hand_over(out)
                 sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
-                sink(out)
-        self._eq_cache = None
-        if metering:
-            tail = detector.finish()
-            if tail.size:
-                true_peak = max(true_peak, float(tail.max()))
-            energies = meter.finish()
-            true_peak_dbtp = float(gain_to_db(true_peak))
-        else:
-            energies = plan.measured.energies
-            true_peak_dbtp = float(np.max(plan.measured.peak_db)) if plan.measured.peak_db.size else FLOOR_DB
-        lufs = energies.integrated_lufs()
-        return RenderReport(
+        peaks.append(detector.finish())
+        measured = Measurement(gain_to_db(np.concatenate(peaks)), meter.finish())
+        lufs = measured.energies.integrated_lufs()
+        true_peak_dbtp = float(np.max(measured.peak_db)) if measured.peak_db.size else FLOOR_DB
+        reached = plan.target_reached
+        if plan.solving is not None:  # a checked plan: what the output measured decides
+            reached = lufs >= plan.solving.target_lufs - REACHED_LU
+        report = RenderReport(
             gain_db=float(plan.makeup_gain_db),
-            target_reached=plan.target_reached,
+            target_reached=reached,
             limiter_release_ms=plan.release_ms,
             limiter_max_reduction_db=float(plan.reduction_db.max()) if plan.reduction_db.size else 0.0,
             limiter_active_fraction=float(np.mean(plan.reduction_db > 0.01)) if plan.reduction_db.size else 0.0,
@@ -365,8 +393,24 @@ class Renderer:
             output_true_peak_dbtp=true_peak_dbtp,
             output_sample_peak_dbfs=float(gain_to_db(sample_peak)),
             output_plr_db=0.0 if lufs <= FLOOR_DB else true_peak_dbtp - lufs,
-            output_loudness_range_lu=energies.loudness_range_lu(),
+            output_loudness_range_lu=measured.energies.loudness_range_lu(),
         )
+        return report, measured
+
+
+class _Retake(Exception):
+    """Abandons a take whose output missed; carries the corrected plan."""
+
+    def __init__(self, plan: GainPlan):
+        super().__init__("take abandoned for a corrected plan")
+        self.plan = plan
+
+
+@contextlib.contextmanager
+def collect_into(blocks: list[np.ndarray]) -> Iterator[Sink]:
+    """A take kept in memory: ``blocks`` is emptied at the start of every take."""
+    blocks.clear()
+    yield blocks.append
 
 
 def _interpolated_gain(tick_gain: np.ndarray, tick_samples: int, start: int, count: int) -> np.ndarray:
@@ -386,11 +430,10 @@ def render_stream(
     sample_rate_hz: int,
     channels: int,
     settings: Settings,
-    sink: Callable[[np.ndarray], None],
+    open_take: OpenTake,
 ) -> RenderReport:
-    """Render a stream: ``source()`` yields the input blocks (it is called twice)."""
-    renderer = Renderer(settings, sample_rate_hz, channels)
-    return renderer.run(source, renderer.plan(source), sink)
+    """Render a stream: ``source()`` yields the input blocks (it is called once per pass)."""
+    return Renderer(settings, sample_rate_hz, channels).render(source, open_take)
 
 
 def render(audio: np.ndarray, sample_rate_hz: int, settings: Settings) -> np.ndarray:
@@ -410,6 +453,6 @@ def render(audio: np.ndarray, sample_rate_hz: int, settings: Settings) -> np.nda
     mono_1d = audio.ndim == 1
     frames = audio[:, None] if mono_1d else audio
     blocks: list[np.ndarray] = []
-    render_stream(lambda: [frames], sample_rate_hz, frames.shape[1], settings, blocks.append)
+    render_stream(lambda: [frames], sample_rate_hz, frames.shape[1], settings, lambda: collect_into(blocks))
     out = np.concatenate(blocks) if blocks else np.zeros((0, frames.shape[1]))
     return out[:, 0] if mono_1d else out
