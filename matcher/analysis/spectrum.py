@@ -10,10 +10,9 @@ density in dB re 1 FS²/Hz, so white noise gives a flat curve whatever the band 
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
+from matcher.dsp import fft
 from matcher.units import FLOOR_DB, power_to_db
-from matcher.dsp.convolve import FFT_WORKERS
 
 BANDS_PER_OCTAVE = 6
 LOWEST_BAND_HZ = 20.0
@@ -55,7 +54,7 @@ def sparse_bands(weights: np.ndarray, floor: float = 1e-9) -> list[tuple[int, in
 
     The Gaussian bands touch about a twentieth of the bins: summing over those ranges is
     far cheaper than a dense product (and keeps OpenBLAS, whose threads stall when
-    interleaved with scipy.fft's workers, out of the loop).
+    interleaved with the FFTs' threads, out of the loop).
     """
     bands = []
     for row in weights:
@@ -114,7 +113,7 @@ class SpectrumAnalyzer:
             return
         view = np.lib.stride_tricks.sliding_window_view(self._buffer, self.n_fft, axis=0)
         windows = view[: frames * self.hop : self.hop] * self._window
-        spectrum = scipy.fft.rfft(windows, axis=-1, workers=FFT_WORKERS)
+        spectrum = fft.rfft(windows, axis=-1)
         psd = spectrum.real**2
         psd += spectrum.imag**2
         bands = np.stack([np.einsum("fck,k->fc", psd[:, :, lo:hi], w) for lo, hi, w in self._bands], axis=-1)

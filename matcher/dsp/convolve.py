@@ -11,11 +11,10 @@ import time) out of the command-line start-up.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
+
+from matcher.dsp import fft
 
 _MAX_HOPS_PER_BATCH = 16
-FFT_WORKERS = 1
-"""Threads per FFT call: the engine runs its stages on threads of its own instead."""
 
 
 def _fft_size(taps: int) -> int:
@@ -54,7 +53,7 @@ class FFTConvolver:
         self.taps = h.shape[0]
         self.fft_size = _fft_size(self.taps)
         self.hop = self.fft_size - self.taps + 1
-        spectrum = scipy.fft.rfft(np.moveaxis(h, 0, -1), n=self.fft_size, axis=-1)
+        spectrum = fft.rfft(np.moveaxis(h, 0, -1), n=self.fft_size, axis=-1)
         self._spectrum = spectrum.astype(np.result_type(self.dtype, np.complex64))
         self._filter_shape = h.shape[1:]
         self.reset()
@@ -113,8 +112,8 @@ class FFTConvolver:
             start = first * self.hop
             seg = buf[start:start + (hops - 1) * self.hop + self.fft_size]
             windows = np.lib.stride_tricks.sliding_window_view(seg, self.fft_size, axis=0)[:: self.hop]
-            spec = scipy.fft.rfft(windows, axis=-1, workers=FFT_WORKERS)
-            out = scipy.fft.irfft(spec * self._spectrum, n=self.fft_size, axis=-1, workers=FFT_WORKERS)
+            spec = fft.rfft(windows, axis=-1)
+            out = fft.irfft(spec * self._spectrum, n=self.fft_size, axis=-1)
             outputs.append(self._emit(out[..., self.taps - 1:]))
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=0)
 

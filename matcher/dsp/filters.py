@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
+from matcher.dsp import fft
 from matcher.units import db_to_gain
 
 
@@ -51,7 +51,7 @@ def kweighting_impulse_response(sample_rate_hz: float) -> np.ndarray:
     response = np.ones_like(z_inv)
     for b, a in kweighting_biquads(sample_rate_hz):
         response *= np.polyval(b[::-1], z_inv) / np.polyval(a[::-1], z_inv)
-    return scipy.fft.irfft(response, n=n_fft)[:taps]
+    return fft.irfft(response, n=n_fft)[:taps]
 
 
 def eq_delay_samples(sample_rate_hz: float) -> int:
@@ -91,7 +91,7 @@ def linear_phase_eq(
     n_fft = 1 << int(np.ceil(np.log2(2 * taps)))
     freqs_hz = np.arange(n_fft // 2 + 1) * sample_rate_hz / n_fft
     magnitude = db_to_gain(interpolate_curve_db(band_centers_hz, gains_db, freqs_hz))
-    zero_phase = scipy.fft.irfft(magnitude, n=n_fft)
+    zero_phase = fft.irfft(magnitude, n=n_fft)
     centred = np.concatenate([zero_phase[n_fft - delay:], zero_phase[: delay + 1]])
     return centred * np.blackman(taps)
 
