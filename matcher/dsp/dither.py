@@ -22,8 +22,9 @@ class Quantizer:
 
     Notes
     -----
-    Values are returned as float64 exactly on the grid (``k / 2**15`` for 16 bit), clipped
-    to the format's range, so that writing them converts without further rounding.
+    Values are returned as float32 exactly on the grid (``k / 2**15`` for 16 bit; float32
+    holds every 24-bit value exactly), clipped to the format's range, so that writing them
+    converts without further rounding.
     """
 
     def __init__(self, bit_depth: str, dither: bool = True, seed: int = 0):
@@ -39,12 +40,19 @@ class Quantizer:
         self._rng = np.random.default_rng(self.seed)
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        """Quantise a block of shape (n, channels)."""
-        block = np.asarray(block, dtype=np.float64)
+        """Quantise a block of shape (n, channels); returns a new float32 array."""
+        block = np.asarray(block)
         if self.bit_depth == "32f":
-            return block.astype(np.float32).astype(np.float64)
+            return block.astype(np.float32)
+        # Float32 input is scaled and rounded in float32 (exact: 2**23 * x fits its
+        # mantissa); wider input in float64, so that no rounding precedes the grid's.
+        work = np.float32 if block.dtype == np.float32 else np.float64
         scale = FULL_SCALE[self.bit_depth]
-        scaled = block * scale
+        scaled = np.multiply(block, scale, dtype=work)
         if self.dither:
-            scaled += self._rng.random(block.shape) - self._rng.random(block.shape)
-        return np.clip(np.round(scaled), -scale, scale - 1) / scale
+            scaled += self._rng.random(block.shape, dtype=work)
+            scaled -= self._rng.random(block.shape, dtype=work)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, -scale, scale - 1, out=scaled)
+        scaled *= 1.0 / scale
+        return scaled.astype(np.float32, copy=False)

@@ -113,8 +113,9 @@ def _to_file_dtype(block: np.ndarray, bit_depth: str) -> np.ndarray:
     if bit_depth == "16":
         return np.round(block * 2.0**15).astype(np.int16)
     if bit_depth == "24":
-        # libsndfile stores the top 24 bits of int32 samples.
-        return (np.round(block * 2.0**23).astype(np.int32) << 8)
+        # libsndfile stores the top 24 bits of int32 samples; k / 2**23 scaled by 2**31 is
+        # exactly the integer k * 256 (the quantiser clips k to 2**23 - 1).
+        return (block * 2.0**31).astype(np.int32)
     return block.astype(np.float32)
 
 

@@ -319,9 +319,10 @@ class Renderer:
         return self._plan_from(solution, aim, corrected)
 
     def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
-        """The equalised stream times a gain curve (dB per tick, interpolated per sample)."""
-        tick_gain = 10.0 ** (np.asarray(gain_db) / 20.0)
-        tick_gain = np.append(tick_gain, tick_gain[-1:]) if tick_gain.size else np.ones(1)
+        """The equalised stream times a gain curve (dB per tick, interpolated per sample), in
+        float32 like the stream: its rounding (-144 dB) is far below the output's LSB."""
+        tick_gain = (10.0 ** (np.asarray(gain_db) / 20.0)).astype(np.float32)
+        tick_gain = np.append(tick_gain, tick_gain[-1:]) if tick_gain.size else np.ones(1, dtype=np.float32)
         position = 0
         for block in self._equalised(source):
             yield block * _interpolated_gain(tick_gain, self.tick_samples, position, block.shape[0])[:, None]
@@ -419,7 +420,7 @@ def _interpolated_gain(tick_gain: np.ndarray, tick_samples: int, start: int, cou
     first = start // tick_samples
     last = (start + count - 1) // tick_samples + 1
     knots = tick_gain[np.minimum(np.arange(first, last + 1), tick_gain.shape[0] - 1)]
-    ramp = np.arange(tick_samples) / tick_samples
+    ramp = (np.arange(tick_samples) / tick_samples).astype(tick_gain.dtype)
     gain = knots[:-1, None] + (knots[1:] - knots[:-1])[:, None] * ramp[None, :]
     offset = start - first * tick_samples
     return gain.reshape(-1)[offset : offset + count]
@@ -454,5 +455,5 @@ def render(audio: np.ndarray, sample_rate_hz: int, settings: Settings) -> np.nda
     frames = audio[:, None] if mono_1d else audio
     blocks: list[np.ndarray] = []
     render_stream(lambda: [frames], sample_rate_hz, frames.shape[1], settings, lambda: collect_into(blocks))
-    out = np.concatenate(blocks) if blocks else np.zeros((0, frames.shape[1]))
+    out = np.concatenate(blocks).astype(np.float64) if blocks else np.zeros((0, frames.shape[1]))
     return out[:, 0] if mono_1d else out
