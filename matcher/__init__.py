@@ -12,7 +12,7 @@ from matcher.errors import AudioFileError, AutomasterError, InvalidAudioError, S
 from matcher.fitting.config import FitConfig
 from matcher.fitting.fit import fit
 from matcher.fitting.settings import EqSettings, LimiterSettings, LoudnessSettings, OutputSettings, Settings
-from matcher.render.renderer import render
+from matcher.rendering.renderer import render
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from matcher.analysis.analyzer import analyze
 from matcher.analysis.loudness import LoudnessMeter
 from matcher.analysis.spectrum import band_centers_hz
 from matcher.analysis.truepeak import TruePeakDetector
-from matcher.render.renderer import (
+from matcher.rendering.renderer import (
     CORRECTION_MARGIN_DB,
     MAX_TAKES,
     Measurement,
@@ -117,7 +117,7 @@ def test_blockwise_rendering_equals_whole_file():
 @pytest.mark.parametrize("target", [-10.0, -6.0])  # -6 LUFS: the verified fast characters too
 def test_rendering_without_the_kept_eq_signal_is_identical(monkeypatch, target):
     # Files too long to keep the equalised signal are equalised again in pass 2.
-    from matcher.render import renderer as renderer_module
+    from matcher.rendering import renderer as renderer_module
 
     x = drum_loop(5.0, 44100, seed=8) * 0.5
     s = make_settings(target, mid=np.linspace(-3, 3, len(band_centers_hz())), bit_depth="24")
@@ -150,7 +150,7 @@ def test_limiter_leaves_quiet_material_untouched():
 
 
 def test_solver_needs_a_limiter():
-    from matcher.render.loudness_solver import solve_gain
+    from matcher.rendering.loudness_solver import solve_gain
 
     with pytest.raises(ValueError, match="at least one limiter"):
         solve_gain(np.zeros(10), np.ones(10), 5, [], -14.0)

@@ -18,7 +18,7 @@ from matcher.fitting.fit import fit
 from matcher.fitting.settings import Settings
 from matcher.io.reading import AudioInfo, AudioSource, open_audio
 from matcher.io.writing import AtomicAudioWriter, check_output_path
-from matcher.render.renderer import Renderer, RenderReport
+from matcher.rendering.renderer import Renderer, RenderReport
 
 Progress = Callable[[int], None]
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
-from matcher.render.renderer import RenderReport
+from matcher.rendering.renderer import RenderReport
 
 SUMMARY_BANDS_HZ = (31.5, 63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
 

@@ -14,7 +14,7 @@ in each control tick of about 0.7 ms) and returns the gain reduction for every t
 Steps 2 and 5 together guarantee that the smoothed reduction covers every peak, and the
 ``guard_ticks`` around it, in full: the output's true peak is at the ceiling or below.
 Planning offline lets the loudness stage search the make-up gain exactly (see
-:mod:`matcher.render.loudness_solver`).
+:mod:`matcher.rendering.loudness_solver`).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
-from matcher.render.loudness_solver import Solution, solve_gain
+from matcher.rendering.loudness_solver import Solution, solve_gain
 from matcher.units import FLOOR_DB, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
