@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -483,3 +485,31 @@ def test_compressed_inputs_ogg_mix_and_mp3_reference(tmp_path, mix_audio, ref_au
     meter = pyloudnorm.Meter(SAMPLE_RATE_HZ)
     assert meter.integrated_loudness(master) == pytest.approx(meter.integrated_loudness(reference), abs=0.1)
     assert signals.true_peak_reference_dbtp(master) <= -1.0
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "automaster 0.1.0"
+
+
+def test_the_console_entry_point_keeps_exit_codes_and_output(tmp_path):
+    # main() leaves through os._exit (no module teardown): exit codes and every line written
+    # must still come out. Run as a real process.
+    mix = _write(tmp_path / "mix.wav", _mix_signal())
+    ref = _write(tmp_path / "ref.wav", _reference_signal())
+    out = tmp_path / "master.wav"
+    good = subprocess.run(
+        [sys.executable, "-m", "matcher", "match", str(mix), "--ref", str(ref), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "master written" in good.stdout and good.stdout.rstrip().endswith("┘")
+    assert sf.info(str(out)).frames == FRAMES
+    missing = tmp_path / "missing.wav"
+    bad = subprocess.run(
+        [sys.executable, "-m", "matcher", "analyze", str(missing)], capture_output=True, text=True
+    )
+    assert bad.returncode == EXIT_BAD_INPUT
+    assert bad.stderr.strip() == f"automaster: error: {missing}: no such file"

@@ -6,6 +6,7 @@ the file and the problem), 130 interrupted.
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,17 +36,22 @@ class State:
     debug = False
 
 
-@app.callback()
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    State.debug = debug
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from matcher import __version__
 
         stdout.print(f"automaster {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    State.debug = debug
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -179,10 +185,28 @@ def main() -> None:
     keep_freed_memory()
     try:
         app()
-    except SystemExit:
-        raise
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
     except Exception as exc:  # noqa: BLE001 - last resort: one line, unless --debug
         if State.debug or "--debug" in sys.argv:
             raise
         stderr.print(f"automaster: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", markup=False)
-        sys.exit(EXIT_INTERNAL)
+        code = EXIT_INTERNAL
+    else:
+        code = 0
+    # Every file is written and closed and every thread joined: leave without tearing down
+    # each imported module (numpy, scipy, rich: about 70 ms, 5 % of mastering a 3-minute
+    # track), as mypy's command line does.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    """The process exit status for a ``SystemExit`` code, as the interpreter would set it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
