@@ -3,18 +3,35 @@
     >>> from matcher import analyze, fit, render
     >>> settings = fit(analyze(mix, rate), analyze(reference, ref_rate))
     >>> master = render(mix, rate, settings)
+
+The names below are imported on first use (PEP 562), so that importing one part of the
+package, or starting the command line, does not load numpy and the whole engine.
 """
 
-from matcher.analysis.analyzer import analyze
-from matcher.analysis.combine import combine
-from matcher.analysis.result import Analysis
-from matcher.errors import AudioFileError, AutomasterError, InvalidAudioError, SettingsError
-from matcher.fitting.config import FitConfig
-from matcher.fitting.fit import fit
-from matcher.fitting.settings import EqSettings, LimiterSettings, LoudnessSettings, OutputSettings, Settings
-from matcher.rendering.renderer import render
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Analysis": "matcher.analysis.result",
+    "AudioFileError": "matcher.errors",
+    "AutomasterError": "matcher.errors",
+    "EqSettings": "matcher.fitting.settings",
+    "FitConfig": "matcher.fitting.config",
+    "InvalidAudioError": "matcher.errors",
+    "LimiterSettings": "matcher.fitting.settings",
+    "LoudnessSettings": "matcher.fitting.settings",
+    "OutputSettings": "matcher.fitting.settings",
+    "Settings": "matcher.fitting.settings",
+    "SettingsError": "matcher.errors",
+    "analyze": "matcher.analysis.analyzer",
+    "combine": "matcher.analysis.combine",
+    "fit": "matcher.fitting.fit",
+    "render": "matcher.rendering.renderer",
+}
 
 __all__ = [
     "Analysis",
@@ -33,3 +50,32 @@ __all__ = [
     "fit",
     "render",
 ]
+
+if TYPE_CHECKING:
+    from matcher.analysis.analyzer import analyze
+    from matcher.analysis.combine import combine
+    from matcher.analysis.result import Analysis
+    from matcher.errors import AudioFileError, AutomasterError, InvalidAudioError, SettingsError
+    from matcher.fitting.config import FitConfig
+    from matcher.fitting.fit import fit
+    from matcher.fitting.settings import (
+        EqSettings,
+        LimiterSettings,
+        LoudnessSettings,
+        OutputSettings,
+        Settings,
+    )
+    from matcher.rendering.renderer import render
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'matcher' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

@@ -8,6 +8,7 @@ block k + 1 (say, the EQ), a background thread consumes block k (say, the meters
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,21 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 _DONE = object()
+
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def prefer_single_threaded_blas() -> None:
+    """Ask BLAS, through the environment, for one thread; only before numpy is imported.
+
+    The command line runs its own worker threads: a BLAS thread pool would only spin
+    beside them (OpenBLAS's idle threads busy-wait for a while after loading). Settings
+    the user made are kept. In-process users get the same effect from
+    :func:`single_threaded_blas`.
+    """
+    for variable in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
 
 
 @contextlib.contextmanager

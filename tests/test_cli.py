@@ -513,3 +513,11 @@ def test_the_console_entry_point_keeps_exit_codes_and_output(tmp_path):
     )
     assert bad.returncode == EXIT_BAD_INPUT
     assert bad.stderr.strip() == f"automaster: error: {missing}: no such file"
+
+
+def test_starting_the_command_line_does_not_load_the_engine():
+    # The CLI asks BLAS for one thread through the environment, which works only before
+    # numpy is loaded; and help or argument errors should not pay for numpy and scipy.
+    code = "import sys, matcher, matcher.cli.app; print(sorted({'numpy', 'scipy'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

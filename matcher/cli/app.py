@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from matcher._allocator import keep_freed_memory
+from matcher.concurrency import prefer_single_threaded_blas
 from matcher.errors import AutomasterError
 
 EXIT_BAD_INPUT = 2
@@ -183,6 +184,7 @@ def _frames(paths: List[Path]) -> int:
 def main() -> None:
     """Console entry point."""
     keep_freed_memory()
+    prefer_single_threaded_blas()
     try:
         app()
     except SystemExit as exc:
