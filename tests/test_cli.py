@@ -521,3 +521,20 @@ def test_starting_the_command_line_does_not_load_the_engine():
     code = "import sys, matcher, matcher.cli.app; print(sorted({'numpy', 'scipy'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_progress_counts_every_pass_once(tmp_path, monkeypatch, kept):
+    # The progress bar's total is 3 x the mix (analysis, pass 1, the written take) plus the
+    # references; the take is counted as written whether or not the EQ'd mix was kept.
+    from matcher.cli.files import master_file
+    from matcher.fitting.config import FitConfig
+    from matcher.rendering import renderer
+
+    if not kept:
+        monkeypatch.setattr(renderer, "EQ_CACHE_LIMIT_BYTES", 0)
+    mix = _write(tmp_path / "mix.wav", _mix_signal())
+    ref = _write(tmp_path / "ref.wav", _reference_signal())
+    counted = []
+    master_file(mix, [ref], tmp_path / "master.wav", FitConfig(), on_block=counted.append)
+    assert sum(counted) == 3 * FRAMES + FRAMES

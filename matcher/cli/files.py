@@ -89,30 +89,27 @@ def master_file(
 
 
 def render_file(source: AudioSource, settings: Settings, output_path: Path) -> RenderReport:
-    """Render ``settings`` onto ``source`` and write the result atomically."""
+    """Render ``settings`` onto ``source`` and write the result atomically.
+
+    Progress (``source.on_block``) counts the mix as pass 1 reads it, then the first take's
+    blocks as they are written: a take may run from the renderer's own copy of the
+    equalised mix, and a second take is rare.
+    """
     info = source.info
     renderer = Renderer(settings, info.sample_rate_hz, info.channels)
-    on_block = source.on_block
     takes = 0
 
     @contextlib.contextmanager
     def open_take() -> Iterator[Callable[[np.ndarray], None]]:
-        # Pass 1 counted progress as it read the mix. A take may run from the renderer's
-        # own copy of the equalised mix: it counts blocks as they are written (the first
-        # take only; a second one is rare and as long).
         nonlocal takes
         takes += 1
-        source.on_block = None
         with AtomicAudioWriter(output_path, info.sample_rate_hz, info.channels, settings.output.bit_depth) as out:
 
             def write(block: np.ndarray) -> None:
                 out.write(block)
-                if on_block and takes == 1:
-                    on_block(block.shape[0])
+                if source.on_block and takes == 1:
+                    source.on_block(block.shape[0])
 
             yield write
 
-    try:
-        return renderer.render(source, open_take)
-    finally:
-        source.on_block = on_block
+    return renderer.render(lambda: source(report=takes == 0), open_take)

@@ -94,18 +94,19 @@ class AudioSource:
                     extra.append(block)
             self._cache = np.concatenate([decoded[:filled], *extra]) if extra else decoded[:filled]
 
-    def __call__(self) -> Iterator[np.ndarray]:
-        """Yield the file's blocks, shape (n, channels), float32."""
+    def __call__(self, report: bool = True) -> Iterator[np.ndarray]:
+        """Yield the file's blocks, shape (n, channels), float32; ``report=False`` reads them
+        without calling ``on_block``."""
         if self._cache is None:
-            yield from self._read()
+            yield from self._read(report=report)
             return
         for start in range(0, self._cache.shape[0], BLOCK_FRAMES):
             block = self._cache[start : start + BLOCK_FRAMES]
-            if self.on_block:
+            if report and self.on_block:
                 self.on_block(block.shape[0])
             yield block
 
-    def _read(self, into: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    def _read(self, into: np.ndarray | None = None, report: bool = True) -> Iterator[np.ndarray]:
         """Decode block by block; with ``into``, decode straight into that array's rows."""
         p = self.info.path
         try:
@@ -126,7 +127,7 @@ class AudioSource:
                         raise InvalidAudioError(
                             f"{p}: non-finite sample (NaN or infinity) at {at / self.info.sample_rate_hz:.3f} s"
                         )
-                    if into is None and self._cache is None and self.on_block:
+                    if report and into is None and self._cache is None and self.on_block:
                         self.on_block(block.shape[0])
                     yield block
         except (sf.LibsndfileError, RuntimeError) as exc:
