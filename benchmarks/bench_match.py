@@ -53,7 +53,7 @@ MATCHERING_SNIPPET = (
 # A fork inherits its parent's peak RSS (Linux carries the old address space's high-water mark
 # across exec), so a child started from this large process would report at least our own
 # peak. This small launcher (python -S, ~8 MB) spawns the tool from a fresh address space,
-# reaps it with wait4 and writes its wall time and ru_maxrss (KiB) to the file argv[1].
+# reaps it with wait4 and writes its wall time, CPU times and ru_maxrss (KiB) to the file argv[1].
 LAUNCHER = r"""
 import os, sys, time
 t0 = time.perf_counter()
@@ -65,7 +65,8 @@ except OSError as exc:
 _, status, usage = os.wait4(pid, 0)
 wall_s = time.perf_counter() - t0
 with open(sys.argv[1], "w") as f:
-    f.write('{"wall_s": %r, "max_rss_kib": %d}' % (wall_s, usage.ru_maxrss))
+    f.write('{"wall_s": %r, "user_s": %r, "sys_s": %r, "max_rss_kib": %d}'
+            % (wall_s, usage.ru_utime, usage.ru_stime, usage.ru_maxrss))
 code = os.waitstatus_to_exitcode(status)
 sys.exit(code if code >= 0 else 128 - code)  # killed by signal N: 128 + N, as shells report
 """
@@ -113,6 +114,8 @@ class Result:
 
     status: str  # "ok", "failed" or "n/a"
     wall_s: float | None = None
+    user_s: float | None = None
+    sys_s: float | None = None
     realtime_factor: float | None = None
     peak_mem_mb: float | None = None
     lufs_err_lu: float | None = None
@@ -126,12 +129,15 @@ class Result:
 
 @dataclasses.dataclass(frozen=True)
 class Measured:
-    """Exit code, wall time and peak memory of one tool process, and its last stderr lines."""
+    """Exit code, wall and CPU times and peak memory of one tool process, and its last
+    stderr lines."""
 
     exit_code: int
     wall_s: float | None
     peak_mem_mb: float | None
     stderr_tail: str
+    user_s: float | None = None
+    sys_s: float | None = None
 
 
 Run = tuple[Case, dict[str, Result]]  # a case and what each tool did on it
@@ -329,7 +335,9 @@ def run_measured(argv: list[str], log_stem: Path, timeout_s: float) -> Measured:
     if not stats_path.exists():
         return Measured(proc.returncode or 1, None, None, tail)
     stats = json.loads(stats_path.read_text())
-    return Measured(proc.returncode, stats["wall_s"], stats["max_rss_kib"] / 1024.0, tail)
+    return Measured(
+        proc.returncode, stats["wall_s"], stats["max_rss_kib"] / 1024.0, tail, stats["user_s"], stats["sys_s"]
+    )
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -510,8 +518,12 @@ def run_case(case: Case, tool: Tool, work: Path, timeout_s: float, repeat: int =
     measured = runs[-1]
     walls = [m.wall_s for m in runs if m.wall_s is not None]
     mems = [m.peak_mem_mb for m in runs if m.peak_mem_mb is not None]
+    users = [m.user_s for m in runs if m.user_s is not None]
+    systems = [m.sys_s for m in runs if m.sys_s is not None]
     timing = {
         "wall_s": float(np.median(walls)) if walls else None,
+        "user_s": float(np.median(users)) if users else None,
+        "sys_s": float(np.median(systems)) if systems else None,
         "peak_mem_mb": max(mems) if mems else None,
         "realtime_factor": case.duration_s / float(np.median(walls)) if walls else None,
     }
@@ -589,6 +601,11 @@ def summary_rows(pairs: Sequence[Run], kind: str) -> list[tuple[str, list[str]]]
         peaks = values(name, lambda _, r: r.true_peak_dbtp)
         return f"{sum(p > CEILING_DBTP for p in peaks)}/{len(peaks)}" if peaks else "n/a"
 
+    def cpu(name: str) -> str:
+        user = values(name, lambda _, r: r.user_s)
+        system = values(name, lambda _, r: r.sys_s)
+        return f"{np.median(user):.2f} / {np.median(system):.2f}" if user and system else "n/a"
+
     def failed(name: str) -> str:
         ran = [row[name].status for _, row in pairs if row[name].status != "n/a"]
         return f"{ran.count('failed')}/{len(ran)}" if ran else "n/a"
@@ -623,6 +640,7 @@ def summary_rows(pairs: Sequence[Run], kind: str) -> list[tuple[str, list[str]]]
         ("distance to original median (dB)", stat(np.median, "dist_db", ".2f")),
         ("wall time median (s)", stat(np.median, "wall_s", ".2f")),
         ("wall time per 60 s of audio median (s)", per_60_s),
+        ("CPU time median, user / system (s)", [cpu(n) for n in TOOL_NAMES]),
         ("realtime factor median (x)", stat(np.median, "realtime_factor", ".1f")),
         ("peak memory max (MB)", stat(np.max, "peak_mem_mb", ".0f")),
         ("failed runs", [failed(n) for n in TOOL_NAMES]),
