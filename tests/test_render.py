@@ -250,3 +250,28 @@ def test_a_missed_take_is_discarded_and_made_again(monkeypatch):
     assert report.takes == 2
     np.testing.assert_allclose(kept, first * 10 ** (-1.0 / 20), atol=2.0**-22)
     assert report.output_lufs == pytest.approx(our_lufs(kept, 44100), abs=1e-6)
+
+
+def test_the_fastest_limiter_is_not_driven_past_what_adds_loudness():
+    # Dense material and an absurd target (-1 LUFS under a -1 dBTP ceiling): driving the
+    # fastest limiter the full 24 dB squashes everything for a few hundredths of a LU.
+    from matcher.rendering.loudness_solver import (
+        MAX_EXTRA_GAIN_DB,
+        _limited,
+        output_loudness_lufs,
+        solve_gain,
+    )
+
+    x = pink_noise(6.0, 44100, rms=0.05, seed=9) + drum_loop(6.0, 44100, seed=9) * 0.2
+    renderer = Renderer(make_settings(-1.0), 44100, 2)
+    solving = renderer.plan(lambda: [x]).solving
+    ticks = (solving.peak_db, solving.power, solving.ticks_per_subblock)
+    fastest = renderer.limiters[-1]
+    solution = solve_gain(*ticks, [fastest], -1.0)
+    base_lufs = output_loudness_lufs(solving.power, solving.ticks_per_subblock, np.zeros(len(solving.power)))
+    unlimited_gain_db = -1.0 - base_lufs
+    full_drive = _limited(*ticks, fastest, 0, unlimited_gain_db + MAX_EXTRA_GAIN_DB)
+    assert solution.predicted_lufs < -1.0  # out of reach
+    assert solution.predicted_lufs > full_drive.predicted_lufs - 0.3  # nearly as loud as it gets
+    # ... and far less squashed
+    assert np.mean(solution.reduction_db) < np.mean(full_drive.reduction_db) - 10.0

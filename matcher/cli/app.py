@@ -142,7 +142,8 @@ def match(
         if not report.target_reached:
             stderr.print(
                 f"automaster: warning: {mix}: {settings.loudness.target_lufs:.1f} LUFS is out of reach under a "
-                f"{settings.limiter.ceiling_dbtp:.1f} dBTP ceiling; the master is {report.output_lufs:.1f} LUFS",
+                f"{settings.limiter.ceiling_dbtp:.1f} dBTP ceiling (more limiting would only squash the mix); "
+                f"the master is {report.output_lufs:.1f} LUFS",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,

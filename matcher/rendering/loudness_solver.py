@@ -24,6 +24,13 @@ the music's dynamics; its extra distortion on sustained bass measured 1 dB in ha
 level at 6 dB of push."""
 MAX_ITERATIONS = 40
 SATURATION_HEADROOM_LU = 0.1
+DRIVE_STEP_DB = 1.5
+MIN_LU_PER_DRIVE_DB = 0.05
+"""The fastest limiter is driven only while each dB of drive still adds this much loudness.
+
+Past that point the limiter squashes everything for almost nothing: against a clipped
+reference at -4.3 LUFS, the last 15 dB of the 24 dB allowed added 0.03 LU to a death-metal
+mix and took its mean gain reduction from 10 to 25 dB. Such a target counts as out of reach."""
 
 
 def output_loudness_lufs(
@@ -61,7 +68,9 @@ def solve_gain(
 
     The limiters are tried in order (gentlest first); the first that reaches the target
     without being driven more than MAX_DRIVE_DB past the unlimited make-up gain is used.
-    If none does, the loudest result is returned.
+    The last (fastest) may be driven up to MAX_EXTRA_GAIN_DB, but only while the drive still
+    adds loudness (MIN_LU_PER_DRIVE_DB). If none reaches the target, the loudest result is
+    returned.
 
     Parameters
     ----------
@@ -85,16 +94,18 @@ def solve_gain(
     base_lufs = output_loudness_lufs(power, ticks_per_subblock, np.zeros(power.shape[0]))
     # The limiter only lowers loudness, and more gain never makes the output quieter: the
     # answer lies between the unlimited gain and a cap above it (MAX_DRIVE_DB for all but
-    # the fastest limiter, which may go to MAX_EXTRA_GAIN_DB). Past the fastest limiter's
-    # cap the target is out of reach under this ceiling.
+    # the fastest limiter, which may go to MAX_EXTRA_GAIN_DB while the drive still adds
+    # loudness). Past that the target is out of reach under this ceiling.
     lo = target_lufs - base_lufs
     loudest: Solution | None = None
     for index, limiter in enumerate(limiters):
-        last = index == len(limiters) - 1
-        hi = lo + (MAX_EXTRA_GAIN_DB if last else MAX_DRIVE_DB)
-
         loudness = functools.partial(_limited, peak_db, power, ticks_per_subblock, limiter, index)
-
+        if index == len(limiters) - 1:
+            solution = _solve_or_stop(loudness, lo, lo + MAX_EXTRA_GAIN_DB, target_lufs)
+            if solution.predicted_lufs >= target_lufs - TOLERANCE_LU or loudest is None:
+                return solution
+            return max(solution, loudest, key=lambda s: s.predicted_lufs)
+        hi = lo + MAX_DRIVE_DB
         if index == 0:  # moderate targets often need no limiting at all: one evaluation
             low = loudness(lo)
             if abs(low.predicted_lufs - target_lufs) <= TOLERANCE_LU:
@@ -109,7 +120,26 @@ def solve_gain(
                 loudest = high
             continue
         return _bracketed_root(loudness, low, high, target_lufs)
-    return loudest  # type: ignore[return-value] - set by every pass that did not return
+    return loudest  # type: ignore[return-value] - unreachable: the last limiter returns
+
+
+def _solve_or_stop(
+    loudness: Callable[[float], Solution], lo: float, cap: float, target_lufs: float
+) -> Solution:
+    """Drive up from ``lo`` in DRIVE_STEP_DB steps: solve exactly once the target is passed;
+    stop where a step adds less than MIN_LU_PER_DRIVE_DB per dB, or at ``cap``."""
+    low = loudness(lo)
+    if low.predicted_lufs >= target_lufs:
+        return low
+    while low.gain_db < cap:
+        step = min(DRIVE_STEP_DB, cap - low.gain_db)
+        high = loudness(low.gain_db + step)
+        if high.predicted_lufs >= target_lufs:
+            return _bracketed_root(loudness, low, high, target_lufs)
+        if high.predicted_lufs - low.predicted_lufs < MIN_LU_PER_DRIVE_DB * step:
+            return low
+        low = high
+    return low
 
 
 def _limited(

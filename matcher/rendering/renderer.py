@@ -100,7 +100,8 @@ class RenderReport:
         Make-up gain applied before the limiter.
     target_reached : bool
         False when the loudness target is out of reach under the ceiling: the output is
-        then as loud as the fastest limiter character makes it.
+        then as loud as the fastest limiter character makes it while more drive still adds
+        loudness (see :data:`~matcher.rendering.loudness_solver.MIN_LU_PER_DRIVE_DB`).
     limiter_release_ms : float
         Release of the limiter character used.
     limiter_max_reduction_db, limiter_active_fraction : float
