@@ -40,7 +40,7 @@ def single_threaded_blas() -> Iterator[None]:
 
     The engine runs its stages on threads of its own; a BLAS that also spreads each matrix
     product over every core makes those threads wait on each other (two true-peak meters
-    side by side: 1.7x slower on two cores). The limit is process-wide and lifted on exit.
+    side by side: 1.6x slower on two cores). The limit is process-wide and lifted on exit.
     """
     from threadpoolctl import threadpool_limits
 
