@@ -56,10 +56,11 @@ class TruePeakDetector:
 
     The interpolated phases of a frame come from one matrix product of the frame's samples
     (with the interpolators' context on both sides) and a banded matrix of the filter taps
-    (:func:`polyphase_frame_matrix`): BLAS does this at three to four times the speed of
+    (:func:`polyphase_frame_matrix`): BLAS does this at two to three times the speed of
     overlap-save FFT convolution with filters this short, and each frame's maximum is the
-    maximum of one row of the product. Phase 0, the samples themselves, is read directly. Run single-threaded BLAS when several
-    detectors run at once (see :func:`matcher.concurrency.single_threaded_blas`).
+    maximum of one row of the product. Phase 0, the samples themselves, is read directly.
+    Run single-threaded BLAS when several detectors run at once (see
+    :func:`matcher.concurrency.single_threaded_blas`).
 
     Parameters
     ----------
@@ -67,8 +68,8 @@ class TruePeakDetector:
     with_short_interpolator : bool
         Watch the short interpolator beside the long one (see
         :func:`~matcher.dsp.filters.oversampling_bank`), as the limiter does, so that its
-        output passes meters of either kind; a meter alone reads the long one (60 % of the
-        cost).
+        output passes meters of either kind; a meter alone reads the long one (about 70 %
+        of the cost).
     frame_samples : int
         Samples per reported peak: the limiter's control tick, or any size for a meter that
         only needs the maximum.
