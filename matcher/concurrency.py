@@ -16,9 +16,6 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-_DONE = object()
-
-
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -46,6 +43,9 @@ def single_threaded_blas() -> Iterator[None]:
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+_DONE = object()
 
 
 class BackgroundConsumer(Generic[T]):

@@ -114,7 +114,7 @@ def test_blockwise_rendering_equals_whole_file():
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)  # float32 output grid
 
 
-@pytest.mark.parametrize("target", [-10.0, -6.0])  # -6 LUFS: the verified fast characters too
+@pytest.mark.parametrize("target", [-10.0, -6.0])  # -6 LUFS: the checked fast characters too
 def test_rendering_without_the_kept_eq_signal_is_identical(monkeypatch, target):
     # Files too long to keep the equalised signal are equalised again in pass 2.
     from matcher.rendering import renderer as renderer_module

@@ -13,7 +13,7 @@ from matcher.dsp.limiter import TruePeakLimiter
 
 TOLERANCE_LU = 0.002
 MAX_EXTRA_GAIN_DB = 24.0
-"""Most the limiter may be driven beyond the unlimited make-up gain."""
+"""Most the fastest limiter may be driven beyond the unlimited make-up gain."""
 MAX_DRIVE_DB = 3.0
 """Most a limiter other than the fastest may be driven beyond the unlimited make-up gain.
 
@@ -98,13 +98,9 @@ def solve_gain(
     # loudness). Past that the target is out of reach under this ceiling.
     lo = target_lufs - base_lufs
     loudest: Solution | None = None
-    for index, limiter in enumerate(limiters):
+    *slower, fastest = limiters
+    for index, limiter in enumerate(slower):
         loudness = functools.partial(_limited, peak_db, power, ticks_per_subblock, limiter, index)
-        if index == len(limiters) - 1:
-            solution = _solve_or_stop(loudness, lo, lo + MAX_EXTRA_GAIN_DB, target_lufs)
-            if solution.predicted_lufs >= target_lufs - TOLERANCE_LU or loudest is None:
-                return solution
-            return max(solution, loudest, key=lambda s: s.predicted_lufs)
         hi = lo + MAX_DRIVE_DB
         if index == 0:  # moderate targets often need no limiting at all: one evaluation
             low = loudness(lo)
@@ -120,7 +116,11 @@ def solve_gain(
                 loudest = high
             continue
         return _bracketed_root(loudness, low, high, target_lufs)
-    return loudest  # type: ignore[return-value] - unreachable: the last limiter returns
+    loudness = functools.partial(_limited, peak_db, power, ticks_per_subblock, fastest, len(slower))
+    solution = _solve_or_stop(loudness, lo, lo + MAX_EXTRA_GAIN_DB, target_lufs)
+    if solution.predicted_lufs >= target_lufs - TOLERANCE_LU or loudest is None:
+        return solution
+    return max(solution, loudest, key=lambda s: s.predicted_lufs)
 
 
 def _solve_or_stop(
