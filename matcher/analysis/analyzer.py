@@ -50,8 +50,11 @@ class Analyzer:
         self._true_peak_max = 0.0
 
     def process(self, block: np.ndarray) -> None:
-        """Feed a block of shape (n, channels); long blocks are taken in bounded chunks."""
-        block = np.asarray(block, dtype=np.float64)
+        """Feed a block of shape (n, channels), float32 or float64; long blocks are taken in
+        bounded chunks."""
+        block = np.asarray(block)
+        if block.dtype not in (np.float32, np.float64):
+            block = block.astype(np.float64)
         for start in range(0, block.shape[0], CHUNK_SAMPLES):
             self._process_chunk(block[start : start + CHUNK_SAMPLES])
 

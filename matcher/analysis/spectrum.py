@@ -49,21 +49,6 @@ def band_weights(centers_hz: np.ndarray, sample_rate_hz: float, n_fft: int) -> n
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def sparse_bands(weights: np.ndarray, floor: float = 1e-9) -> list[tuple[int, int, np.ndarray]]:
-    """Each band's bin range where its weight matters, and those weights.
-
-    The Gaussian bands touch about a twentieth of the bins: summing over those ranges costs
-    as much as a dense product with single-threaded BLAS (measured) and needs no BLAS,
-    whose threads would compete with the analysis threads.
-    """
-    bands = []
-    for row in weights:
-        significant = np.flatnonzero(row > floor * row.max())
-        lo, hi = int(significant[0]), int(significant[-1]) + 1
-        bands.append((lo, hi, row[lo:hi].astype(np.float32)))
-    return bands
-
-
 class SpectrumAnalyzer:
     """Streaming gated mid/side band spectra.
 
@@ -80,7 +65,14 @@ class SpectrumAnalyzer:
         self.n_fft = frame_length(sample_rate_hz)
         self.hop = self.n_fft // 2
         self.centers_hz = band_centers_hz()
-        self._bands = sparse_bands(band_weights(self.centers_hz, sample_rate_hz, self.n_fft))
+        # A dense product, although each band touches about a twentieth of the bins: BLAS
+        # does it in the time of summing each band's bins, and without holding the GIL,
+        # which per-band numpy calls did, stalling the analysis running beside this one.
+        # Its last column sums the frame's energy (Parseval: sum x^2 = sum_k c_k |X_k|^2 / n).
+        parseval = np.full(self.n_fft // 2 + 1, 2.0 / self.n_fft)
+        parseval[[0, -1]] = 1.0 / self.n_fft
+        weights = band_weights(self.centers_hz, sample_rate_hz, self.n_fft)
+        self._band_matrix = np.column_stack([weights.T, parseval]).astype(np.float32)
         window = np.hanning(self.n_fft + 1)[:-1]
         self._window = window.astype(np.float32)
         # PSD scaling: one-sided, per Hz, for a Hann-windowed frame.
@@ -116,12 +108,12 @@ class SpectrumAnalyzer:
         spectrum = fft.rfft(windows, axis=-1)
         psd = spectrum.real**2
         psd += spectrum.imag**2
-        bands = np.stack([np.einsum("fck,k->fc", psd[:, :, lo:hi], w) for lo, hi, w in self._bands], axis=-1)
-        bands *= self._scale
+        product = (psd @ self._band_matrix).astype(np.float64)
+        bands = product[..., :-1] * self._scale
         self._mid.append(bands[:, 0])
         self._side.append(bands[:, 1])
-        # Mean square of L and R over the windowed frame: (mid² + side²) * 2 per sample.
-        self._power.append((np.einsum("fcn,fcn->f", windows, windows, dtype=np.float64)) / self.n_fft)
+        # Mean square of the windowed frame's mid and side; gating needs only its level.
+        self._power.append(product[..., -1].sum(axis=1) / self.n_fft)
         self._buffer = self._buffer[frames * self.hop :]
 
     def finish(self) -> "BandSpectra":

@@ -34,26 +34,6 @@ def kweighting_biquads(sample_rate_hz: float) -> tuple[tuple[np.ndarray, np.ndar
     return (shelf_b, shelf_a), (hp_b, hp_a)
 
 
-def kweighting_impulse_response(sample_rate_hz: float) -> np.ndarray:
-    """Impulse response of the BS.1770-4 K-weighting filter, as an FIR.
-
-    The IIR response is sampled on a dense frequency grid and transformed back; it is cut
-    after 0.15 s, where its envelope is below -200 dB of its peak, so the FIR equals the
-    recursive filter to float64 precision.
-
-    Returns
-    -------
-    np.ndarray, shape (taps,)
-    """
-    taps = int(np.ceil(0.15 * sample_rate_hz))
-    n_fft = 1 << int(np.ceil(np.log2(8 * taps)))
-    z_inv = np.exp(-2j * np.pi * np.arange(n_fft // 2 + 1) / n_fft)
-    response = np.ones_like(z_inv)
-    for b, a in kweighting_biquads(sample_rate_hz):
-        response *= np.polyval(b[::-1], z_inv) / np.polyval(a[::-1], z_inv)
-    return fft.irfft(response, n=n_fft)[:taps]
-
-
 def eq_delay_samples(sample_rate_hz: float) -> int:
     """Half the length of the matching EQ's FIR: 0.186 s, for 1/6-octave detail at 40 Hz."""
     return int(round(0.186 * sample_rate_hz))
