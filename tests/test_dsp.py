@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from signals import sine, true_peak_reference_dbtp, white_noise
 
-from matcher.analysis.truepeak import TruePeakDetector, true_peak_dbtp
+from matcher.analysis.truepeak import TruePeakDetector, gained_peak_bounds, true_peak_dbtp
 from matcher.dsp.convolve import FFTConvolver, LinearPhaseFilter
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.envelope import moving_average, release, sliding_max
@@ -159,6 +159,63 @@ def test_true_peak_frames_equal_direct_interpolation(frames, length, block, with
     expected = [per_sample[i : i + frames].max() for i in range(0, length, frames)]
     detector = TruePeakDetector(44100, with_short_interpolator=with_short, frame_samples=frames)
     np.testing.assert_allclose(stream(detector, x, block, "finish"), expected, rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("frames, block", [(30, 997), (7, 64), (32, 100000)])
+def test_true_peak_of_selected_frames_only(frames, block):
+    x = np.random.default_rng(frames).standard_normal((10007, 2)) * 0.3
+    count = -(-x.shape[0] // frames)
+    # Short of the stream's frames: those past the mask are measured too.
+    selected = np.random.default_rng(1).random(count - 5) < 0.2
+    selected[-1] = True
+    full = stream(TruePeakDetector(44100, frame_samples=frames), x, block, "finish")
+    some = stream(TruePeakDetector(44100, frame_samples=frames, selected=selected), x, block, "finish")
+    measured = np.concatenate([selected, np.ones(5, dtype=bool)])
+    np.testing.assert_allclose(some[measured], full[measured], rtol=1e-6)
+    assert np.all(np.isnan(some[~measured]))
+
+
+def gained_and_quantised(x, tick_gain, tick, quantizer):
+    """What a take does: the gain linear between tick knots (held after the last), then
+    the output's rounding and clipping."""
+    knots = np.append(tick_gain, tick_gain[-1])
+    n = np.arange(x.shape[0])
+    j, r = n // tick, (n % tick) / tick
+    gain = knots[j] + (knots[j + 1] - knots[j]) * r
+    return quantizer.process((x * gain[:, None]).astype(np.float32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    tick=st.sampled_from([5, 21, 30, 32]),
+    bit_depth=st.sampled_from(["16", "24", "32f"]),
+    level_db=st.floats(-30.0, 6.0),
+    jump_db=st.floats(0.0, 24.0),
+    seed=st.integers(0, 1000),
+)
+def test_gained_peak_bounds_hold(tick, bit_depth, level_db, jump_db, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((4000, 2)) * 0.3).astype(np.float32)
+    x[1000:1100] *= 8.0  # a transient
+    ticks = -(-x.shape[0] // tick)
+    # Smooth stretches, steps and fast wiggles of the gain, up to jump_db per tick.
+    gain_db = level_db + np.cumsum(rng.choice([0.0, 0.0, 1.0, -1.0], ticks) * rng.random(ticks) * jump_db)
+    gain_db = np.clip(gain_db, level_db - 30.0, level_db + 12.0)
+    quantizer = Quantizer(bit_depth, dither=True, seed=seed)
+    before = stream(TruePeakDetector(44100, frame_samples=tick), x, 4000, "finish")
+    y = gained_and_quantised(x, 10 ** (gain_db / 20), tick, quantizer)
+    after = stream(TruePeakDetector(44100, frame_samples=tick), y, 4000, "finish")
+    upper, lower = gained_peak_bounds(before, 10 ** (gain_db / 20), tick, quantizer.max_error, quantizer.clip_level)
+    assert np.all(after <= upper)
+    assert np.all(lower <= after)
+
+
+def test_gained_peak_bounds_are_tight_where_the_gain_holds():
+    x = np.random.default_rng(5).standard_normal((3000, 1)) * 0.2
+    peaks = stream(TruePeakDetector(44100, frame_samples=30), x, 3000, "finish")
+    upper, lower = gained_peak_bounds(peaks, np.full(peaks.shape, 0.5), 30)
+    np.testing.assert_allclose(upper, 0.5 * peaks, rtol=1e-4)
+    np.testing.assert_allclose(lower, 0.5 * peaks, rtol=1e-4)
 
 
 @settings(max_examples=25, deadline=None)

@@ -252,6 +252,23 @@ def test_a_missed_take_is_discarded_and_made_again(monkeypatch):
     assert report.output_lufs == pytest.approx(our_lufs(kept, 44100), abs=1e-6)
 
 
+@pytest.mark.parametrize("bit_depth", ["16", "24"])
+def test_a_take_meters_the_ticks_near_the_ceiling_and_bounds_the_rest(bit_depth):
+    x = drum_loop(6.0, 44100, seed=7)
+    renderer = Renderer(make_settings(-8.0, bit_depth=bit_depth), 44100, 2)
+    plan = renderer.plan(lambda: [x])
+    blocks: list[np.ndarray] = []
+    report, measured = renderer._take(lambda: [x], plan, blocks.append)
+    detector = TruePeakDetector(44100, frame_samples=renderer.tick_samples)
+    out = np.concatenate(blocks)
+    true = 20 * np.log10(np.maximum(np.concatenate([detector.process(out), detector.finish()]), 1e-10))
+    metered = np.abs(measured.peak_db - true) < 1e-4
+    assert 0.0 < np.mean(metered) < 0.9  # the bounds spared some ticks, not all
+    assert np.all(measured.peak_db >= true - 1e-4)
+    assert report.output_true_peak_dbtp == pytest.approx(true.max(), abs=1e-4)
+    assert np.all(metered[true > true.max() - 0.05])
+
+
 def test_the_fastest_limiter_is_not_driven_past_what_adds_loudness():
     # Dense material and an absurd target (-1 LUFS under a -1 dBTP ceiling): driving the
     # fastest limiter the full 24 dB squashes everything for a few hundredths of a LU.

@@ -73,9 +73,19 @@ class TruePeakDetector:
     frame_samples : int
         Samples per reported peak: the limiter's control tick, or any size for a meter that
         only needs the maximum.
+    selected : np.ndarray of bool, optional
+        Measure only these frames of the stream (frames past its end are measured); the
+        others read NaN. With :func:`gained_peak_bounds`, a meter of a gained signal
+        measures only the frames that could come near a ceiling.
     """
 
-    def __init__(self, sample_rate_hz: float, with_short_interpolator: bool = True, frame_samples: int = 32):
+    def __init__(
+        self,
+        sample_rate_hz: float,
+        with_short_interpolator: bool = True,
+        frame_samples: int = 32,
+        selected: np.ndarray | None = None,
+    ):
         if frame_samples < 1:
             raise ValueError("frame_samples must be at least 1")
         factor = oversampling_factor(sample_rate_hz)
@@ -87,6 +97,7 @@ class TruePeakDetector:
         self._window = frame_samples + 2 * self._half
         self._matrix = polyphase_frame_matrix(bank[:, fractional], frame_samples).astype(np.float32)
         self._workspaces: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._selected = None if selected is None else np.asarray(selected, dtype=bool)
         self.reset()
 
     def reset(self) -> None:
@@ -95,6 +106,7 @@ class TruePeakDetector:
         self._store: np.ndarray | None = None
         self._start = self._end = 0
         self._samples = 0
+        self._frame = 0
 
     @property
     def _buffer(self) -> np.ndarray:
@@ -146,24 +158,47 @@ class TruePeakDetector:
         step = self.frame_samples
         channels = self._buffer.shape[0]
         rows, products, magnitudes = self._workspace(channels)
-        peaks = np.empty(count)
+        peaks = np.full(count, np.nan)
         for first in range(0, count, FRAMES_PER_PRODUCT):
             n = min(FRAMES_PER_PRODUCT, count - first)
+            chosen = self._chosen(self._frame + first, n)
+            k = n if chosen is None else chosen.shape[0]
+            if k == 0:
+                continue
             span = self._buffer[:, first * step : (first + n - 1) * step + self._window]
             windows = np.lib.stride_tricks.sliding_window_view(span, self._window, axis=1)[:, ::step]
-            x = rows[: channels * n]
-            np.copyto(x.reshape(channels, n, self._window), windows)
-            phases = np.matmul(x, self._matrix, out=products[: channels * n])
-            samples = magnitudes[: channels * n * step].reshape(channels * n, step)
-            np.abs(span[:, self._half : self._half + n * step], out=samples.reshape(channels, n * step))
-            if last_frame_samples is not None and first + n == count:
-                phases.reshape(channels, n, -1, step)[:, -1, :, last_frame_samples:] = 0.0
-                samples.reshape(channels, n, step)[:, -1, last_frame_samples:] = 0.0
+            frame_samples = span[:, self._half : self._half + n * step].reshape(channels, n, step)
+            x = rows[: channels * k]
+            samples = magnitudes[: channels * k * step].reshape(channels * k, step)
+            if chosen is None:
+                np.copyto(x.reshape(channels, k, self._window), windows)
+                np.abs(frame_samples, out=samples.reshape(channels, k, step))
+            else:
+                np.take(windows, chosen, axis=1, out=x.reshape(channels, k, self._window), mode="clip")
+                np.abs(np.take(frame_samples, chosen, axis=1), out=samples.reshape(channels, k, step))
+            phases = np.matmul(x, self._matrix, out=products[: channels * k])
+            last_is_partial = last_frame_samples is not None and first + n == count
+            if last_is_partial and (chosen is None or chosen[-1] == n - 1):
+                phases.reshape(channels, k, -1, step)[:, -1, :, last_frame_samples:] = 0.0
+                samples.reshape(channels, k, step)[:, -1, last_frame_samples:] = 0.0
             np.abs(phases, out=phases)
-            frame_peaks = np.maximum(phases.max(axis=1), samples.max(axis=1)).reshape(channels, n)
-            peaks[first : first + n] = frame_peaks.max(axis=0)
+            frame_peaks = np.maximum(phases.max(axis=1), samples.max(axis=1)).reshape(channels, k).max(axis=0)
+            if chosen is None:
+                peaks[first : first + n] = frame_peaks
+            else:
+                peaks[first + chosen] = frame_peaks
         self._start += count * step
+        self._frame += count
         return peaks
+
+    def _chosen(self, frame: int, n: int) -> np.ndarray | None:
+        """Indices (from ``frame``) of the selected frames among the next n; None for all."""
+        if self._selected is None or frame >= self._selected.shape[0]:
+            return None
+        mask = self._selected[frame : frame + n]
+        if mask.shape[0] < n:
+            mask = np.concatenate([mask, np.ones(n - mask.shape[0], dtype=bool)])
+        return np.flatnonzero(mask)
 
     def _workspace(self, channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The product's operand and result and the samples' magnitudes, allocated once
@@ -176,6 +211,64 @@ class TruePeakDetector:
                 np.empty(rows * self.frame_samples, dtype=np.float32),
             )
         return self._workspaces
+
+
+ROUNDING_BOUND = 1e-5
+"""Relative allowance, in :func:`gained_peak_bounds`, for float32 rounding in the gain and
+the meter (about 2e-6 of a frame's level)."""
+
+
+def gained_peak_bounds(
+    peaks: np.ndarray,
+    gains: np.ndarray,
+    frame_samples: int,
+    sample_error: float = 0.0,
+    clip_level: float = np.inf,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on the frame true peaks of a signal after a gain curve, from those before it.
+
+    For ``y[n] = g[n] x[n] + e[n]``, where ``g`` runs linearly from ``gains[j]`` at the start
+    of frame j to ``gains[j + 1]`` (held after the last), ``|e[n]| <= sample_error`` (the
+    output's rounding) and samples beyond ``clip_level`` are clipped to it: with
+    ``peaks[j]`` the true peak of frame j of ``x`` (both interpolators, as
+    :class:`TruePeakDetector` reads), each interpolated value of ``y`` in frame j is
+
+        g_mid x_interp + sum_k h_k (g[m_k] - g_mid) x[m_k] + sum_k h_k e[m_k],
+
+    with ``g_mid`` the middle of the gains the interpolator reaches. So its magnitude lies
+    within ``g_mid peaks[j] ± (dg * S + err) * H`` where ``dg`` is half the gains' spread,
+    ``S`` the largest sample the interpolator reaches (no more than the neighbouring frames'
+    true peaks) and ``H`` the largest sum of absolute taps of any phase (2.4).
+
+    Returns
+    -------
+    upper, lower : np.ndarray, shape (frames,)
+        Linear bounds on each frame's true peak; ``lower`` may be negative.
+    """
+    peaks = np.asarray(peaks, dtype=np.float64)
+    gains = np.asarray(gains, dtype=np.float64)
+    if gains.shape != peaks.shape:
+        raise ValueError("one gain per frame is needed")
+    frames = peaks.shape[0]
+    if frames == 0:
+        return np.zeros(0), np.zeros(0)
+    # The interpolators reach ``reach`` frames to each side: gain knots j - reach ..
+    # j + reach + 1 and samples of frames j - reach .. j + reach (zero outside the signal).
+    reach = -(-(OVERSAMPLING_TAPS_PER_PHASE // 2) // frame_samples)
+    knots = np.concatenate([np.full(reach, gains[0]), gains, np.full(reach + 1, gains[-1])])
+    padded = np.concatenate([np.zeros(reach), peaks, np.zeros(reach)])
+    g_max = g_min = knots[: frames]
+    for offset in range(1, 2 * reach + 2):
+        g_max = np.maximum(g_max, knots[offset : offset + frames])
+        g_min = np.minimum(g_min, knots[offset : offset + frames])
+    nearby = padded[:frames]
+    for offset in range(1, 2 * reach + 1):
+        nearby = np.maximum(nearby, padded[offset : offset + frames])
+    spread = np.abs(oversampling_bank()).sum(axis=0).max()
+    g_mid, g_half = (g_max + g_min) / 2, (g_max - g_min) / 2
+    error = sample_error + np.maximum(g_max * nearby - clip_level, 0.0) + ROUNDING_BOUND * g_max * nearby
+    slack = (g_half * nearby + error) * spread
+    return g_mid * peaks + slack, g_mid * peaks - slack
 
 
 def true_peak_dbtp(audio: np.ndarray, sample_rate_hz: float) -> float:

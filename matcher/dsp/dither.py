@@ -35,6 +35,19 @@ class Quantizer:
         self.seed = seed
         self.reset()
 
+    @property
+    def max_error(self) -> float:
+        """Largest difference between an output sample and its input, below clipping."""
+        if self.bit_depth == "32f":
+            return 0.0  # relative float32 rounding only (2**-24 of the sample)
+        lsb = 1.0 / FULL_SCALE[self.bit_depth]
+        return (1.5 if self.dither else 0.5) * lsb
+
+    @property
+    def clip_level(self) -> float:
+        """Largest magnitude an output sample can have."""
+        return np.inf if self.bit_depth == "32f" else 1.0 - 1.0 / FULL_SCALE[self.bit_depth]
+
     def reset(self) -> None:
         """Restart the dither sequence."""
         self._rng = np.random.default_rng(self.seed)

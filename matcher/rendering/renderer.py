@@ -36,7 +36,7 @@ from matcher.analysis.loudness import (
     SubBlockEnergies,
     subblock_boundaries,
 )
-from matcher.analysis.truepeak import TruePeakDetector
+from matcher.analysis.truepeak import TruePeakDetector, gained_peak_bounds
 from matcher.concurrency import BackgroundConsumer, single_threaded_blas
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.eq import MidSideEQ
@@ -44,7 +44,7 @@ from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
 from matcher.rendering.loudness_solver import Solution, solve_gain
-from matcher.units import FLOOR_DB, gain_to_db
+from matcher.units import FLOOR_DB, db_to_gain, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
 EQ_CACHE_LIMIT_BYTES = 256 << 20
@@ -82,6 +82,8 @@ MAX_TAKES = 7
 """Takes of a checked plan; the last correction lowers the plan as a whole instead."""
 CORRECTION_MARGIN_DB = 0.02
 """Extra reduction where a measured true peak exceeded the ceiling."""
+MEASURED_WITHIN_DB = 0.1
+"""A take meters the true peak of every tick whose bound comes this close to the ceiling."""
 
 BlockSource = Callable[[], Iterable[np.ndarray]]
 Sink = Callable[[np.ndarray], None]
@@ -128,7 +130,13 @@ class RenderReport:
 
 class Measurement(NamedTuple):
     """Of a take's output: true peak per tick (dBTP, both interpolators) and the K-weighted
-    energies of its 100 ms sub-blocks."""
+    energies of its 100 ms sub-blocks.
+
+    A tick whose peak provably stays more than MEASURED_WITHIN_DB below the ceiling and
+    below the largest peak (:func:`~matcher.analysis.truepeak.gained_peak_bounds`, from
+    the equalised signal's peaks and the gain) is not metered: ``peak_db`` holds that upper
+    bound for it. On loud masters nine ticks in ten are such; the largest peak is always
+    metered."""
 
     peak_db: np.ndarray
     energies: SubBlockEnergies
@@ -161,6 +169,8 @@ class GainPlan:
     release_ms: float
     target_reached: bool = True
     solving: _Solving | None = field(default=None, repr=False)
+    source_peak_db: np.ndarray | None = field(default=None, repr=False)
+    """True peak per tick of the equalised signal, before the gain (pass 1)."""
 
 
 def tick_samples(sample_rate_hz: int) -> int:
@@ -261,14 +271,17 @@ class Renderer:
         ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
         if target is None or not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
-            return GainPlan(self.tick_samples, -reduction, 0.0, reduction, self.limiters[0].release_ms)
+            release_ms = self.limiters[0].release_ms
+            return GainPlan(self.tick_samples, -reduction, 0.0, reduction, release_ms, source_peak_db=peak_db)
         solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters, target)
         solving = None
         if solution.limiter_index >= CHECKED_FROM_CHARACTER:
             solving = _Solving(peak_db, power, ticks_per_subblock, target, solution.limiter_index, 0.0, 1)
-        return self._plan_from(solution, target, solving)
+        return self._plan_from(solution, target, solving, peak_db)
 
-    def _plan_from(self, solution: Solution, aim_lufs: float, solving: _Solving | None) -> GainPlan:
+    def _plan_from(
+        self, solution: Solution, aim_lufs: float, solving: _Solving | None, source_peak_db: np.ndarray | None
+    ) -> GainPlan:
         makeup, reduction = solution.gain_db, solution.reduction_db
         if solving is not None:
             solving = solving._replace(predicted_lufs=solution.predicted_lufs)
@@ -280,6 +293,7 @@ class Renderer:
             self.limiters[solution.limiter_index].release_ms,
             solution.predicted_lufs >= aim_lufs - REACHED_LU,
             solving,
+            source_peak_db,
         )
 
     def revise(self, plan: GainPlan, measured: Measurement) -> GainPlan | None:
@@ -317,7 +331,7 @@ class Renderer:
         solution = solve_gain(peak_db, solving.power, solving.ticks_per_subblock, self.limiters[first:], aim)
         solution = solution._replace(limiter_index=first + solution.limiter_index)
         corrected = solving._replace(peak_db=peak_db, first_limiter=solution.limiter_index, take=solving.take + 1)
-        return self._plan_from(solution, aim, corrected)
+        return self._plan_from(solution, aim, corrected, plan.source_peak_db)
 
     def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
         """The equalised stream times a gain curve (dB per tick, interpolated per sample), in
@@ -358,11 +372,23 @@ class Renderer:
         finally:
             self._eq_cache = None
 
+    def _peak_bound(self, plan: GainPlan, quantizer: Quantizer) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Upper bounds on the take's tick peaks, and which ticks to meter (None: all)."""
+        source = plan.source_peak_db
+        if source is None or source.shape != plan.gain_db.shape or source.shape[0] == 0:
+            return None, None
+        upper, lower = gained_peak_bounds(
+            db_to_gain(source), db_to_gain(plan.gain_db), self.tick_samples, quantizer.max_error, quantizer.clip_level
+        )
+        near = db_to_gain(self.settings.limiter.ceiling_dbtp - MEASURED_WITHIN_DB)
+        return upper, upper >= min(near, float(lower.max()))
+
     def _take(self, source: BlockSource, plan: GainPlan, sink: Sink) -> tuple[RenderReport, Measurement]:
         """Gain curve and quantisation; hand every block to ``sink`` and meter it."""
         output = self.settings.output
         quantizer = Quantizer(output.bit_depth, output.dither, output.dither_seed)
-        detector = TruePeakDetector(self.sample_rate_hz, frame_samples=self.tick_samples)
+        bound, selected = self._peak_bound(plan, quantizer)
+        detector = TruePeakDetector(self.sample_rate_hz, frame_samples=self.tick_samples, selected=selected)
         meter = LoudnessMeter(self.sample_rate_hz, self.channels)
         peaks: list[np.ndarray] = []
         sample_peak = 0.0
@@ -379,7 +405,10 @@ class Renderer:
                 hand_over(out)
                 sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
         peaks.append(detector.finish())
-        measured = Measurement(gain_to_db(np.concatenate(peaks)), meter.finish())
+        tick_peaks = np.concatenate(peaks)
+        if bound is not None and bound.shape == tick_peaks.shape:
+            tick_peaks = np.where(np.isnan(tick_peaks), bound, tick_peaks)
+        measured = Measurement(gain_to_db(tick_peaks), meter.finish())
         lufs = measured.energies.integrated_lufs()
         true_peak_dbtp = float(np.max(measured.peak_db)) if measured.peak_db.size else FLOOR_DB
         reached = plan.target_reached
