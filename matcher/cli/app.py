@@ -23,6 +23,7 @@ from matcher.errors import AutomasterError
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
+SWITCH_INTERVAL_S = 0.0005
 
 app = typer.Typer(
     add_completion=False,
@@ -186,6 +187,10 @@ def main() -> None:
     """Console entry point."""
     keep_freed_memory()
     prefer_single_threaded_blas()
+    # The engine's threads hand the GIL back and forth at every numpy call; a thread that
+    # holds it in pure Python (an import: scipy.fft is 0.2 s of it) would make each of
+    # those calls wait up to the default 5 ms switch interval.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         app()
     except SystemExit as exc:

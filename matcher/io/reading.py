@@ -14,6 +14,10 @@ from matcher.errors import AudioFileError, InvalidAudioError
 
 MIN_DURATION_S = 3.0
 BLOCK_FRAMES = 1 << 16
+DECODE_FRAMES = 1 << 20
+"""Frames per read when decoding into memory: few calls into libsndfile, each of which
+releases the GIL for its whole length, so that the decoding goes on while another thread
+holds the GIL (importing, say) instead of waiting for it at every block."""
 CACHE_LIMIT_BYTES = 256 * 1024 * 1024
 """Files up to this size (as float32) are decoded once and kept in memory."""
 
@@ -114,7 +118,7 @@ class AudioSource:
                 while True:
                     position = f.tell()
                     if into is not None and position < into.shape[0]:
-                        rows = into[position : position + BLOCK_FRAMES]
+                        rows = into[position : position + DECODE_FRAMES]
                         block = f.read(dtype="float32", always_2d=True, out=rows)
                     else:
                         block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
