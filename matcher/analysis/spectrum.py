@@ -81,7 +81,9 @@ class SpectrumAnalyzer:
 
     def reset(self) -> None:
         """Forget the signal seen so far."""
-        self._buffer = np.zeros((0, 2), dtype=np.float32)
+        # Mid and side, channel-major: frames are contiguous rows (windowing frames strided
+        # across interleaved channels took ten times as long).
+        self._buffer = np.zeros((2, 0), dtype=np.float32)
         self._mid: list[np.ndarray] = []
         self._side: list[np.ndarray] = []
         self._power: list[np.ndarray] = []
@@ -89,39 +91,42 @@ class SpectrumAnalyzer:
     def process(self, block: np.ndarray) -> None:
         """Feed a block of shape (n, channels)."""
         block = np.asarray(block, dtype=np.float32)
-        ms = np.zeros((block.shape[0], 2), dtype=np.float32)
+        kept = self._buffer.shape[1]
+        buffer = np.zeros((2, kept + block.shape[0]), dtype=np.float32)
+        buffer[:, :kept] = self._buffer
+        mid, side = buffer[0, kept:], buffer[1, kept:]
         if self.channels == 1:
-            ms[:, 0] = block[:, 0]
+            mid[:] = block[:, 0]
         else:
-            np.add(block[:, 0], block[:, 1], out=ms[:, 0])
-            np.subtract(block[:, 0], block[:, 1], out=ms[:, 1])
-            ms *= 0.5
-        self._buffer = np.concatenate([self._buffer, ms])
+            np.add(block[:, 0], block[:, 1], out=mid)
+            np.subtract(block[:, 0], block[:, 1], out=side)
+            buffer[:, kept:] *= 0.5
+        self._buffer = buffer
         self._consume()
 
     def _consume(self) -> None:
-        frames = (self._buffer.shape[0] - self.n_fft) // self.hop + 1
+        frames = (self._buffer.shape[1] - self.n_fft) // self.hop + 1
         if frames <= 0:
             return
-        view = np.lib.stride_tricks.sliding_window_view(self._buffer, self.n_fft, axis=0)
-        windows = view[: frames * self.hop : self.hop] * self._window
+        view = np.lib.stride_tricks.sliding_window_view(self._buffer, self.n_fft, axis=1)
+        windows = view[:, : frames * self.hop : self.hop] * self._window
         spectrum = fft.rfft(windows, axis=-1)
         psd = spectrum.real**2
         psd += spectrum.imag**2
         product = (psd @ self._band_matrix).astype(np.float64)
         bands = product[..., :-1] * self._scale
-        self._mid.append(bands[:, 0])
-        self._side.append(bands[:, 1])
+        self._mid.append(bands[0])
+        self._side.append(bands[1])
         # Mean square of the windowed frame's mid and side; gating needs only its level.
-        self._power.append(product[..., -1].sum(axis=1) / self.n_fft)
-        self._buffer = self._buffer[frames * self.hop :]
+        self._power.append(product[..., -1].sum(axis=0) / self.n_fft)
+        self._buffer = self._buffer[:, frames * self.hop :]
 
     def finish(self) -> "BandSpectra":
         """End of stream: the gated, power-averaged band spectra."""
-        if not self._mid and self._buffer.shape[0]:
+        if not self._mid and self._buffer.shape[1]:
             # Shorter than one frame: analyse it zero-padded, as one frame.
-            pad = np.zeros((self.n_fft - self._buffer.shape[0], 2))
-            self._buffer = np.concatenate([self._buffer, pad])
+            pad = np.zeros((2, self.n_fft - self._buffer.shape[1]), dtype=np.float32)
+            self._buffer = np.concatenate([self._buffer, pad], axis=1)
             self._consume()
         if not self._mid:
             return BandSpectra.silent(self.centers_hz)
