@@ -292,3 +292,49 @@ def test_the_fastest_limiter_is_not_driven_past_what_adds_loudness():
     assert solution.predicted_lufs > full_drive.predicted_lufs - 0.3  # nearly as loud as it gets
     # ... and far less squashed
     assert np.mean(solution.reduction_db) < np.mean(full_drive.reduction_db) - 10.0
+
+
+@pytest.mark.parametrize("tau_db, target", [(2.0, -8.0), (6.0, -9.5), (0.7, -7.2)])
+def test_the_root_search_on_two_cores_lands_as_exactly_in_fewer_rounds(tau_db, target):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from matcher.rendering.loudness_solver import TOLERANCE_LU, Solution, _bracketed_root
+
+    # A limited output's loudness against the make-up gain: saturating, with a kink.
+    def loudness(gain_db: float) -> Solution:
+        lufs = -7.0 - 3.0 * np.exp(-(gain_db - 10.0) / tau_db) + 0.05 * np.tanh(gain_db - 11.0)
+        return Solution(0, gain_db, np.zeros(1), float(lufs))
+
+    class Counting:
+        rounds = 0
+
+        def __init__(self, pool):
+            self.pool = pool
+
+        def map(self, f, items):
+            Counting.rounds += 1
+            return self.pool.map(f, items)
+
+    serial_rounds = 0
+
+    def counted(gain_db: float) -> Solution:
+        nonlocal serial_rounds
+        serial_rounds += 1
+        return loudness(gain_db)
+
+    low, high = loudness(8.0), loudness(20.0)
+    serial = _bracketed_root(counted, low, high, target)
+    with ThreadPoolExecutor(2) as pool:
+        single_rounds = 0
+
+        def counted_single(gain_db: float) -> Solution:
+            nonlocal single_rounds
+            single_rounds += 1
+            return loudness(gain_db)
+
+        paired = _bracketed_root(counted_single, low, high, target, Counting(pool))
+    assert abs(serial.predicted_lufs - target) <= TOLERANCE_LU
+    assert abs(paired.predicted_lufs - target) <= TOLERANCE_LU
+    # Rounds: single evaluations plus paired ones (each pair evaluates two points).
+    paired_rounds = Counting.rounds + (single_rounds - 2 * Counting.rounds)
+    assert paired_rounds < serial_rounds

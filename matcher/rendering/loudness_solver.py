@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -99,32 +100,46 @@ def solve_gain(
     lo = target_lufs - base_lufs
     loudest: Solution | None = None
     *slower, fastest = limiters
-    for index, limiter in enumerate(slower):
-        loudness = functools.partial(_limited, peak_db, power, ticks_per_subblock, limiter, index)
-        hi = lo + MAX_DRIVE_DB
-        if index == 0:  # moderate targets often need no limiting at all: one evaluation
-            low = loudness(lo)
-            if abs(low.predicted_lufs - target_lufs) <= TOLERANCE_LU:
-                return low
-            high = loudness(hi)
-        else:  # a faster limiter is only worth solving if it can reach the target at all
-            high = loudness(hi)
-            if high.predicted_lufs >= target_lufs:
-                low = loudness(lo)
-        if high.predicted_lufs < target_lufs:
-            if loudest is None or high.predicted_lufs > loudest.predicted_lufs:
-                loudest = high
-            continue
-        return _bracketed_root(loudness, low, high, target_lufs)
-    loudness = functools.partial(_limited, peak_db, power, ticks_per_subblock, fastest, len(slower))
-    solution = _solve_or_stop(loudness, lo, lo + MAX_EXTRA_GAIN_DB, target_lufs)
+
+    def at(index: int, gain_db: float) -> Solution:
+        return _limited(peak_db, power, ticks_per_subblock, limiters[index], index, gain_db)
+
+    # The evaluations the search needs are known in advance until one limiter reaches the
+    # target: every slower limiter at its cap, in order. They run two at a time (numpy
+    # releases the GIL), in the order they are needed; what a limiter that reaches leaves
+    # unread is work done on an otherwise idle core.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="automaster-solver") as pool:
+        first_low = pool.submit(at, 0, lo) if slower else None
+        highs = [pool.submit(at, index, lo + MAX_DRIVE_DB) for index in range(len(slower))]
+        try:
+            for index, pending in enumerate(highs):
+                if index == 0:  # moderate targets often need no limiting at all
+                    low = first_low.result()
+                    if abs(low.predicted_lufs - target_lufs) <= TOLERANCE_LU:
+                        return low
+                high = pending.result()
+                if high.predicted_lufs < target_lufs:
+                    if loudest is None or high.predicted_lufs > loudest.predicted_lufs:
+                        loudest = high
+                    continue
+                if index > 0:
+                    low = at(index, lo)
+                return _bracketed_root(functools.partial(at, index), low, high, target_lufs, pool)
+        finally:
+            for pending in highs:
+                pending.cancel()
+        solution = _solve_or_stop(functools.partial(at, len(slower)), lo, lo + MAX_EXTRA_GAIN_DB, target_lufs, pool)
     if solution.predicted_lufs >= target_lufs - TOLERANCE_LU or loudest is None:
         return solution
     return max(solution, loudest, key=lambda s: s.predicted_lufs)
 
 
 def _solve_or_stop(
-    loudness: Callable[[float], Solution], lo: float, cap: float, target_lufs: float
+    loudness: Callable[[float], Solution],
+    lo: float,
+    cap: float,
+    target_lufs: float,
+    pool: ThreadPoolExecutor | None = None,
 ) -> Solution:
     """Drive up from ``lo`` in DRIVE_STEP_DB steps: solve exactly once the target is passed;
     stop where a step adds less than MIN_LU_PER_DRIVE_DB per dB, or at ``cap``."""
@@ -135,7 +150,7 @@ def _solve_or_stop(
         step = min(DRIVE_STEP_DB, cap - low.gain_db)
         high = loudness(low.gain_db + step)
         if high.predicted_lufs >= target_lufs:
-            return _bracketed_root(loudness, low, high, target_lufs)
+            return _bracketed_root(loudness, low, high, target_lufs, pool)
         if high.predicted_lufs - low.predicted_lufs < MIN_LU_PER_DRIVE_DB * step:
             return low
         low = high
@@ -156,7 +171,11 @@ def _limited(
 
 
 def _bracketed_root(
-    loudness: Callable[[float], Solution], low: Solution, high: Solution, target_lufs: float
+    loudness: Callable[[float], Solution],
+    low: Solution,
+    high: Solution,
+    target_lufs: float,
+    pool: ThreadPoolExecutor | None = None,
 ) -> Solution:
     """Safeguarded secant search between a low and a high solution.
 
@@ -165,7 +184,9 @@ def _bracketed_root(
     ``-log(L_top - L)``, which that model makes a straight line in the gain, with
     ``L_top`` just above the loudness at the top of the bracket. The first step is the
     lower bound ``lo + shortfall`` (loudness never rises faster than the gain); a step
-    that leaves the bracket falls back to regula falsi between its ends.
+    that leaves the bracket falls back to regula falsi between its ends. With a ``pool``,
+    each round also evaluates the regula falsi point beside the step, and the next secant
+    runs through the two: fewer rounds, on two cores.
     """
     top = high.predicted_lufs + SATURATION_HEADROOM_LU
 
@@ -179,18 +200,27 @@ def _bracketed_root(
     previous = (a, f_a)
     gain = a + (target_lufs - low.predicted_lufs)  # slope <= 1: the root is at least this far up
     for _ in range(MAX_ITERATIONS):
+        falsi = (a * f_b - b * f_a) / (f_b - f_a)
         if not a < gain < b:
-            gain = (a * f_b - b * f_a) / (f_b - f_a)
-        trial = loudness(gain)
-        if abs(trial.predicted_lufs - target_lufs) < abs(best.predicted_lufs - target_lufs):
-            best = trial
-        if abs(trial.predicted_lufs - target_lufs) <= TOLERANCE_LU or b - a < 1e-6:
+            gain = falsi
+        gains = [gain]
+        if pool is not None and a < falsi < b and abs(falsi - gain) > 1e-6:
+            gains.append(falsi)
+        trials = list(pool.map(loudness, gains)) if len(gains) > 1 else [loudness(gain)]
+        points = []
+        for point_gain, trial in zip(gains, trials):
+            if abs(trial.predicted_lufs - target_lufs) < abs(best.predicted_lufs - target_lufs):
+                best = trial
+            f = straightened(trial.predicted_lufs) - goal
+            points.append((point_gain, f))
+        if abs(best.predicted_lufs - target_lufs) <= TOLERANCE_LU or b - a < 1e-6:
             break
-        f = straightened(trial.predicted_lufs) - goal
-        if f < 0:
-            a, f_a = gain, f
-        else:
-            b, f_b = gain, f
-        (g0, f0), previous = previous, (gain, f)
-        gain = gain - f * (gain - g0) / (f - f0) if f != f0 else math.nan
+        for point_gain, f in points:
+            if f < 0:
+                a, f_a = max(a, point_gain), f if point_gain >= a else f_a
+            else:
+                b, f_b = min(b, point_gain), f if point_gain <= b else f_b
+        (g0, f0), (g1, f1) = points if len(points) == 2 else (previous, points[0])
+        previous = points[-1]
+        gain = g1 - f1 * (g1 - g0) / (f1 - f0) if f1 != f0 else math.nan
     return best
