@@ -14,7 +14,6 @@ from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from matcher._allocator import keep_freed_memory
 from matcher.concurrency import prefer_single_threaded_blas
@@ -78,7 +77,11 @@ def _errors() -> Iterator[None]:
 @contextmanager
 def _progress(total_frames: int, label: str) -> Iterator:
     """A progress bar on stderr for long jobs on a terminal; a no-op callback otherwise."""
-    show = stderr.is_terminal and total_frames > 0
+    if not (stderr.is_terminal and total_frames > 0):
+        yield lambda frames: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -86,7 +89,6 @@ def _progress(total_frames: int, label: str) -> Iterator:
         TimeRemainingColumn(),
         console=stderr,
         transient=True,
-        disable=not show,
     ) as progress:
         task = progress.add_task(label, total=total_frames)
         yield lambda frames: progress.advance(task, frames)
