@@ -502,19 +502,30 @@ def evaluate(case: Case, out_path: Path) -> dict[str, float | int | None]:
     return metrics
 
 
-def run_case(case: Case, tool: Tool, work: Path, timeout_s: float, repeat: int = 1) -> Result:
-    """Run ``tool`` on ``case`` (``repeat`` times: median wall time, largest memory) and
-    measure its output."""
-    if tool.argv is None:
-        return Result("n/a")
-    stem = work / f"out_{case.kind}_{case.mix_path.stem}_{case.ref_path.stem}_{tool.name}"
-    out_path = stem.with_suffix(".wav")
-    runs = []
+def run_tools(case: Case, tools: Sequence[Tool], work: Path, timeout_s: float, repeat: int = 1) -> dict[str, Result]:
+    """Run every tool on ``case``, ``repeat`` rounds of one run each, in turn: the tools
+    share the machine's slow and fast moments, so the ratio of their median wall times is
+    fair. Then measure each tool's last output."""
+    runs: dict[str, list[Measured]] = {tool.name: [] for tool in tools}
+    out_paths = {}
+    for tool in tools:
+        stem = work / f"out_{case.kind}_{case.mix_path.stem}_{case.ref_path.stem}_{tool.name}"
+        out_paths[tool.name] = (stem, stem.with_suffix(".wav"))
     for _ in range(max(1, repeat)):
-        out_path.unlink(missing_ok=True)
-        runs.append(run_measured(tool.argv(case.mix_path, case.ref_path, out_path), stem, timeout_s))
-        if runs[-1].exit_code != 0:
-            break
+        for tool in tools:
+            done = runs[tool.name]
+            if tool.argv is None or (done and done[-1].exit_code != 0):
+                continue
+            stem, out_path = out_paths[tool.name]
+            out_path.unlink(missing_ok=True)
+            done.append(run_measured(tool.argv(case.mix_path, case.ref_path, out_path), stem, timeout_s))
+    return {tool.name: _result(case, runs[tool.name], out_paths[tool.name][1]) if tool.argv else Result("n/a")
+            for tool in tools}
+
+
+def _result(case: Case, runs: list[Measured], out_path: Path) -> Result:
+    """A tool's figures on a case: median wall and CPU times, largest memory, and the
+    measurements of its last output."""
     measured = runs[-1]
     walls = [m.wall_s for m in runs if m.wall_s is not None]
     mems = [m.peak_mem_mb for m in runs if m.peak_mem_mb is not None]
@@ -742,7 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cases.append(full_track_case(all_tracks, args.seed, work))
         runs: list[Run] = []
         for i, case in enumerate(cases, 1):
-            row = {tool.name: run_case(case, tool, work, args.timeout_s, args.repeat) for tool in tools}
+            row = run_tools(case, tools, work, args.timeout_s, args.repeat)
             times = ", ".join(
                 f"{n} {r.status}" + (f" {r.wall_s:.1f} s" if r.wall_s else "")
                 for n, r in row.items()
