@@ -239,3 +239,15 @@ def test_24_bit_rounds_without_dither():
     x = np.random.default_rng(5).uniform(-0.9, 0.9, (1000, 2))
     y = Quantizer("24").process(x)
     assert np.max(np.abs(y - x)) <= 0.5 / 2**23 + 1e-15
+
+
+def test_convolver_with_a_bank_of_filters_per_channel():
+    # Filters of shape (taps, 1, k) on input (n, channels, 1): k outputs per channel.
+    rng = np.random.default_rng(6)
+    h = rng.standard_normal((300, 1, 3))
+    x = rng.standard_normal((30000, 2, 1))
+    got = stream(FFTConvolver(h), x, 999, "flush")
+    expected = np.stack(
+        [np.stack([scipy.signal.lfilter(h[:, 0, k], [1.0], x[:, c, 0]) for k in range(3)], -1) for c in range(2)], 1
+    )
+    np.testing.assert_allclose(got, expected, atol=1e-10)
