@@ -12,7 +12,7 @@ from matcher.analysis.spectrum import SpectrumAnalyzer
 from matcher.analysis.truepeak import TruePeakDetector
 from matcher.units import FLOOR_DB, gain_to_db
 
-CHUNK_SAMPLES = 1 << 16
+CHUNK_SAMPLES = 1 << 18
 """Largest piece fed to the meters at once: bounds the memory of their intermediates."""
 
 

@@ -13,7 +13,7 @@ import soundfile as sf
 from matcher.errors import AudioFileError, InvalidAudioError
 
 MIN_DURATION_S = 3.0
-BLOCK_FRAMES = 1 << 16
+BLOCK_FRAMES = 1 << 18
 DECODE_FRAMES = 1 << 20
 """Frames per read when decoding into memory: few calls into libsndfile, each of which
 releases the GIL for its whole length, so that the decoding goes on while another thread
