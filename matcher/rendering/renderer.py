@@ -135,8 +135,8 @@ class Measurement(NamedTuple):
     A tick whose peak provably stays more than MEASURED_WITHIN_DB below the ceiling and
     below the largest peak (:func:`~matcher.analysis.truepeak.gained_peak_bounds`, from
     the equalised signal's peaks and the gain) is not metered: ``peak_db`` holds that upper
-    bound for it. On loud masters nine ticks in ten are such; the largest peak is always
-    metered."""
+    bound for it. On the benchmark's 3-minute track nine ticks in ten were such; the
+    largest peak is always metered."""
 
     peak_db: np.ndarray
     energies: SubBlockEnergies
