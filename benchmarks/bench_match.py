@@ -30,6 +30,8 @@ import pyloudnorm
 import soundfile as sf
 from scipy import signal
 
+from image_metrics import image_errors, image_figures
+
 CASE_KINDS = ("recovery", "cross")
 TOOL_NAMES = ("automaster", "matchering")
 TONAL_TARGET_LUFS = -23.0
@@ -124,6 +126,9 @@ class Result:
     dist_db: float | None = None
     lag_samples: int | None = None
     target_reachable: bool | None = None
+    dyn_err_db: float | None = None
+    lra_err_lu: float | None = None
+    width_err_db: float | None = None
     error: str = ""
 
 
@@ -430,6 +435,13 @@ def loudest_under_ceiling_lufs(path: Path) -> float:
     return max(best, f1, f2)
 
 
+@functools.lru_cache(maxsize=None)
+def reference_image(path: Path) -> tuple:
+    """Band-dynamics spreads, loudness range and width of a reference file."""
+    audio, sample_rate = sf.read(path, dtype="float64", always_2d=True)
+    return image_figures(audio, sample_rate)
+
+
 def align_lag_samples(audio: np.ndarray, original: np.ndarray, sample_rate: int) -> int:
     """Lag (samples, +-2048) of ``audio`` behind ``original`` maximising mid cross-correlation."""
     n = min(audio.shape[0], original.shape[0], round(ALIGN_WINDOW_S * sample_rate))
@@ -494,6 +506,7 @@ def evaluate(case: Case, out_path: Path) -> dict[str, float | int | None]:
         "tonal_err_db": tonal_error_db(
             third_octave_db(audio, sample_rate, loudness_lufs), ref_curve_db
         ),
+        **image_errors(image_figures(audio, sample_rate), reference_image(case.ref_path)),
     }
     if case.original_path is not None:
         metrics["dist_db"], metrics["lag_samples"] = distance_to_original(
@@ -649,6 +662,9 @@ def summary_rows(pairs: Sequence[Run], kind: str) -> list[tuple[str, list[str]]]
         (f"outputs above {CEILING_DBTP:.1f} dBTP", [above_ceiling(n) for n in TOOL_NAMES]),
         ("tonal error median (dB)", stat(np.median, "tonal_err_db", ".2f")),
         ("distance to original median (dB)", stat(np.median, "dist_db", ".2f")),
+        ("band-dynamics error median (dB)", stat(np.median, "dyn_err_db", ".2f")),
+        ("loudness range error median (LU)", stat(np.median, "lra_err_lu", ".2f")),
+        ("width error median (dB)", stat(np.median, "width_err_db", ".2f")),
         ("wall time median (s)", stat(np.median, "wall_s", ".2f")),
         ("wall time per 60 s of audio median (s)", per_60_s),
         ("CPU time median, user / system (s)", [cpu(n) for n in TOOL_NAMES]),
