@@ -275,6 +275,7 @@ def test_analyze_prints_table(mix):
     result = runner.invoke(app, ["analyze", str(mix)])
     _ok(result)
     assert "LUFS" in result.stdout
+    assert "band dynamics" in result.stdout and "spread" in result.stdout
 
 
 def test_analyze_json_loudness_agrees_with_pyloudnorm(tmp_path, mix, mix_audio):

@@ -86,6 +86,15 @@ def test_several_references_blend_power_averaged_at_mean_loudness():
     np.testing.assert_allclose(rel(blend), expected, atol=1e-9)
 
 
+def test_blended_band_dynamics_are_the_mean_relative_to_loudness():
+    a = analyze(pink_noise(5.0, 44100, rms=0.1, seed=6), 44100)
+    b = analyze(pink_noise(5.0, 44100, rms=0.02, seed=8), 44100)
+    blend = combine([a, b], weights=[3.0, 1.0])
+    rel = lambda an: np.array(an.band_level_percentiles_db) - an.integrated_lufs  # noqa: E731
+    np.testing.assert_allclose(rel(blend), 0.75 * rel(a) + 0.25 * rel(b), atol=1e-9)
+    assert blend.dynamics_crossovers_hz == a.dynamics_crossovers_hz
+
+
 def test_silent_mix_is_refused():
     silent = analyze(np.zeros((44100 * 4, 2)), 44100)
     with pytest.raises(InvalidAudioError):

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from signals import biquad_eq, pink_noise, white_noise
+from signals import biquad_eq, pink_noise, sine, white_noise
 
 from matcher.analysis.analyzer import analyze
-from matcher.analysis.spectrum import band_centers_hz
+from matcher.analysis.spectrum import DYNAMICS_CROSSOVERS_HZ, band_centers_hz
 
 
 def curve(analysis, which="mid"):
@@ -63,3 +63,49 @@ def test_bands_above_nyquist_are_marked_unmeasured():
     mid, centers = curve(analyze(white_noise(5.0, 22050, seed=7), 22050))
     assert np.all(mid[centers > 0.95 * 11025] == -200.0)
     assert np.all(mid[centers < 10000] > -100)
+
+
+# --- dynamics bands ------------------------------------------------------------------------
+
+
+def band_levels(analysis):
+    return np.array(analysis.band_level_percentiles_db)  # (bands, [p10, p50, p95])
+
+
+def lr_band_gain(freq_hz, band):
+    """Power response of dynamics band k at one frequency (Linkwitz-Riley magnitudes)."""
+    from matcher.dsp.crossover import linkwitz_riley_low
+
+    edges = [0.0] + [linkwitz_riley_low(freq_hz, f) for f in DYNAMICS_CROSSOVERS_HZ] + [1.0]
+    return (edges[band + 1] - edges[band]) ** 2
+
+
+@pytest.mark.parametrize("freq_hz, band", [(60.0, 0), (400.0, 1), (2500.0, 2), (12000.0, 3)])
+def test_a_steady_tone_reads_its_level_in_its_band_with_no_spread(freq_hz, band):
+    x = sine(freq_hz, 8.0, 44100, amplitude=0.5, fade_s=0.0)
+    levels = band_levels(analyze(x, 44100))
+    expected_db = 10 * np.log10(0.5**2 / 2 * lr_band_gain(freq_hz, band))
+    np.testing.assert_allclose(levels[band], expected_db, atol=0.1)
+    assert levels[band, 2] - levels[band, 0] < 0.1
+
+
+def test_the_spread_of_a_band_is_the_swing_of_its_level():
+    # 2.5 kHz alternating every 2 s between two levels 12 dB apart; pink noise 40 dB down
+    # keeps the other bands measurable.
+    loud = sine(2500.0, 2.0, 44100, amplitude=0.5, fade_s=0.0)
+    soft = sine(2500.0, 2.0, 44100, amplitude=0.5 * 10 ** (-12 / 20), fade_s=0.0)
+    x = np.concatenate([loud, soft] * 5) + pink_noise(20.0, 44100, rms=0.003, seed=1)
+    p10, p50, p95 = band_levels(analyze(x, 44100))[2]
+    assert p95 - p10 == pytest.approx(12.0, abs=0.3)
+
+
+def test_a_pause_does_not_count_as_dynamics():
+    tone = sine(400.0, 10.0, 44100, amplitude=0.3, fade_s=0.0)
+    with_pause = np.concatenate([tone, np.zeros((3 * 44100, 2)), tone])
+    np.testing.assert_allclose(
+        band_levels(analyze(with_pause, 44100))[1], band_levels(analyze(tone, 44100))[1], atol=0.5
+    )
+
+
+def test_band_levels_of_silence_are_marked_unmeasured():
+    assert np.all(band_levels(analyze(np.zeros((44100 * 4, 2)), 44100)) == -200.0)

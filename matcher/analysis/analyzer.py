@@ -8,7 +8,7 @@ import numpy as np
 
 from matcher.analysis.loudness import SUBBLOCK_S, LoudnessMeter
 from matcher.analysis.result import Analysis
-from matcher.analysis.spectrum import SpectrumAnalyzer
+from matcher.analysis.spectrum import DYNAMICS_CROSSOVERS_HZ, SpectrumAnalyzer
 from matcher.analysis.truepeak import TruePeakDetector
 from matcher.units import FLOOR_DB, gain_to_db
 
@@ -97,6 +97,8 @@ class Analyzer:
             side_spectrum_db=tuple(spectra.side_db.tolist()),
             width_db=tuple(width.tolist()),
             gated_fraction=spectra.kept_fraction,
+            dynamics_crossovers_hz=DYNAMICS_CROSSOVERS_HZ,
+            band_level_percentiles_db=tuple(tuple(row) for row in np.round(spectra.dynamics_db, 3).tolist()),
         )
 
     def _track_true_peak(self, peaks: np.ndarray) -> None:

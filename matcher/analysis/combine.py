@@ -15,7 +15,7 @@ def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None
 
     Each reference's spectra are first normalised to its own integrated loudness, so a loud
     reference does not outweigh a quiet one in tonal balance; the blend is then placed at the
-    weighted mean loudness. Peaks are the largest, other figures the weighted mean. The
+    weighted mean loudness. Band-level percentiles are averaged the same way, in dB. Peaks are the largest, other figures the weighted mean. The
     short-term series of a blend is empty.
 
     Parameters
@@ -36,6 +36,9 @@ def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None
     centers = analyses[0].band_centers_hz
     if any(a.band_centers_hz != centers for a in analyses):
         raise ValueError("analyses are on different band grids")
+    crossovers = analyses[0].dynamics_crossovers_hz
+    if any(a.dynamics_crossovers_hz != crossovers for a in analyses):
+        raise ValueError("analyses have different dynamics bands")
     loudness = np.array([a.integrated_lufs for a in analyses])
     mean_lufs = float(w @ loudness)
 
@@ -45,6 +48,10 @@ def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None
         power = db_to_power(c - loudness[:, None] + mean_lufs)
         return tuple(np.where(valid, power_to_db(w @ power), FLOOR_DB).tolist())
 
+    levels = np.array([a.band_level_percentiles_db for a in analyses])  # (refs, bands, 3)
+    measured = np.all(levels > FLOOR_DB, axis=0)
+    relative = levels - loudness[:, None, None] + mean_lufs
+    band_levels = np.where(measured, np.einsum("r,rbp->bp", w, relative), FLOOR_DB)
     mid = blend([a.mid_spectrum_db for a in analyses])
     side = blend([a.side_spectrum_db for a in analyses])
     width = tuple(
@@ -66,4 +73,6 @@ def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None
         side_spectrum_db=side,
         width_db=width,
         gated_fraction=float(w @ [a.gated_fraction for a in analyses]),
+        dynamics_crossovers_hz=crossovers,
+        band_level_percentiles_db=tuple(tuple(row) for row in band_levels.tolist()),
     )

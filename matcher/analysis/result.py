@@ -35,9 +35,16 @@ class Analysis:
         Side-to-mid power ratio per band (dB); -200 for mono.
     gated_fraction : float
         Fraction of the spectral frames kept by the loudness gate (0-1).
+    dynamics_crossovers_hz : tuple of float
+        Crossovers of the dynamics bands (Linkwitz-Riley slopes).
+    band_level_percentiles_db : tuple of tuple of float
+        Per dynamics band, the 10th, 50th and 95th percentiles of the mid signal's 400 ms
+        band levels (dB re full-scale mean square; hop about 90 ms), leaving out windows
+        more than 40 dB below the band's loudest: the spread of the 95th over the 10th is
+        how much the band breathes. -200 for a band with nothing to measure.
     """
 
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION = 2
 
     sample_rate_hz: int
     channels: int
@@ -54,6 +61,8 @@ class Analysis:
     side_spectrum_db: tuple[float, ...]
     width_db: tuple[float, ...]
     gated_fraction: float
+    dynamics_crossovers_hz: tuple[float, ...]
+    band_level_percentiles_db: tuple[tuple[float, ...], ...]
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:

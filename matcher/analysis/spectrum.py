@@ -1,10 +1,15 @@
-"""Smoothed mid and side spectra on a fractional-octave grid, gated to the loud passages.
+"""Smoothed mid and side spectra on a fractional-octave grid, gated to the loud passages,
+and the dynamics of the mid signal in a few broad bands.
 
 The signal is cut into Hann-windowed frames of about 0.19 s with 50 % overlap. Each frame's
 mid ``(L + R) / 2`` and side ``(L - R) / 2`` power spectra are smoothed into bands 1/6 octave
 apart; frames more than 10 dB below the power mean of the frames above -70 dBFS are dropped
 (quiet intros, breaks and fades), and the rest are power-averaged. Levels are power spectral
 density in dB re 1 FS²/Hz, so white noise gives a flat curve whatever the band width.
+
+The same frames give the mid signal's level in the bands of the multiband dynamics
+(``DYNAMICS_CROSSOVERS_HZ``, Linkwitz-Riley slopes) about every 90 ms, from which the
+distribution of its 400 ms band levels is taken: how dense each part of the spectrum is.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from matcher.dsp import fft
+from matcher.dsp.crossover import linkwitz_riley_low
 from matcher.units import FLOOR_DB, power_to_db
 
 BANDS_PER_OCTAVE = 6
@@ -20,6 +26,12 @@ HIGHEST_BAND_HZ = 20000.0
 ABSOLUTE_GATE_DB = -70.0
 RELATIVE_GATE_DB = -10.0
 USABLE_FRACTION_OF_NYQUIST = 0.95
+DYNAMICS_CROSSOVERS_HZ = (120.0, 1000.0, 6000.0)
+"""Crossovers of the bands whose dynamics are measured (and, later, compressed)."""
+DYNAMICS_WINDOW_S = 0.4
+DYNAMICS_PERCENTILES = (10.0, 50.0, 95.0)
+DYNAMICS_RANGE_DB = 40.0
+"""400 ms windows more than this below a band's loudest are left out (pauses, fades)."""
 
 
 def band_centers_hz(bands_per_octave: int = BANDS_PER_OCTAVE) -> np.ndarray:
@@ -71,10 +83,19 @@ class SpectrumAnalyzer:
         # Its last column sums the frame's energy (Parseval: sum x^2 = sum_k c_k |X_k|^2 / n).
         parseval = np.full(self.n_fft // 2 + 1, 2.0 / self.n_fft)
         parseval[[0, -1]] = 1.0 / self.n_fft
+        # Next, the dynamics bands' power, per sample of the unwindowed signal; last, the
+        # frame's energy (Parseval: sum x^2 = sum_k c_k |X_k|^2 / n).
         weights = band_weights(self.centers_hz, sample_rate_hz, self.n_fft)
-        self._band_matrix = np.column_stack([weights.T, parseval]).astype(np.float32)
         window = np.hanning(self.n_fft + 1)[:-1]
         self._window = window.astype(np.float32)
+        freqs_hz = np.arange(self.n_fft // 2 + 1) * sample_rate_hz / self.n_fft
+        edges = [np.zeros_like(freqs_hz)]
+        edges += [linkwitz_riley_low(freqs_hz, f) for f in DYNAMICS_CROSSOVERS_HZ]
+        edges += [np.ones_like(freqs_hz)]
+        dynamics = np.stack([(edges[k + 1] - edges[k]) ** 2 for k in range(len(edges) - 1)], axis=1)
+        dynamics *= (parseval / (self.n_fft * np.mean(window**2)))[:, None]
+        self._band_matrix = np.column_stack([weights.T, dynamics, parseval]).astype(np.float32)
+        self._dynamics_columns = slice(weights.shape[0], weights.shape[0] + dynamics.shape[1])
         # PSD scaling: one-sided, per Hz, for a Hann-windowed frame.
         self._scale = 2.0 / (sample_rate_hz * np.sum(window**2))
         self.reset()
@@ -87,6 +108,7 @@ class SpectrumAnalyzer:
         self._mid: list[np.ndarray] = []
         self._side: list[np.ndarray] = []
         self._power: list[np.ndarray] = []
+        self._dynamics: list[np.ndarray] = []
 
     def process(self, block: np.ndarray) -> None:
         """Feed a block of shape (n, channels)."""
@@ -114,9 +136,10 @@ class SpectrumAnalyzer:
         psd = spectrum.real**2
         psd += spectrum.imag**2
         product = (psd @ self._band_matrix).astype(np.float64)
-        bands = product[..., :-1] * self._scale
+        bands = product[..., : self._dynamics_columns.start] * self._scale
         self._mid.append(bands[0])
         self._side.append(bands[1])
+        self._dynamics.append(product[0, :, self._dynamics_columns])
         # Mean square of the windowed frame's mid and side; gating needs only its level.
         self._power.append(product[..., -1].sum(axis=0) / self.n_fft)
         self._buffer = self._buffer[:, frames * self.hop :]
@@ -130,6 +153,9 @@ class SpectrumAnalyzer:
             self._consume()
         if not self._mid:
             return BandSpectra.silent(self.centers_hz)
+        dynamics_db = band_level_percentiles(
+            np.concatenate(self._dynamics), max(1, round(DYNAMICS_WINDOW_S * self.sample_rate_hz / self.hop))
+        )
         mid = np.concatenate(self._mid)
         side = np.concatenate(self._side)
         power = np.concatenate(self._power)
@@ -139,7 +165,36 @@ class SpectrumAnalyzer:
         usable = self.centers_hz <= USABLE_FRACTION_OF_NYQUIST * self.sample_rate_hz / 2
         mid_db = np.where(usable, power_to_db(mid[keep].mean(axis=0)), FLOOR_DB)
         side_db = np.where(usable, power_to_db(side[keep].mean(axis=0)), FLOOR_DB)
-        return BandSpectra(self.centers_hz, mid_db, side_db, float(np.mean(keep)))
+        return BandSpectra(self.centers_hz, mid_db, side_db, float(np.mean(keep)), dynamics_db)
+
+
+def band_level_percentiles(frame_power: np.ndarray, frames_per_window: int) -> np.ndarray:
+    """Percentiles (``DYNAMICS_PERCENTILES``) of windowed band levels, per band.
+
+    Parameters
+    ----------
+    frame_power : np.ndarray, shape (frames, bands)
+        Mean-square band power of each frame.
+    frames_per_window : int
+        Frames averaged into one window (hop: one frame).
+
+    Returns
+    -------
+    np.ndarray, shape (bands, percentiles)
+        dB re full-scale mean square; windows more than ``DYNAMICS_RANGE_DB`` below the
+        band's loudest, or below -70 dB, are left out; a band with none reads -200.
+    """
+    frames, bands = frame_power.shape
+    width = min(frames_per_window, frames)
+    sums = np.cumsum(np.vstack([np.zeros((1, bands)), frame_power]), axis=0)
+    level_db = power_to_db((sums[width:] - sums[:-width]) / width)
+    result = np.full((bands, len(DYNAMICS_PERCENTILES)), FLOOR_DB)
+    for band in range(bands):
+        levels = level_db[:, band]
+        kept = levels[(levels >= levels.max() - DYNAMICS_RANGE_DB) & (levels > ABSOLUTE_GATE_DB)]
+        if kept.size:
+            result[band] = np.percentile(kept, DYNAMICS_PERCENTILES)
+    return result
 
 
 def gate_frames(frame_power: np.ndarray) -> np.ndarray:
@@ -153,13 +208,16 @@ def gate_frames(frame_power: np.ndarray) -> np.ndarray:
 
 
 class BandSpectra:
-    """Mid and side band levels (dB re 1 FS²/Hz) and the fraction of frames kept by the gate."""
+    """Mid and side band levels (dB re 1 FS²/Hz), the fraction of frames kept by the gate, and
+    the percentiles of the mid signal's 400 ms levels in the dynamics bands (bands x 3, dB)."""
 
-    def __init__(self, centers_hz, mid_db, side_db, kept_fraction):
+    def __init__(self, centers_hz, mid_db, side_db, kept_fraction, dynamics_db=None):
         self.centers_hz = np.asarray(centers_hz, dtype=np.float64)
         self.mid_db = np.asarray(mid_db, dtype=np.float64)
         self.side_db = np.asarray(side_db, dtype=np.float64)
         self.kept_fraction = kept_fraction
+        silent = np.full((len(DYNAMICS_CROSSOVERS_HZ) + 1, len(DYNAMICS_PERCENTILES)), FLOOR_DB)
+        self.dynamics_db = silent if dynamics_db is None else np.asarray(dynamics_db, dtype=np.float64)
 
     @classmethod
     def silent(cls, centers_hz: np.ndarray) -> "BandSpectra":

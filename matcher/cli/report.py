@@ -89,3 +89,15 @@ def print_analysis(console: Console, path: Path, a: Analysis) -> None:
         width_text = f"{a.width_db[i]:+.1f}" if a.width_db[i] > -200 else "-"
         bands.add_row(f"{_hz(f)} Hz", f"{mid[i] - offset:+.1f}", side_text, width_text)
     console.print(bands)
+    dynamics = Table(title="band dynamics (mid, 400 ms levels, dB)", title_justify="left")
+    for heading in ("band", "10 %", "median", "95 %", "spread"):
+        dynamics.add_column(heading, justify="left" if heading == "band" else "right")
+    edges = [0.0, *a.dynamics_crossovers_hz, None]
+    for k, (p10, p50, p95) in enumerate(a.band_level_percentiles_db):
+        lo, hi = edges[k], edges[k + 1]
+        label = f"below {_hz(hi)} Hz" if k == 0 else f"above {_hz(lo)} Hz" if hi is None else f"{_hz(lo)}-{_hz(hi)} Hz"
+        if p50 <= -200:
+            dynamics.add_row(label, "-", "-", "-", "-")
+        else:
+            dynamics.add_row(label, f"{p10:.1f}", f"{p50:.1f}", f"{p95:.1f}", f"{p95 - p10:.1f}")
+    console.print(dynamics)
