@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import signals
 
-from matcher import Analysis, AutomasterError, Settings
+from matcher import Analysis, AutomasterError, EqSettings, LoudnessSettings, Settings
 from matcher.cli.app import EXIT_BAD_INPUT, app
 
 SAMPLE_RATE_HZ = 44100
@@ -271,6 +271,54 @@ def test_match_force_replaces_existing_output(tmp_path, mix, ref):
     assert {p.name for p in tmp_path.iterdir()} == {"mix.wav", "ref.wav", "out.wav"}
 
 
+def test_suggest_shows_the_settings_and_writes_only_their_json(tmp_path, mix, ref):
+    settings_path = tmp_path / "s.json"
+    before = set(_snapshot(tmp_path))
+    result = runner.invoke(app, ["suggest", str(mix), "--ref", str(ref), "--json", str(settings_path)])
+    _ok(result)
+    for needle in ("suggested settings", "predicted loudness", "predicted true peak", "largest EQ moves"):
+        assert needle in result.stdout
+    assert set(_snapshot(tmp_path)) - before == {"s.json"}
+    Settings.from_json(settings_path.read_text(encoding="utf-8"))
+
+
+def test_suggest_then_render_gives_the_same_file_as_match(tmp_path, mix, ref):
+    options = ["--ceiling", "-1.5", "--eq-amount", "80", "--bit-depth", "16"]
+    suggested, saved = tmp_path / "suggested.json", tmp_path / "saved.json"
+    matched, rendered = tmp_path / "matched.wav", tmp_path / "rendered.wav"
+    _ok(runner.invoke(app, ["suggest", str(mix), "--ref", str(ref), "--json", str(suggested), *options]))
+    _ok(_match(mix, [ref], matched, "--save-settings", str(saved), *options))
+    assert suggested.read_text(encoding="utf-8") == saved.read_text(encoding="utf-8")
+    _ok(runner.invoke(app, ["render", str(mix), "--settings", str(suggested), "-o", str(rendered)]))
+    assert rendered.read_bytes() == matched.read_bytes()  # dither included: seeded
+
+
+def test_the_suggested_figures_are_what_the_master_measures(tmp_path, mix, ref):
+    from matcher.cli.files import master_file, suggest_file
+    from matcher.fitting.config import FitConfig
+
+    _, _, plan = suggest_file(mix, [ref], FitConfig())
+    out = tmp_path / "out.wav"
+    _, _, report = master_file(mix, [ref], out, FitConfig())
+    master = _read(out)
+    assert plan.predicted_lufs == pytest.approx(_lufs(master), abs=0.05)
+    assert plan.predicted_true_peak_dbtp == pytest.approx(_true_peak_dbtp(master), abs=0.1)
+    assert plan.makeup_gain_db == pytest.approx(report.gain_db, abs=0.05)
+
+
+def test_render_applies_edited_settings(tmp_path, mix, ref):
+    saved, out = tmp_path / "s.json", tmp_path / "out.wav"
+    _ok(_match(mix, [ref], tmp_path / "first.wav", "--save-settings", str(saved)))
+    edited = json.loads(saved.read_text(encoding="utf-8"))
+    edited["loudness"]["target_lufs"] = -18.0
+    edited["eq"]["amount"] = 0.0
+    saved.write_text(json.dumps(edited), encoding="utf-8")
+    _ok(runner.invoke(app, ["render", str(mix), "--settings", str(saved), "-o", str(out)]))
+    master = _read(out)
+    assert _lufs(master) == pytest.approx(-18.0, abs=LOUDNESS_TOLERANCE_LU)
+    assert _true_peak_dbtp(master) <= -1.0 + TRUE_PEAK_TOLERANCE_DB
+
+
 def test_analyze_prints_table(mix):
     result = runner.invoke(app, ["analyze", str(mix)])
     _ok(result)
@@ -399,6 +447,24 @@ def _analyze_missing(tmp: Path):
     return ["analyze", str(tmp / "absent.wav")], "absent.wav"
 
 
+def _settings_file(text: str | None):
+    def build(tmp: Path):
+        mix, _, out_dir = _inputs(tmp)
+        path = tmp / "settings.json"
+        if text is not None:
+            path.write_text(text, encoding="utf-8")
+        return ["render", str(mix), "--settings", str(path), "-o", str(out_dir / "out.wav")], "settings.json"
+
+    return build
+
+
+def _render_over_the_mix(tmp: Path):
+    mix, _, _ = _inputs(tmp)
+    path = tmp / "settings.json"
+    path.write_text(Settings(EqSettings((100.0,), (0.0,), (0.0,)), LoudnessSettings(-14.0)).to_json(), encoding="utf-8")
+    return ["render", str(mix), "--settings", str(path), "-o", str(mix), "--force"], "mix.wav"
+
+
 BAD_INPUT: dict[str, Case] = {
     "missing mix": _bad_mix(lambda tmp: tmp / "absent.wav"),
     "missing reference": _bad_ref(lambda tmp: tmp / "absent.wav"),
@@ -423,6 +489,14 @@ BAD_INPUT: dict[str, Case] = {
     "eq amount 150": _bad_option("--eq-amount", "150", needle="--eq-amount 150"),
     "bit depth 12": _bad_option("--bit-depth", "12", needle="--bit-depth '12'"),
     "analyze missing file": _analyze_missing,
+    "suggest, silent mix": lambda tmp: (["suggest", str(_silence(tmp)), "--ref", str(_inputs(tmp)[1])], "silence.wav"),
+    "render, missing settings": _settings_file(None),
+    "render, settings not JSON": _settings_file("eq: flat"),
+    "render, settings of another schema": _settings_file('{"schema_version": 99}'),
+    "render, settings with a bad value": _settings_file(
+        Settings(EqSettings((100.0,), (0.0,), (0.0,)), LoudnessSettings(-14.0)).to_json().replace('"bit_depth": "24"', '"bit_depth": "12"')
+    ),
+    "render over the mix": _render_over_the_mix,
 }
 
 

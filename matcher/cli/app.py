@@ -100,57 +100,132 @@ def _parse_percent(value: float, name: str) -> float:
     return value / 100.0
 
 
+MIX_ARGUMENT_HELP = "The mix to master (WAV, FLAC, AIFF, OGG, MP3)."
+REF_HELP = "Reference track; repeat for several."
+LUFS_HELP = "Integrated loudness target (LUFS) instead of the references' loudness."
+CEILING_HELP = "True-peak ceiling (dBTP)."
+EQ_AMOUNT_HELP = "How much of the matching EQ to apply (0-100 %)."
+BIT_DEPTH_HELP = "Output sample format: 16, 24 or 32f."
+
+
+def _fit_config(lufs: Optional[float], ceiling: float, eq_amount: float, bit_depth: str):
+    """The FitConfig of the options ``match`` and ``suggest`` share; bad values exit 2."""
+    from matcher.fitting.config import FitConfig
+    from matcher.fitting.settings import LimiterSettings, OutputSettings
+
+    if bit_depth not in ("16", "24", "32f"):
+        _fail(f"--bit-depth {bit_depth!r}: choose 16, 24 or 32f")
+    try:
+        return FitConfig(
+            target_lufs=lufs,
+            eq_amount=_parse_percent(eq_amount, "--eq-amount"),
+            limiter=LimiterSettings(ceiling_dbtp=ceiling),
+            output=OutputSettings(bit_depth=bit_depth),
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _warn_out_of_reach(mix: Path, settings, output_lufs: float, master: str = "the master is") -> None:
+    stderr.print(
+        f"automaster: warning: {mix}: {settings.loudness.target_lufs:.1f} LUFS is out of reach under a "
+        f"{settings.limiter.ceiling_dbtp:.1f} dBTP ceiling (more limiting would only squash the mix); "
+        f"{master} {output_lufs:.1f} LUFS",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command()
 def match(
-    mix: Path = typer.Argument(..., help="The mix to master (WAV, FLAC, AIFF, OGG, MP3)."),
-    ref: List[Path] = typer.Option(..., "--ref", "-r", help="Reference track; repeat for several."),
+    mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
+    ref: List[Path] = typer.Option(..., "--ref", "-r", help=REF_HELP),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Output file (.wav, .flac, .aiff). Default: MIX_master.wav beside the mix."
     ),
-    lufs: Optional[float] = typer.Option(
-        None, "--lufs", help="Integrated loudness target (LUFS) instead of the references' loudness."
-    ),
-    ceiling: float = typer.Option(-1.0, "--ceiling", help="True-peak ceiling (dBTP)."),
-    eq_amount: float = typer.Option(100.0, "--eq-amount", help="How much of the matching EQ to apply (0-100 %)."),
-    bit_depth: str = typer.Option("24", "--bit-depth", help="Output sample format: 16, 24 or 32f."),
+    lufs: Optional[float] = typer.Option(None, "--lufs", help=LUFS_HELP),
+    ceiling: float = typer.Option(-1.0, "--ceiling", help=CEILING_HELP),
+    eq_amount: float = typer.Option(100.0, "--eq-amount", help=EQ_AMOUNT_HELP),
+    bit_depth: str = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP),
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
     """Master MIX so that it matches the reference track(s) in loudness and tonal balance."""
     from matcher.cli.files import master_file
     from matcher.cli.report import print_match_summary
-    from matcher.fitting.config import FitConfig
-    from matcher.fitting.settings import LimiterSettings, OutputSettings
     from matcher.io.writing import output_format, write_text_atomic
 
     output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
     with _errors():
-        if bit_depth not in ("16", "24", "32f"):
-            _fail(f"--bit-depth {bit_depth!r}: choose 16, 24 or 32f")
+        config = _fit_config(lufs, ceiling, eq_amount, bit_depth)
         output_format(output, bit_depth)
-        try:
-            config = FitConfig(
-                target_lufs=lufs,
-                eq_amount=_parse_percent(eq_amount, "--eq-amount"),
-                limiter=LimiterSettings(ceiling_dbtp=ceiling),
-                output=OutputSettings(bit_depth=bit_depth),
-            )
-        except ValueError as exc:
-            _fail(str(exc))
         total = _frames([mix]) * 3 + _frames(ref)
         with _progress(total, f"mastering {mix.name}") as advance:
             _, settings, report = master_file(mix, ref, output, config, force, advance)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
         if not report.target_reached:
-            stderr.print(
-                f"automaster: warning: {mix}: {settings.loudness.target_lufs:.1f} LUFS is out of reach under a "
-                f"{settings.limiter.ceiling_dbtp:.1f} dBTP ceiling (more limiting would only squash the mix); "
-                f"the master is {report.output_lufs:.1f} LUFS",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+            _warn_out_of_reach(mix, settings, report.output_lufs)
+        print_match_summary(stdout, output, settings, report)
+
+
+@app.command()
+def suggest(
+    mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
+    ref: List[Path] = typer.Option(..., "--ref", "-r", help=REF_HELP),
+    lufs: Optional[float] = typer.Option(None, "--lufs", help=LUFS_HELP),
+    ceiling: float = typer.Option(-1.0, "--ceiling", help=CEILING_HELP),
+    eq_amount: float = typer.Option(100.0, "--eq-amount", help=EQ_AMOUNT_HELP),
+    bit_depth: str = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP),
+    json_path: Optional[Path] = typer.Option(
+        None, "--json", help="Save the settings as JSON (edit them, then: automaster render MIX --settings FILE)."
+    ),
+) -> None:
+    """Show the settings 'match' would use, and what the master would measure; render nothing."""
+    from matcher.cli.files import suggest_file
+    from matcher.cli.report import print_suggestion
+    from matcher.io.writing import write_text_atomic
+
+    with _errors():
+        config = _fit_config(lufs, ceiling, eq_amount, bit_depth)
+        with _progress(_frames([mix]) * 2 + _frames(ref), f"analysing {mix.name}") as advance:
+            _, settings, plan = suggest_file(mix, ref, config, advance)
+        if json_path is not None:
+            write_text_atomic(json_path, settings.to_json())
+        if not plan.target_reached and plan.predicted_lufs is not None:
+            _warn_out_of_reach(mix, settings, plan.predicted_lufs, "the master would be")
+        print_suggestion(stdout, mix, settings, plan)
+
+
+@app.command()
+def render(
+    mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
+    settings_path: Path = typer.Option(..., "--settings", "-s", help="Settings JSON (from suggest --json or match --save-settings)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Output file (.wav, .flac, .aiff). Default: MIX_master.wav beside the mix."
+    ),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
+) -> None:
+    """Render saved (possibly edited) settings onto MIX exactly: no analysis, no fitting."""
+    from matcher.cli.files import render_settings_file
+    from matcher.cli.report import print_match_summary
+    from matcher.errors import AudioFileError
+    from matcher.fitting.settings import Settings
+    from matcher.io.writing import output_format
+
+    output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
+    with _errors():
+        try:
+            text = settings_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AudioFileError(f"{settings_path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        settings = Settings.from_json(text, str(settings_path))
+        output_format(output, settings.output.bit_depth)
+        with _progress(_frames([mix]) * 2, f"rendering {mix.name}") as advance:
+            report = render_settings_file(mix, settings, output, force, advance)
+        if not report.target_reached:
+            _warn_out_of_reach(mix, settings, report.output_lufs)
         print_match_summary(stdout, output, settings, report)
 
 

@@ -18,7 +18,7 @@ from matcher.fitting.fit import fit
 from matcher.fitting.settings import Settings
 from matcher.io.reading import AudioInfo, AudioSource, open_audio
 from matcher.io.writing import AtomicAudioWriter, check_output_path
-from matcher.rendering.renderer import Renderer, RenderReport
+from matcher.rendering.renderer import GainPlan, Renderer, RenderReport
 
 Progress = Callable[[int], None]
 
@@ -49,16 +49,13 @@ def require_audible(info: AudioInfo, analysis: Analysis) -> None:
         raise InvalidAudioError(f"{info.path}: silent (no audio above -70 LUFS)")
 
 
-def master_file(
+def fit_files(
     mix_path: Path,
     reference_paths: Sequence[Path],
-    output_path: Path,
     config: FitConfig,
-    force: bool = False,
     on_block: Progress | None = None,
-) -> tuple[Analysis, Settings, RenderReport]:
-    """Analyse mix and references, fit, and render the master to ``output_path``."""
-    check_output_path(output_path, [mix_path, *reference_paths], force)
+) -> tuple[AudioSource, Analysis, Settings]:
+    """Open and analyse mix and references, and fit; the mix stays open for rendering."""
     mix_info = open_audio(mix_path)
     ref_infos = [open_audio(p) for p in reference_paths]
 
@@ -83,9 +80,46 @@ def master_file(
             for job in jobs:
                 job.cancel()
             raise
-    settings = fit(mix_analysis, [analysis for _, analysis in refs], config)
-    report = render_file(mix_source, settings, output_path)
-    return mix_analysis, settings, report
+    return mix_source, mix_analysis, fit(mix_analysis, [analysis for _, analysis in refs], config)
+
+
+def master_file(
+    mix_path: Path,
+    reference_paths: Sequence[Path],
+    output_path: Path,
+    config: FitConfig,
+    force: bool = False,
+    on_block: Progress | None = None,
+) -> tuple[Analysis, Settings, RenderReport]:
+    """Analyse mix and references, fit, and render the master to ``output_path``."""
+    check_output_path(output_path, [mix_path, *reference_paths], force)
+    mix_source, mix_analysis, settings = fit_files(mix_path, reference_paths, config, on_block)
+    return mix_analysis, settings, render_file(mix_source, settings, output_path)
+
+
+def suggest_file(
+    mix_path: Path,
+    reference_paths: Sequence[Path],
+    config: FitConfig,
+    on_block: Progress | None = None,
+) -> tuple[Analysis, Settings, GainPlan]:
+    """The settings ``master_file`` would render, and its plan: what the master would measure.
+
+    Runs the analysis, the fit and pass 1 of the render (EQ, true peak and loudness
+    measurement, the loudness solve); writes nothing.
+    """
+    mix_source, mix_analysis, settings = fit_files(mix_path, reference_paths, config, on_block)
+    info = mix_source.info
+    plan = Renderer(settings, info.sample_rate_hz, info.channels).plan(lambda: mix_source(report=False))
+    return mix_analysis, settings, plan
+
+
+def render_settings_file(
+    mix_path: Path, settings: Settings, output_path: Path, force: bool = False, on_block: Progress | None = None
+) -> RenderReport:
+    """Render saved (possibly edited) settings onto a mix: no analysis, no fitting."""
+    check_output_path(output_path, [mix_path], force)
+    return render_file(AudioSource(open_audio(mix_path), on_block), settings, output_path)
 
 
 def render_file(source: AudioSource, settings: Settings, output_path: Path) -> RenderReport:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
-from matcher.rendering.renderer import RenderReport
+from matcher.rendering.renderer import GainPlan, RenderReport
 
 SUMMARY_BANDS_HZ = (31.5, 63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
 
@@ -46,6 +46,56 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     table.add_row("EQ side (dB)", _curve_text(side))
     table.add_row("output format", f"{settings.output.bit_depth}-bit" if settings.output.bit_depth != "32f" else "32-bit float")
     console.print(table)
+
+
+def print_suggestion(console: Console, mix: Path, settings: Settings, plan: GainPlan) -> None:
+    """The settings match would render, and what the master would measure."""
+    table = Table(title=f"suggested settings for {mix}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    target = settings.loudness.target_lufs
+    table.add_row("loudness target", f"{target:.2f} LUFS" if target is not None else "the mix's own")
+    if plan.predicted_lufs is not None:
+        note = "" if plan.target_reached else " (target out of reach under the ceiling)"
+        table.add_row("predicted loudness", f"{plan.predicted_lufs:.2f} LUFS{note}")
+    peak = plan.predicted_true_peak_dbtp
+    if peak is not None:
+        table.add_row("predicted true peak", f"{peak:.2f} dBTP (ceiling {settings.limiter.ceiling_dbtp:.1f})")
+        if plan.predicted_lufs is not None:
+            table.add_row("predicted PLR", f"{peak - plan.predicted_lufs:.1f} dB")
+    table.add_row("gain", f"{plan.makeup_gain_db:+.2f} dB")
+    reduction = plan.reduction_db
+    active = float(np.mean(reduction > 0.01)) if reduction.size else 0.0
+    table.add_row(
+        "limiter",
+        f"max {float(reduction.max()) if reduction.size else 0.0:.1f} dB reduction, active {100 * active:.0f} % "
+        f"of the time, release {plan.release_ms:.0f} ms",
+    )
+    mid, side = _eq_at(settings, SUMMARY_BANDS_HZ)
+    table.add_row("EQ amount", f"{100 * settings.eq.amount:.0f} %")
+    table.add_row("EQ mid (dB)", _curve_text(mid))
+    table.add_row("EQ side (dB)", _curve_text(side))
+    table.add_row("largest EQ moves", _largest_moves(settings))
+    table.add_row("output format", f"{settings.output.bit_depth}-bit" if settings.output.bit_depth != "32f" else "32-bit float")
+    console.print(table)
+
+
+def _largest_moves(settings: Settings, count: int = 3) -> str:
+    """The EQ's largest boosts or cuts, mid and side, at least an octave apart on a curve."""
+    eq = settings.eq
+    centers = np.asarray(eq.band_centers_hz)
+    candidates = []
+    for name, gains in (("mid", eq.mid_gain_db), ("side", eq.side_gain_db)):
+        g = np.asarray(gains) * eq.amount
+        candidates += [(abs(g[i]), name, i, g[i]) for i in range(len(g))]
+    picked: list[tuple[str, int, float]] = []
+    for size, name, i, gain in sorted(candidates, key=lambda c: -c[0]):
+        if size < 0.5 or len(picked) == count:
+            break
+        if all(n != name or abs(np.log2(centers[i] / centers[j])) >= 1.0 for n, j, _ in picked):
+            picked.append((name, i, gain))
+    texts = [f"{name} {gain:+.1f} dB at {_hz(float(f'{centers[i]:.2g}'))} Hz" for name, i, gain in picked]
+    return ", ".join(texts) if texts else "none above 0.5 dB"
 
 
 def _curve_text(gains_db: np.ndarray) -> str:

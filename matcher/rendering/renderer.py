@@ -43,7 +43,7 @@ from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
-from matcher.rendering.loudness_solver import Solution, solve_gain
+from matcher.rendering.loudness_solver import Solution, output_loudness_lufs, solve_gain
 from matcher.units import FLOOR_DB, db_to_gain, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
@@ -171,6 +171,16 @@ class GainPlan:
     solving: _Solving | None = field(default=None, repr=False)
     source_peak_db: np.ndarray | None = field(default=None, repr=False)
     """True peak per tick of the equalised signal, before the gain (pass 1)."""
+    predicted_lufs: float | None = None
+    """The output's integrated loudness as the plan's model predicts it."""
+
+    @property
+    def predicted_true_peak_dbtp(self) -> float | None:
+        """Largest true peak of the equalised signal after the planned gain: the limited
+        output's, as the plan models it (a take measures the real one)."""
+        if self.source_peak_db is None or self.source_peak_db.size == 0:
+            return None
+        return float(np.max(self.source_peak_db + self.gain_db))
 
 
 def tick_samples(sample_rate_hz: int) -> int:
@@ -272,7 +282,10 @@ class Renderer:
         if target is None or not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
             release_ms = self.limiters[0].release_ms
-            return GainPlan(self.tick_samples, -reduction, 0.0, reduction, release_ms, source_peak_db=peak_db)
+            lufs = output_loudness_lufs(power, ticks_per_subblock, -reduction) if np.any(power > 0) else FLOOR_DB
+            return GainPlan(
+                self.tick_samples, -reduction, 0.0, reduction, release_ms, source_peak_db=peak_db, predicted_lufs=lufs
+            )
         solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters, target)
         solving = None
         if solution.limiter_index >= CHECKED_FROM_CHARACTER:
@@ -294,6 +307,7 @@ class Renderer:
             solution.predicted_lufs >= aim_lufs - REACHED_LU,
             solving,
             source_peak_db,
+            solution.predicted_lufs,
         )
 
     def revise(self, plan: GainPlan, measured: Measurement) -> GainPlan | None:
