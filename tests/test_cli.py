@@ -613,3 +613,14 @@ def test_progress_counts_every_pass_once(tmp_path, monkeypatch, kept):
     counted = []
     master_file(mix, [ref], tmp_path / "master.wav", FitConfig(), on_block=counted.append)
     assert sum(counted) == 3 * FRAMES + FRAMES
+
+
+def test_match_warns_about_a_clipped_mix_and_still_masters_it(tmp_path, ref):
+    clipped = np.clip(_mix_signal() * 5.0, -1.0, 1.0)
+    mix = _write(tmp_path / "clipped.wav", clipped)
+    out = tmp_path / "out.wav"
+    result = _match(mix, [ref], out)
+    _ok(result)
+    warnings = [line for line in result.stderr.splitlines() if "clipped:" in line]
+    assert warnings and "clipped.wav" in warnings[0]
+    assert _true_peak_dbtp(_read(out)) <= -1.0 + TRUE_PEAK_TOLERANCE_DB

@@ -6,6 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
+from matcher.analysis.condition import ConditionMeter
 from matcher.analysis.loudness import SUBBLOCK_S, LoudnessMeter
 from matcher.analysis.result import Analysis
 from matcher.analysis.spectrum import DYNAMICS_CROSSOVERS_HZ, SpectrumAnalyzer
@@ -36,6 +37,7 @@ class Analyzer:
         self.channels = channels
         self._loudness = LoudnessMeter(sample_rate_hz, channels)
         self._spectrum = SpectrumAnalyzer(sample_rate_hz, channels)
+        self._condition = ConditionMeter(sample_rate_hz, channels)
         self._true_peak = TruePeakDetector(sample_rate_hz, with_short_interpolator=False) if true_peak else None
         self.reset()
 
@@ -43,10 +45,10 @@ class Analyzer:
         """Forget the audio seen so far."""
         self._loudness.reset()
         self._spectrum.reset()
+        self._condition.reset()
         if self._true_peak is not None:
             self._true_peak.reset()
         self._samples = 0
-        self._sample_peak = 0.0
         self._true_peak_max = 0.0
 
     def process(self, block: np.ndarray) -> None:
@@ -60,10 +62,9 @@ class Analyzer:
 
     def _process_chunk(self, block: np.ndarray) -> None:
         self._samples += block.shape[0]
-        if block.shape[0]:
-            self._sample_peak = max(self._sample_peak, float(np.max(np.abs(block))))
         self._loudness.process(block)
         self._spectrum.process(block)
+        self._condition.process(block)
         if self._true_peak is not None:
             self._track_true_peak(self._true_peak.process(block))
 
@@ -73,6 +74,7 @@ class Analyzer:
             self._track_true_peak(self._true_peak.finish())
         energies = self._loudness.finish()
         spectra = self._spectrum.finish()
+        condition = self._condition.finish()
         integrated = energies.integrated_lufs()
         true_peak = float(gain_to_db(self._true_peak_max)) if self._true_peak is not None else None
         silent = integrated <= FLOOR_DB
@@ -87,7 +89,7 @@ class Analyzer:
             duration_s=self._samples / self.sample_rate_hz,
             integrated_lufs=integrated,
             loudness_range_lu=energies.loudness_range_lu(),
-            sample_peak_dbfs=float(gain_to_db(self._sample_peak)),
+            sample_peak_dbfs=float(gain_to_db(self._condition.sample_peak)),
             true_peak_dbtp=true_peak,
             plr_db=None if true_peak is None else 0.0 if silent else true_peak - integrated,
             short_term_hop_s=SUBBLOCK_S,
@@ -99,6 +101,13 @@ class Analyzer:
             gated_fraction=spectra.kept_fraction,
             dynamics_crossovers_hz=DYNAMICS_CROSSOVERS_HZ,
             band_level_percentiles_db=tuple(tuple(row) for row in np.round(spectra.dynamics_db, 3).tolist()),
+            lr_correlation=round(spectra.lr_correlation, 4),
+            band_lr_correlation=tuple(np.round(spectra.band_lr_correlation, 4).tolist()),
+            dc_offset_dbfs=tuple(round(v, 2) for v in condition.dc_offset_dbfs),
+            channel_balance_db=round(condition.channel_balance_db, 3),
+            clipped_runs=condition.clipped_runs,
+            leading_silence_s=round(condition.leading_silence_s, 4),
+            trailing_silence_s=round(condition.trailing_silence_s, 4),
         )
 
     def _track_true_peak(self, peaks: np.ndarray) -> None:

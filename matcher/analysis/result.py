@@ -42,6 +42,17 @@ class Analysis:
         band levels (dB re full-scale mean square; hop about 90 ms), leaving out windows
         more than 40 dB below the band's loudest: the spread of the 95th over the 10th is
         how much the band breathes. -200 for a band with nothing to measure.
+    lr_correlation, band_lr_correlation : float, tuple of float
+        Left/right correlation of the loud part, overall and per dynamics band: 1 for mono,
+        0 for unrelated channels, negative when they cancel in mono (mono compatibility).
+    dc_offset_dbfs : tuple of float
+        Mean of each channel (dBFS; -200 for none).
+    channel_balance_db : float
+        Left minus right, mean square over the whole track (0 for mono).
+    clipped_runs : int
+        Runs of three or more samples at full scale, all channels.
+    leading_silence_s, trailing_silence_s : float
+        Time before the first and after the last sample above -60 dBFS.
     """
 
     SCHEMA_VERSION = 2
@@ -63,6 +74,13 @@ class Analysis:
     gated_fraction: float
     dynamics_crossovers_hz: tuple[float, ...]
     band_level_percentiles_db: tuple[tuple[float, ...], ...]
+    lr_correlation: float
+    band_lr_correlation: tuple[float, ...]
+    dc_offset_dbfs: tuple[float, ...]
+    channel_balance_db: float
+    clipped_runs: int
+    leading_silence_s: float
+    trailing_silence_s: float
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:

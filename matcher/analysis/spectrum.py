@@ -109,6 +109,8 @@ class SpectrumAnalyzer:
         self._side: list[np.ndarray] = []
         self._power: list[np.ndarray] = []
         self._dynamics: list[np.ndarray] = []
+        self._side_dynamics: list[np.ndarray] = []
+        self._energies: list[np.ndarray] = []
 
     def process(self, block: np.ndarray) -> None:
         """Feed a block of shape (n, channels)."""
@@ -140,6 +142,8 @@ class SpectrumAnalyzer:
         self._mid.append(bands[0])
         self._side.append(bands[1])
         self._dynamics.append(product[0, :, self._dynamics_columns])
+        self._side_dynamics.append(product[1, :, self._dynamics_columns])
+        self._energies.append(product[..., -1].T)  # (frames, [mid, side])
         # Mean square of the windowed frame's mid and side; gating needs only its level.
         self._power.append(product[..., -1].sum(axis=0) / self.n_fft)
         self._buffer = self._buffer[:, frames * self.hop :]
@@ -165,7 +169,26 @@ class SpectrumAnalyzer:
         usable = self.centers_hz <= USABLE_FRACTION_OF_NYQUIST * self.sample_rate_hz / 2
         mid_db = np.where(usable, power_to_db(mid[keep].mean(axis=0)), FLOOR_DB)
         side_db = np.where(usable, power_to_db(side[keep].mean(axis=0)), FLOOR_DB)
-        return BandSpectra(self.centers_hz, mid_db, side_db, float(np.mean(keep)), dynamics_db)
+        energies = np.concatenate(self._energies)[keep].sum(axis=0)
+        band_energies = (np.concatenate(self._dynamics)[keep].sum(axis=0), np.concatenate(self._side_dynamics)[keep].sum(axis=0))
+        return BandSpectra(
+            self.centers_hz,
+            mid_db,
+            side_db,
+            float(np.mean(keep)),
+            dynamics_db,
+            correlation(*energies),
+            correlation(*band_energies),
+        )
+
+
+def correlation(mid_energy, side_energy):
+    """Left/right correlation from mid and side energies: ``(M - S) / (M + S)``, since
+    ``L R = M^2 - S^2`` and ``(L^2 + R^2) / 2 = M^2 + S^2``. 1 for silence."""
+    mid_energy, side_energy = np.asarray(mid_energy, dtype=np.float64), np.asarray(side_energy, dtype=np.float64)
+    total = mid_energy + side_energy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (mid_energy - side_energy) / np.where(total > 0, total, 1.0), 1.0)
 
 
 def band_level_percentiles(frame_power: np.ndarray, frames_per_window: int) -> np.ndarray:
@@ -208,16 +231,21 @@ def gate_frames(frame_power: np.ndarray) -> np.ndarray:
 
 
 class BandSpectra:
-    """Mid and side band levels (dB re 1 FS²/Hz), the fraction of frames kept by the gate, and
-    the percentiles of the mid signal's 400 ms levels in the dynamics bands (bands x 3, dB)."""
+    """Mid and side band levels (dB re 1 FS²/Hz), the fraction of frames kept by the gate,
+    the percentiles of the mid signal's 400 ms levels in the dynamics bands (bands x 3, dB),
+    and the left/right correlation of the loud frames, overall and per dynamics band."""
 
-    def __init__(self, centers_hz, mid_db, side_db, kept_fraction, dynamics_db=None):
+    def __init__(self, centers_hz, mid_db, side_db, kept_fraction, dynamics_db=None, lr_correlation=1.0,
+                 band_lr_correlation=None):
         self.centers_hz = np.asarray(centers_hz, dtype=np.float64)
         self.mid_db = np.asarray(mid_db, dtype=np.float64)
         self.side_db = np.asarray(side_db, dtype=np.float64)
         self.kept_fraction = kept_fraction
-        silent = np.full((len(DYNAMICS_CROSSOVERS_HZ) + 1, len(DYNAMICS_PERCENTILES)), FLOOR_DB)
+        bands = len(DYNAMICS_CROSSOVERS_HZ) + 1
+        silent = np.full((bands, len(DYNAMICS_PERCENTILES)), FLOOR_DB)
         self.dynamics_db = silent if dynamics_db is None else np.asarray(dynamics_db, dtype=np.float64)
+        self.lr_correlation = float(lr_correlation)
+        self.band_lr_correlation = np.ones(bands) if band_lr_correlation is None else np.asarray(band_lr_correlation)
 
     @classmethod
     def silent(cls, centers_hz: np.ndarray) -> "BandSpectra":

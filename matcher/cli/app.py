@@ -126,6 +126,13 @@ def _fit_config(lufs: Optional[float], ceiling: float, eq_amount: float, bit_dep
         _fail(str(exc))
 
 
+def _warn_about_the_mix(mix: Path, analysis) -> None:
+    from matcher.analysis.condition import mix_problems
+
+    for problem in mix_problems(analysis):
+        stderr.print(f"automaster: warning: {mix}: {problem}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _warn_out_of_reach(mix: Path, settings, output_lufs: float, master: str = "the master is") -> None:
     stderr.print(
         f"automaster: warning: {mix}: {settings.loudness.target_lufs:.1f} LUFS is out of reach under a "
@@ -162,7 +169,8 @@ def match(
         output_format(output, bit_depth)
         total = _frames([mix]) * 3 + _frames(ref)
         with _progress(total, f"mastering {mix.name}") as advance:
-            _, settings, report = master_file(mix, ref, output, config, force, advance)
+            mix_analysis, settings, report = master_file(mix, ref, output, config, force, advance)
+        _warn_about_the_mix(mix, mix_analysis)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
         if not report.target_reached:
@@ -190,7 +198,8 @@ def suggest(
     with _errors():
         config = _fit_config(lufs, ceiling, eq_amount, bit_depth)
         with _progress(_frames([mix]) * 2 + _frames(ref), f"analysing {mix.name}") as advance:
-            _, settings, plan = suggest_file(mix, ref, config, advance)
+            mix_analysis, settings, plan = suggest_file(mix, ref, config, advance)
+        _warn_about_the_mix(mix, mix_analysis)
         if json_path is not None:
             write_text_atomic(json_path, settings.to_json())
         if not plan.target_reached and plan.predicted_lufs is not None:
