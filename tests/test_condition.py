@@ -87,3 +87,18 @@ def test_overs_in_a_float_mix_are_not_clipping():
     # A float mix peaking above full scale, unclipped: its tops are round, not flat.
     x = sine(100.0, 4.0, RATE, amplitude=1.5, fade_s=0.0)
     assert analyze(x, RATE).clipped_runs == 0
+
+
+def test_a_reference_analysed_without_its_condition_round_trips_and_warns_of_nothing():
+    from matcher import Analysis
+    from matcher.analysis.analyzer import Analyzer
+
+    x = np.clip(pink_noise(4.0, RATE, rms=0.5, seed=7), -1.0, 1.0)  # clipped and loud
+    analyzer = Analyzer(RATE, 2, true_peak=False, condition=False)
+    analyzer.process(x)
+    a = analyzer.finish()
+    assert a.clipped_runs is None and a.dc_offset_dbfs is None
+    assert a.sample_peak_dbfs == pytest.approx(0.0, abs=1e-9)
+    assert Analysis.from_json(a.to_json()) == a
+    assert mix_problems(a) == []
+    assert mix_problems(analyze(x, RATE))  # measured, it would warn

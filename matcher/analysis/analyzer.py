@@ -28,16 +28,19 @@ class Analyzer:
     true_peak : bool
         Measure the true peak (4x oversampling, about 40 % of the analysis time); when
         False, ``true_peak_dbtp`` and ``plr_db`` are None.
+    condition : bool
+        Measure the mix's condition (DC, balance, clipping, silence; about 10 % of the
+        analysis time); when False, those fields are None. A reference needs none of it.
     """
 
-    def __init__(self, sample_rate_hz: int, channels: int, true_peak: bool = True):
+    def __init__(self, sample_rate_hz: int, channels: int, true_peak: bool = True, condition: bool = True):
         if channels not in (1, 2):
             raise ValueError(f"{channels} channels; mono or stereo is supported")
         self.sample_rate_hz = sample_rate_hz
         self.channels = channels
         self._loudness = LoudnessMeter(sample_rate_hz, channels)
         self._spectrum = SpectrumAnalyzer(sample_rate_hz, channels)
-        self._condition = ConditionMeter(sample_rate_hz, channels)
+        self._condition = ConditionMeter(sample_rate_hz, channels) if condition else None
         self._true_peak = TruePeakDetector(sample_rate_hz, with_short_interpolator=False) if true_peak else None
         self.reset()
 
@@ -45,10 +48,12 @@ class Analyzer:
         """Forget the audio seen so far."""
         self._loudness.reset()
         self._spectrum.reset()
-        self._condition.reset()
+        if self._condition is not None:
+            self._condition.reset()
         if self._true_peak is not None:
             self._true_peak.reset()
         self._samples = 0
+        self._sample_peak = 0.0
         self._true_peak_max = 0.0
 
     def process(self, block: np.ndarray) -> None:
@@ -64,7 +69,10 @@ class Analyzer:
         self._samples += block.shape[0]
         self._loudness.process(block)
         self._spectrum.process(block)
-        self._condition.process(block)
+        if self._condition is not None:
+            self._condition.process(block)
+        elif block.shape[0]:
+            self._sample_peak = max(self._sample_peak, float(block.max()), -float(block.min()))
         if self._true_peak is not None:
             self._track_true_peak(self._true_peak.process(block))
 
@@ -74,7 +82,8 @@ class Analyzer:
             self._track_true_peak(self._true_peak.finish())
         energies = self._loudness.finish()
         spectra = self._spectrum.finish()
-        condition = self._condition.finish()
+        condition = self._condition.finish() if self._condition is not None else None
+        sample_peak = self._condition.sample_peak if self._condition is not None else self._sample_peak
         integrated = energies.integrated_lufs()
         true_peak = float(gain_to_db(self._true_peak_max)) if self._true_peak is not None else None
         silent = integrated <= FLOOR_DB
@@ -89,7 +98,7 @@ class Analyzer:
             duration_s=self._samples / self.sample_rate_hz,
             integrated_lufs=integrated,
             loudness_range_lu=energies.loudness_range_lu(),
-            sample_peak_dbfs=float(gain_to_db(self._condition.sample_peak)),
+            sample_peak_dbfs=float(gain_to_db(sample_peak)),
             true_peak_dbtp=true_peak,
             plr_db=None if true_peak is None else 0.0 if silent else true_peak - integrated,
             short_term_hop_s=SUBBLOCK_S,
@@ -103,11 +112,11 @@ class Analyzer:
             band_level_percentiles_db=tuple(tuple(row) for row in np.round(spectra.dynamics_db, 3).tolist()),
             lr_correlation=round(spectra.lr_correlation, 4),
             band_lr_correlation=tuple(np.round(spectra.band_lr_correlation, 4).tolist()),
-            dc_offset_dbfs=tuple(round(v, 2) for v in condition.dc_offset_dbfs),
-            channel_balance_db=round(condition.channel_balance_db, 3),
-            clipped_runs=condition.clipped_runs,
-            leading_silence_s=round(condition.leading_silence_s, 4),
-            trailing_silence_s=round(condition.trailing_silence_s, 4),
+            dc_offset_dbfs=None if condition is None else tuple(round(v, 2) for v in condition.dc_offset_dbfs),
+            channel_balance_db=None if condition is None else round(condition.channel_balance_db, 3),
+            clipped_runs=None if condition is None else condition.clipped_runs,
+            leading_silence_s=None if condition is None else round(condition.leading_silence_s, 4),
+            trailing_silence_s=None if condition is None else round(condition.trailing_silence_s, 4),
         )
 
     def _track_true_peak(self, peaks: np.ndarray) -> None:

@@ -16,8 +16,8 @@ def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None
     Each reference's spectra are first normalised to its own integrated loudness, so a loud
     reference does not outweigh a quiet one in tonal balance; the blend is then placed at the
     weighted mean loudness. Band-level percentiles are averaged the same way, in dB.
-    The condition figures of a blend are summaries: mean correlations and balance, the
-    largest DC offset, the total of clipped runs, no silence. Peaks are the largest, other figures the weighted mean. The
+    Correlations are averaged; a blend has no condition figures (DC, balance, clipping,
+    silence: None). Peaks are the largest, other figures the weighted mean. The
     short-term series of a blend is empty.
 
     Parameters
@@ -79,9 +79,9 @@ def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None
         band_level_percentiles_db=tuple(tuple(row) for row in band_levels.tolist()),
         lr_correlation=float(w @ [a.lr_correlation for a in analyses]),
         band_lr_correlation=tuple((w @ np.array([a.band_lr_correlation for a in analyses])).tolist()),
-        dc_offset_dbfs=(max(max(a.dc_offset_dbfs) for a in analyses),) * max(a.channels for a in analyses),
-        channel_balance_db=float(w @ [a.channel_balance_db for a in analyses]),
-        clipped_runs=sum(a.clipped_runs for a in analyses),
-        leading_silence_s=0.0,
-        trailing_silence_s=0.0,
+        dc_offset_dbfs=None,
+        channel_balance_db=None,
+        clipped_runs=None,
+        leading_silence_s=None,
+        trailing_silence_s=None,
     )

@@ -82,8 +82,8 @@ class ConditionMeter:
         if self._ones.shape[0] < n or self._ones.dtype != x.dtype:
             self._ones = np.ones(n, dtype=x.dtype)
         self._sums += self._ones[:n] @ x
-        self._squares += np.diagonal(x.T @ x)
-        peak = float(np.max(np.abs(x)))
+        self._squares += [np.dot(x[:, c], x[:, c]) for c in range(x.shape[1])]
+        peak = max(float(x.max()), -float(x.min()))
         self.sample_peak = max(self.sample_peak, peak)
         if peak > SILENCE_LEVEL:
             if self._first_audible is None:
@@ -157,13 +157,16 @@ def _last_above(x: np.ndarray, level: float) -> int:
 
 
 def mix_problems(analysis) -> list[str]:
-    """Readable warnings about a mix's condition (empty when it has none).
+    """Readable warnings about a mix's condition (empty when it has none, or when the
+    condition was not measured).
 
     Parameters
     ----------
     analysis : Analysis
     """
     problems = []
+    if analysis.clipped_runs is None:
+        return problems
     if analysis.clipped_runs:
         problems.append(
             f"clipped: {analysis.clipped_runs} runs of {CLIP_RUN_SAMPLES} or more samples at full scale"

@@ -45,14 +45,16 @@ class Analysis:
     lr_correlation, band_lr_correlation : float, tuple of float
         Left/right correlation of the loud part, overall and per dynamics band: 1 for mono,
         0 for unrelated channels, negative when they cancel in mono (mono compatibility).
-    dc_offset_dbfs : tuple of float
+    dc_offset_dbfs : tuple of float or None
         Mean of each channel (dBFS; -200 for none).
-    channel_balance_db : float
+    channel_balance_db : float or None
         Left minus right, mean square over the whole track (0 for mono).
-    clipped_runs : int
-        Runs of three or more samples at full scale, all channels.
-    leading_silence_s, trailing_silence_s : float
+    clipped_runs : int or None
+        Runs of three or more equal samples at full scale (flat tops), all channels.
+    leading_silence_s, trailing_silence_s : float or None
         Time before the first and after the last sample above -60 dBFS.
+        These five describe a mix's condition; None where it was not measured (the
+        references of a match, and blends).
     """
 
     SCHEMA_VERSION = 2
@@ -76,11 +78,11 @@ class Analysis:
     band_level_percentiles_db: tuple[tuple[float, ...], ...]
     lr_correlation: float
     band_lr_correlation: tuple[float, ...]
-    dc_offset_dbfs: tuple[float, ...]
-    channel_balance_db: float
-    clipped_runs: int
-    leading_silence_s: float
-    trailing_silence_s: float
+    dc_offset_dbfs: tuple[float, ...] | None
+    channel_balance_db: float | None
+    clipped_runs: int | None
+    leading_silence_s: float | None
+    trailing_silence_s: float | None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:

@@ -27,9 +27,11 @@ class Cancelled(Exception):
     """An analysis stopped because a job beside it failed or the user interrupted."""
 
 
-def analyze_source(source: AudioSource, true_peak: bool = True, stop: threading.Event | None = None) -> Analysis:
+def analyze_source(
+    source: AudioSource, true_peak: bool = True, stop: threading.Event | None = None, condition: bool = True
+) -> Analysis:
     """Analyse every block of a source; raise :class:`Cancelled` once ``stop`` is set."""
-    analyzer = Analyzer(source.info.sample_rate_hz, source.info.channels, true_peak)
+    analyzer = Analyzer(source.info.sample_rate_hz, source.info.channels, true_peak, condition)
     for block in source():
         if stop is not None and stop.is_set():
             raise Cancelled(str(source.info.path))
@@ -59,7 +61,8 @@ def fit_files(
     mix_info = open_audio(mix_path)
     ref_infos = [open_audio(p) for p in reference_paths]
 
-    # Fitting needs no true peaks of the inputs: skipping them saves 40 % of the analysis.
+    # Fitting needs no true peaks of the inputs: skipping them saves 40 % of the analysis;
+    # nor the references' condition (DC, clipping...), which only the mix's warnings use.
     # The mix is kept in memory for the render; references are read once. Files are
     # analysed two at a time (decoding and FFTs release the GIL).
     # When one job fails (or Ctrl-C arrives) the others stop at their next block.
@@ -67,7 +70,7 @@ def fit_files(
 
     def analyse(info: AudioInfo, keep: bool) -> tuple[AudioSource, Analysis]:
         source = AudioSource(info, on_block, cache=keep)
-        analysis = analyze_source(source, true_peak=False, stop=stop)
+        analysis = analyze_source(source, true_peak=False, stop=stop, condition=keep)
         require_audible(info, analysis)
         return source, analysis
 

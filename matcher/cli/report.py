@@ -164,10 +164,12 @@ def _condition_table(a: Analysis) -> Table:
     if a.channels == 2:
         bands = "  ".join(f"{c:+.2f}" for c in a.band_lr_correlation)
         table.add_row("L/R correlation", f"{a.lr_correlation:+.2f} (per band, low to high: {bands})")
-        table.add_row("balance", f"left {a.channel_balance_db:+.1f} dB")
-    table.add_row("DC offset", ", ".join("-" if v <= -200 else f"{v:.0f} dBFS" for v in a.dc_offset_dbfs))
-    table.add_row("clipped runs", str(a.clipped_runs))
-    table.add_row("silence", f"{a.leading_silence_s:.1f} s at the start, {a.trailing_silence_s:.1f} s at the end")
+    if a.clipped_runs is not None:
+        if a.channels == 2:
+            table.add_row("balance", f"left {a.channel_balance_db:+.1f} dB")
+        table.add_row("DC offset", ", ".join("-" if v <= -200 else f"{v:.0f} dBFS" for v in a.dc_offset_dbfs))
+        table.add_row("clipped runs", str(a.clipped_runs))
+        table.add_row("silence", f"{a.leading_silence_s:.1f} s at the start, {a.trailing_silence_s:.1f} s at the end")
     for problem in mix_problems(a):
         table.add_row("warning", problem)
     return table
