@@ -88,6 +88,18 @@ def test_true_peak_never_above_ceiling(kind, seed, target, ceiling, tilt_db):
     assert true_peak_reference_dbtp(y) <= ceiling
 
 
+@pytest.mark.parametrize("mid_db", [0.0, 6.0])
+def test_neutral_settings_render_transparently(mid_db):
+    # Issue 3: every amount at zero and no gain give back the input within -120 dBFS
+    # (before dither: 32-bit float output). The EQ's curve is there but its amount is 0.
+    x = drum_loop(4.0, 44100, seed=11) * 0.5  # peaks well under the ceiling
+    curve = np.full(len(band_centers_hz()), mid_db)
+    settings = replace(make_settings(bit_depth="32f", mid=curve, amount=0.0), loudness=LoudnessSettings(None))
+    y = render(x, 44100, settings)
+    assert y.shape == x.shape
+    assert np.max(np.abs(y - x)) < 10 ** (-120 / 20)
+
+
 def test_no_time_shift_through_eq_and_gain():
     x = pink_noise(5.0, 48000, rms=0.01, seed=3)
     tilt = 3.0 * np.log2(band_centers_hz() / 1000.0) / 5.0
