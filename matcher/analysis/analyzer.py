@@ -6,7 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
-from matcher.analysis.condition import ConditionMeter
+from matcher.analysis.condition import ConditionMeter, block_peak
 from matcher.analysis.loudness import SUBBLOCK_S, LoudnessMeter
 from matcher.analysis.result import Analysis
 from matcher.analysis.spectrum import DYNAMICS_CROSSOVERS_HZ, SpectrumAnalyzer
@@ -67,12 +67,12 @@ class Analyzer:
 
     def _process_chunk(self, block: np.ndarray) -> None:
         self._samples += block.shape[0]
+        peak = block_peak(block)
+        self._sample_peak = max(self._sample_peak, peak)
         self._loudness.process(block)
         self._spectrum.process(block)
         if self._condition is not None:
-            self._condition.process(block)
-        elif block.shape[0]:
-            self._sample_peak = max(self._sample_peak, float(block.max()), -float(block.min()))
+            self._condition.process(block, peak)
         if self._true_peak is not None:
             self._track_true_peak(self._true_peak.process(block))
 
@@ -83,7 +83,6 @@ class Analyzer:
         energies = self._loudness.finish()
         spectra = self._spectrum.finish()
         condition = self._condition.finish() if self._condition is not None else None
-        sample_peak = self._condition.sample_peak if self._condition is not None else self._sample_peak
         integrated = energies.integrated_lufs()
         true_peak = float(gain_to_db(self._true_peak_max)) if self._true_peak is not None else None
         silent = integrated <= FLOOR_DB
@@ -98,7 +97,7 @@ class Analyzer:
             duration_s=self._samples / self.sample_rate_hz,
             integrated_lufs=integrated,
             loudness_range_lu=energies.loudness_range_lu(),
-            sample_peak_dbfs=float(gain_to_db(sample_peak)),
+            sample_peak_dbfs=float(gain_to_db(self._sample_peak)),
             true_peak_dbtp=true_peak,
             plr_db=None if true_peak is None else 0.0 if silent else true_peak - integrated,
             short_term_hop_s=SUBBLOCK_S,

@@ -9,9 +9,12 @@ limited shows in its peak-to-loudness ratio. :func:`mix_problems` turns the figu
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matcher.analysis.result import Analysis
 
 from matcher.units import gain_to_db, power_to_db
 
@@ -65,14 +68,14 @@ class ConditionMeter:
         self._runs = 0
         self._first_audible: int | None = None
         self._last_audible: int | None = None
-        self.sample_peak = 0.0
         self._ones = np.ones(0)
 
-    def process(self, block: np.ndarray) -> None:
+    def process(self, block: np.ndarray, peak: float | None = None) -> None:
         """Feed a block of shape (n, channels), float32 or float64.
 
-        One pass for the peak and one BLAS product for the channels' energies; the rest runs
-        only where the block reaches full scale, or goes from silence to sound.
+        Two BLAS products give the channels' sums and energies; the rest runs only where the
+        block reaches full scale, or goes from silence to sound. ``peak``, the block's
+        largest magnitude, saves a pass when the caller has it.
         """
         x = np.asarray(block)
         n = x.shape[0]
@@ -83,12 +86,12 @@ class ConditionMeter:
             self._ones = np.ones(n, dtype=x.dtype)
         self._sums += self._ones[:n] @ x
         self._squares += [np.dot(x[:, c], x[:, c]) for c in range(x.shape[1])]
-        peak = max(float(x.max()), -float(x.min()))
-        self.sample_peak = max(self.sample_peak, peak)
+        if peak is None:
+            peak = block_peak(x)
         if peak > SILENCE_LEVEL:
             if self._first_audible is None:
-                self._first_audible = self._samples + _first_above(x, SILENCE_LEVEL)
-            self._last_audible = self._samples + _last_above(x, SILENCE_LEVEL)
+                self._first_audible = self._samples + _edge_above(x, SILENCE_LEVEL, last=False)
+            self._last_audible = self._samples + _edge_above(x, SILENCE_LEVEL, last=True)
         for channel in range(self.channels):
             column = x[:, channel]
             at_full_scale = np.flatnonzero(np.abs(column) >= CLIP_LEVEL) if peak >= CLIP_LEVEL else None
@@ -137,33 +140,25 @@ class ConditionMeter:
         return Condition(dc, balance, runs, leading, trailing)
 
 
-def _first_above(x: np.ndarray, level: float) -> int:
-    """Index of the first sample (any channel) above ``level``; the block has one."""
-    for start in range(0, x.shape[0], SCAN_SAMPLES):
+def block_peak(x: np.ndarray) -> float:
+    """Largest magnitude of a block (without the temporary array of ``abs``)."""
+    return max(float(x.max()), -float(x.min())) if x.size else 0.0
+
+
+def _edge_above(x: np.ndarray, level: float, last: bool) -> int:
+    """Index of the first (or last) sample, any channel, above ``level``; the block has one.
+    Scanned in short windows from that end: music rarely needs more than one."""
+    starts = range(0, x.shape[0], SCAN_SAMPLES)
+    for start in reversed(starts) if last else starts:
         loud = np.flatnonzero(np.max(np.abs(x[start : start + SCAN_SAMPLES]), axis=1) > level)
         if loud.size:
-            return start + int(loud[0])
+            return start + int(loud[-1] if last else loud[0])
     raise ValueError("no sample above the level")
 
 
-def _last_above(x: np.ndarray, level: float) -> int:
-    """Index of the last sample (any channel) above ``level``; the block has one."""
-    for stop in range(x.shape[0], 0, -SCAN_SAMPLES):
-        start = max(stop - SCAN_SAMPLES, 0)
-        loud = np.flatnonzero(np.max(np.abs(x[start:stop]), axis=1) > level)
-        if loud.size:
-            return start + int(loud[-1])
-    raise ValueError("no sample above the level")
-
-
-def mix_problems(analysis) -> list[str]:
+def mix_problems(analysis: Analysis) -> list[str]:
     """Readable warnings about a mix's condition (empty when it has none, or when the
-    condition was not measured).
-
-    Parameters
-    ----------
-    analysis : Analysis
-    """
+    condition was not measured)."""
     problems = []
     if analysis.clipped_runs is None:
         return problems

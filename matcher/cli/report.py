@@ -34,17 +34,10 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     table.add_row("PLR", f"{report.output_plr_db:.1f} dB")
     table.add_row("loudness range", f"{report.output_loudness_range_lu:.1f} LU")
     table.add_row("gain applied", f"{report.gain_db:+.2f} dB")
-    table.add_row(
-        "limiter",
-        f"max {report.limiter_max_reduction_db:.1f} dB reduction, active {100 * report.limiter_active_fraction:.0f} % "
-        f"of the time, release {report.limiter_release_ms:.0f} ms"
-        + (f"; corrected on its measured output ({report.takes} takes)" if report.takes > 1 else ""),
-    )
-    mid, side = _eq_at(settings, SUMMARY_BANDS_HZ)
-    table.add_row("EQ amount", f"{100 * settings.eq.amount:.0f} %")
-    table.add_row("EQ mid (dB)", _curve_text(mid))
-    table.add_row("EQ side (dB)", _curve_text(side))
-    table.add_row("output format", f"{settings.output.bit_depth}-bit" if settings.output.bit_depth != "32f" else "32-bit float")
+    limiter = _limiter_text(report.limiter_max_reduction_db, report.limiter_active_fraction, report.limiter_release_ms)
+    takes = f"; corrected on its measured output ({report.takes} takes)" if report.takes > 1 else ""
+    table.add_row("limiter", limiter + takes)
+    _add_eq_and_format_rows(table, settings)
     console.print(table)
 
 
@@ -64,20 +57,27 @@ def print_suggestion(console: Console, mix: Path, settings: Settings, plan: Gain
         if plan.predicted_lufs is not None:
             table.add_row("predicted PLR", f"{peak - plan.predicted_lufs:.1f} dB")
     table.add_row("gain", f"{plan.makeup_gain_db:+.2f} dB")
-    reduction = plan.reduction_db
-    active = float(np.mean(reduction > 0.01)) if reduction.size else 0.0
-    table.add_row(
-        "limiter",
-        f"max {float(reduction.max()) if reduction.size else 0.0:.1f} dB reduction, active {100 * active:.0f} % "
-        f"of the time, release {plan.release_ms:.0f} ms",
+    table.add_row("limiter", _limiter_text(plan.max_reduction_db, plan.active_fraction, plan.release_ms))
+    _add_eq_and_format_rows(table, settings, with_largest_moves=True)
+    console.print(table)
+
+
+def _limiter_text(max_reduction_db: float, active_fraction: float, release_ms: float) -> str:
+    return (
+        f"max {max_reduction_db:.1f} dB reduction, active {100 * active_fraction:.0f} % of the time, "
+        f"release {release_ms:.0f} ms"
     )
+
+
+def _add_eq_and_format_rows(table: Table, settings: Settings, with_largest_moves: bool = False) -> None:
     mid, side = _eq_at(settings, SUMMARY_BANDS_HZ)
     table.add_row("EQ amount", f"{100 * settings.eq.amount:.0f} %")
     table.add_row("EQ mid (dB)", _curve_text(mid))
     table.add_row("EQ side (dB)", _curve_text(side))
-    table.add_row("largest EQ moves", _largest_moves(settings))
-    table.add_row("output format", f"{settings.output.bit_depth}-bit" if settings.output.bit_depth != "32f" else "32-bit float")
-    console.print(table)
+    if with_largest_moves:
+        table.add_row("largest EQ moves", _largest_moves(settings))
+    bit_depth = settings.output.bit_depth
+    table.add_row("output format", f"{bit_depth}-bit" if bit_depth != "32f" else "32-bit float")
 
 
 def _largest_moves(settings: Settings, count: int = 3) -> str:

@@ -70,11 +70,11 @@ def crossover_bank(crossovers_hz, sample_rate_hz: float) -> np.ndarray:
     return np.column_stack([edges[k + 1] - edges[k] for k in range(len(crossovers) + 1)])
 
 
-class Crossover:
+class Crossover(LinearPhaseFilter):
     """Splits a stream of shape (n, channels) into bands, shape (n, channels, bands).
 
     The output lines up with the input (the FIR delay is compensated) and, summed over the
-    bands, equals it (float32 rounding: about -140 dB).
+    bands, equals it (float32 rounding: about -140 dB). :meth:`finish` returns the rest.
 
     Parameters
     ----------
@@ -85,23 +85,8 @@ class Crossover:
     def __init__(self, crossovers_hz, sample_rate_hz: float):
         self.crossovers_hz = tuple(float(f) for f in crossovers_hz)
         self.bands = len(self.crossovers_hz) + 1
-        bank = crossover_bank(self.crossovers_hz, sample_rate_hz)
-        self._filter = LinearPhaseFilter(bank[:, None, :], np.float32)
-
-    @property
-    def delay_samples(self) -> int:
-        """Latency of the FIRs, compensated internally."""
-        return self._filter.delay_samples
-
-    def reset(self) -> None:
-        """Forget the signal seen so far."""
-        self._filter.reset()
+        super().__init__(crossover_bank(self.crossovers_hz, sample_rate_hz)[:, None, :], np.float32)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Feed a block of shape (n, channels); return the aligned bands ready so far."""
-        block = np.asarray(block, dtype=np.float32)
-        return self._filter.process(block[:, :, None])
-
-    def finish(self) -> np.ndarray:
-        """Return the rest of the bands; over the stream, as many samples as went in."""
-        return self._filter.finish()
+        return super().process(np.asarray(block, dtype=np.float32)[:, :, None])

@@ -175,6 +175,16 @@ class GainPlan:
     """The output's integrated loudness as the plan's model predicts it."""
 
     @property
+    def max_reduction_db(self) -> float:
+        """Largest gain reduction of the limiter (dB)."""
+        return float(self.reduction_db.max()) if self.reduction_db.size else 0.0
+
+    @property
+    def active_fraction(self) -> float:
+        """Fraction of the ticks where the limiter reduces at all (more than 0.01 dB)."""
+        return float(np.mean(self.reduction_db > 0.01)) if self.reduction_db.size else 0.0
+
+    @property
     def predicted_true_peak_dbtp(self) -> float | None:
         """Largest true peak of the equalised signal after the planned gain: the limited
         output's, as the plan models it (a take measures the real one)."""
@@ -432,8 +442,8 @@ class Renderer:
             gain_db=float(plan.makeup_gain_db),
             target_reached=reached,
             limiter_release_ms=plan.release_ms,
-            limiter_max_reduction_db=float(plan.reduction_db.max()) if plan.reduction_db.size else 0.0,
-            limiter_active_fraction=float(np.mean(plan.reduction_db > 0.01)) if plan.reduction_db.size else 0.0,
+            limiter_max_reduction_db=plan.max_reduction_db,
+            limiter_active_fraction=plan.active_fraction,
             output_lufs=lufs,
             output_true_peak_dbtp=true_peak_dbtp,
             output_sample_peak_dbfs=float(gain_to_db(sample_peak)),
