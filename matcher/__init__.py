@@ -19,7 +19,9 @@ _EXPORTS = {
     "Analysis": "matcher.analysis.result",
     "AudioFileError": "matcher.errors",
     "AutomasterError": "matcher.errors",
+    "DynamicsSettings": "matcher.fitting.settings",
     "EqSettings": "matcher.fitting.settings",
+    "FixSettings": "matcher.fitting.settings",
     "FitConfig": "matcher.fitting.config",
     "InvalidAudioError": "matcher.errors",
     "LimiterSettings": "matcher.fitting.settings",
@@ -27,6 +29,7 @@ _EXPORTS = {
     "OutputSettings": "matcher.fitting.settings",
     "Settings": "matcher.fitting.settings",
     "SettingsError": "matcher.errors",
+    "WidthSettings": "matcher.fitting.settings",
     "analyze": "matcher.analysis.analyzer",
     "combine": "matcher.analysis.combine",
     "fit": "matcher.fitting.fit",
@@ -37,14 +40,17 @@ __all__ = [
     "Analysis",
     "AudioFileError",
     "AutomasterError",
+    "DynamicsSettings",
     "EqSettings",
     "FitConfig",
+    "FixSettings",
     "InvalidAudioError",
     "LimiterSettings",
     "LoudnessSettings",
     "OutputSettings",
     "Settings",
     "SettingsError",
+    "WidthSettings",
     "analyze",
     "combine",
     "fit",
@@ -59,11 +65,14 @@ if TYPE_CHECKING:
     from matcher.fitting.config import FitConfig
     from matcher.fitting.fit import fit
     from matcher.fitting.settings import (
+        DynamicsSettings,
         EqSettings,
+        FixSettings,
         LimiterSettings,
         LoudnessSettings,
         OutputSettings,
         Settings,
+        WidthSettings,
     )
     from matcher.rendering.renderer import render
 

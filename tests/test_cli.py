@@ -276,14 +276,39 @@ def test_suggest_shows_the_settings_and_writes_only_their_json(tmp_path, mix, re
     before = set(_snapshot(tmp_path))
     result = runner.invoke(app, ["suggest", str(mix), "--ref", str(ref), "--json", str(settings_path)])
     _ok(result)
-    for needle in ("suggested settings", "predicted loudness", "predicted true peak", "largest EQ moves"):
+    for needle in ("suggested settings", "predicted loudness", "predicted true peak", "largest moves", "leveler", "width (dB)", "fixes"):
         assert needle in result.stdout
     assert set(_snapshot(tmp_path)) - before == {"s.json"}
     Settings.from_json(settings_path.read_text(encoding="utf-8"))
 
 
+def _suggested(tmp_path, mix, ref, *options) -> Settings:
+    path = tmp_path / "suggested.json"
+    _ok(runner.invoke(app, ["suggest", str(mix), "--ref", str(ref), "--json", str(path), *options]))
+    return Settings.from_json(path.read_text(encoding="utf-8"))
+
+
+def test_amounts_and_switches_per_stage(tmp_path, mix, ref):
+    full = _suggested(tmp_path, mix, ref)
+    assert (full.eq.amount, full.width.amount, full.dynamics.amount) == (1.0, 1.0, 1.0)
+    assert full.fixes.remove_dc and full.fixes.highpass_hz == 20.0
+    assert full.dynamics.target_lra_lu is not None and full.loudness.target_lufs is not None
+    some = _suggested(tmp_path, mix, ref, "--amount", "eq=60,width=100,dynamics=0")
+    assert (some.eq.amount, some.width.amount, some.dynamics.amount) == (0.6, 1.0, 0.0)
+    assert some.eq.gain_db == full.eq.gain_db  # an amount scales the fitted curve, it does not refit
+    only = _suggested(tmp_path, mix, ref, "--only", "eq,loudness")
+    assert (only.eq.amount, only.width.amount, only.dynamics.amount) == (1.0, 0.0, 0.0)
+    assert only.fixes.is_neutral and only.loudness.target_lufs == full.loudness.target_lufs
+    width_only = _suggested(tmp_path, mix, ref, "--only", "width", "--mono-below", "90")
+    assert (width_only.eq.amount, width_only.width.amount, width_only.loudness.target_lufs) == (0.0, 1.0, None)
+    assert width_only.width.mono_below_hz == 90.0
+    fixes = _suggested(tmp_path, mix, ref, "--no-fix", "dc,highpass", "--highpass", "30")
+    assert not fixes.fixes.remove_dc and fixes.fixes.highpass_hz is None
+    assert _suggested(tmp_path, mix, ref, "--highpass", "30").fixes.highpass_hz == 30.0
+
+
 def test_suggest_then_render_gives_the_same_file_as_match(tmp_path, mix, ref):
-    options = ["--ceiling", "-1.5", "--eq-amount", "80", "--bit-depth", "16"]
+    options = ["--ceiling", "-1.5", "--amount", "eq=80,width=50,dynamics=70", "--bit-depth", "16"]
     suggested, saved = tmp_path / "suggested.json", tmp_path / "saved.json"
     matched, rendered = tmp_path / "matched.wav", tmp_path / "rendered.wav"
     _ok(runner.invoke(app, ["suggest", str(mix), "--ref", str(ref), "--json", str(suggested), *options]))
@@ -461,7 +486,7 @@ def _settings_file(text: str | None):
 def _render_over_the_mix(tmp: Path):
     mix, _, _ = _inputs(tmp)
     path = tmp / "settings.json"
-    path.write_text(Settings(EqSettings((100.0,), (0.0,), (0.0,)), LoudnessSettings(-14.0)).to_json(), encoding="utf-8")
+    path.write_text(Settings(EqSettings((100.0,), (0.0,)), LoudnessSettings(-14.0)).to_json(), encoding="utf-8")
     return ["render", str(mix), "--settings", str(path), "-o", str(mix), "--force"], "mix.wav"
 
 
@@ -487,6 +512,13 @@ BAD_INPUT: dict[str, Case] = {
     "unknown output extension": _bad_output("out.mp4"),
     "float FLAC": _bad_output("x.flac", "--bit-depth", "32f"),
     "eq amount 150": _bad_option("--eq-amount", "150", needle="--eq-amount 150"),
+    "amount of 150 %": _bad_option("--amount", "width=150", needle="--amount width 150"),
+    "amount of an unknown stage": _bad_option("--amount", "eq=50,loud=50", needle="unknown 'loud'"),
+    "amount without a number": _bad_option("--amount", "eq", needle="not STAGE=PERCENT"),
+    "eq amount given twice": _bad_option("--eq-amount", "50", "--amount", "eq=60", needle="give the EQ amount once"),
+    "only an unknown stage": _bad_option("--only", "eq,volume", needle="unknown 'volume'"),
+    "no-fix of an unknown fix": _bad_option("--no-fix", "dither", needle="unknown 'dither'"),
+    "high-pass at 1 kHz": _bad_option("--highpass", "1000", needle="high-pass 1000"),
     "bit depth 12": _bad_option("--bit-depth", "12", needle="--bit-depth '12'"),
     "analyze missing file": _analyze_missing,
     "suggest, silent mix": lambda tmp: (["suggest", str(_silence(tmp)), "--ref", str(_inputs(tmp)[1])], "silence.wav"),
@@ -494,7 +526,7 @@ BAD_INPUT: dict[str, Case] = {
     "render, settings not JSON": _settings_file("eq: flat"),
     "render, settings of another schema": _settings_file('{"schema_version": 99}'),
     "render, settings with a bad value": _settings_file(
-        Settings(EqSettings((100.0,), (0.0,), (0.0,)), LoudnessSettings(-14.0)).to_json().replace('"bit_depth": "24"', '"bit_depth": "12"')
+        Settings(EqSettings((100.0,), (0.0,)), LoudnessSettings(-14.0)).to_json().replace('"bit_depth": "24"', '"bit_depth": "12"')
     ),
     "render over the mix": _render_over_the_mix,
 }

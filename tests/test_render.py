@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from signals import drum_loop, pink_noise, sine, true_peak_reference_dbtp, white_noise
 
-from matcher import EqSettings, LimiterSettings, LoudnessSettings, OutputSettings, Settings, render
+from matcher import (
+    DynamicsSettings,
+    EqSettings,
+    FixSettings,
+    LimiterSettings,
+    LoudnessSettings,
+    OutputSettings,
+    Settings,
+    WidthSettings,
+    render,
+)
 from matcher.analysis.analyzer import analyze
 from matcher.analysis.loudness import LoudnessMeter
 from matcher.analysis.spectrum import band_centers_hz
@@ -25,12 +35,20 @@ from matcher.rendering.renderer import (
 )
 
 
-def make_settings(target_lufs=-14.0, ceiling=-1.0, mid=None, side=None, bit_depth="24", amount=1.0):
+def make_settings(
+    target_lufs=-14.0, ceiling=-1.0, mid=None, side=None, bit_depth="24", amount=1.0, fixes=None, dynamics=None
+):
+    """Settings with an EQ of ``mid`` and a width of ``side - mid``; no fixes, no leveler."""
     centers = tuple(band_centers_hz().tolist())
-    zeros = tuple(0.0 for _ in centers)
+    zeros = np.zeros(len(centers))
+    mid = np.asarray(mid, dtype=float) if mid is not None else zeros
+    side = np.asarray(side, dtype=float) if side is not None else mid
     return Settings(
-        eq=EqSettings(centers, tuple(mid) if mid is not None else zeros, tuple(side) if side is not None else zeros, amount),
+        eq=EqSettings(centers, tuple(mid), amount),
+        width=WidthSettings(centers, tuple(side - mid), amount),
         loudness=LoudnessSettings(target_lufs),
+        dynamics=dynamics if dynamics is not None else DynamicsSettings(),
+        fixes=fixes if fixes is not None else FixSettings(remove_dc=False, highpass_hz=None),
         limiter=LimiterSettings(ceiling_dbtp=ceiling),
         output=OutputSettings(bit_depth=bit_depth),
     )
@@ -94,7 +112,11 @@ def test_neutral_settings_render_transparently(mid_db):
     # (before dither: 32-bit float output). The EQ's curve is there but its amount is 0.
     x = drum_loop(4.0, 44100, seed=11) * 0.5  # peaks well under the ceiling
     curve = np.full(len(band_centers_hz()), mid_db)
-    settings = replace(make_settings(bit_depth="32f", mid=curve, amount=0.0), loudness=LoudnessSettings(None))
+    settings = replace(
+        make_settings(bit_depth="32f", mid=curve, side=-curve, amount=0.0,
+                      dynamics=DynamicsSettings(target_lra_lu=1.0, amount=0.0)),
+        loudness=LoudnessSettings(None),
+    )  # EQ, width and leveler all at amount 0; fixes off
     y = render(x, 44100, settings)
     assert y.shape == x.shape
     assert np.max(np.abs(y - x)) < 10 ** (-120 / 20)

@@ -6,6 +6,7 @@ the file and the problem), 130 interrupted.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -104,21 +105,83 @@ MIX_ARGUMENT_HELP = "The mix to master (WAV, FLAC, AIFF, OGG, MP3)."
 REF_HELP = "Reference track; repeat for several."
 LUFS_HELP = "Integrated loudness target (LUFS) instead of the references' loudness."
 CEILING_HELP = "True-peak ceiling (dBTP)."
-EQ_AMOUNT_HELP = "How much of the matching EQ to apply (0-100 %)."
+EQ_AMOUNT_HELP = "How much of the matching EQ to apply (0-100 %); same as --amount eq=N."
+AMOUNT_HELP = "Amount per stage, in %: e.g. eq=60,width=100,dynamics=0 (stages: eq, width, dynamics)."
+ONLY_HELP = (
+    "Run only these stages: eq, width, dynamics, loudness, fixes (e.g. eq,loudness). Without "
+    "loudness the mix keeps its level and only the limiter acts."
+)
+NO_FIX_HELP = "Switch mix fixes off: dc, highpass, polarity, balance (comma-separated)."
+HIGHPASS_HELP = "Corner of the subsonic high-pass (Hz, 24 dB/octave)."
+MONO_BELOW_HELP = "Make the image mono below this frequency (Hz)."
 BIT_DEPTH_HELP = "Output sample format: 16, 24 or 32f."
+AMOUNT_STAGES = ("eq", "width", "dynamics")
+STAGES = (*AMOUNT_STAGES, "loudness", "fixes")
+FIXES = ("dc", "highpass", "polarity", "balance")
 
 
-def _fit_config(lufs: Optional[float], ceiling: float, eq_amount: float, bit_depth: str):
+def _names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    names = [n.strip().lower() for n in value.split(",") if n.strip()]
+    for name in names:
+        if name not in allowed:
+            _fail(f"{option} {value!r}: unknown {name!r}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _amounts(value: str | None) -> dict[str, float]:
+    """``eq=60,width=100`` as fractions per stage."""
+    amounts: dict[str, float] = {}
+    for item in (value or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, number = item.partition("=")
+        (name,) = _names(name, AMOUNT_STAGES, "--amount") or [""]
+        try:
+            percent = float(number) if sep else math.nan
+        except ValueError:
+            percent = math.nan
+        if math.isnan(percent):
+            _fail(f"--amount {value!r}: {item.strip()!r} is not STAGE=PERCENT")
+        amounts[name] = _parse_percent(percent, f"--amount {name}")
+    return amounts
+
+
+def _fit_config(
+    lufs: float | None,
+    ceiling: float,
+    eq_amount: float | None,
+    bit_depth: str,
+    amount: str | None = None,
+    only: str | None = None,
+    no_fix: str | None = None,
+    highpass: float = 20.0,
+    mono_below: float | None = None,
+):
     """The FitConfig of the options ``match`` and ``suggest`` share; bad values exit 2."""
     from matcher.fitting.config import FitConfig
     from matcher.fitting.settings import LimiterSettings, OutputSettings
 
     if bit_depth not in ("16", "24", "32f"):
         _fail(f"--bit-depth {bit_depth!r}: choose 16, 24 or 32f")
+    amounts = _amounts(amount)
+    if eq_amount is not None:
+        if "eq" in amounts:
+            _fail("give the EQ amount once: --eq-amount or --amount eq=N")
+        amounts["eq"] = _parse_percent(eq_amount, "--eq-amount")
+    stages = set(_names(only, STAGES, "--only")) if only is not None else set(STAGES)
+    fixes = set(FIXES) - set(_names(no_fix or "", FIXES, "--no-fix")) if "fixes" in stages else set()
     try:
         return FitConfig(
             target_lufs=lufs,
-            eq_amount=_parse_percent(eq_amount, "--eq-amount"),
+            follow_loudness="loudness" in stages,
+            eq_amount=amounts.get("eq", 1.0) if "eq" in stages else 0.0,
+            width_amount=amounts.get("width", 1.0) if "width" in stages else 0.0,
+            dynamics_amount=amounts.get("dynamics", 1.0) if "dynamics" in stages else 0.0,
+            remove_dc="dc" in fixes,
+            highpass_hz=highpass if "highpass" in fixes else None,
+            fix_polarity="polarity" in fixes,
+            fix_balance="balance" in fixes,
+            mono_below_hz=mono_below,
             limiter=LimiterSettings(ceiling_dbtp=ceiling),
             output=OutputSettings(bit_depth=bit_depth),
         )
@@ -153,19 +216,25 @@ def match(
     ),
     lufs: Optional[float] = typer.Option(None, "--lufs", help=LUFS_HELP),
     ceiling: float = typer.Option(-1.0, "--ceiling", help=CEILING_HELP),
-    eq_amount: float = typer.Option(100.0, "--eq-amount", help=EQ_AMOUNT_HELP),
+    eq_amount: Optional[float] = typer.Option(None, "--eq-amount", help=EQ_AMOUNT_HELP),
+    amount: Optional[str] = typer.Option(None, "--amount", help=AMOUNT_HELP),
+    only: Optional[str] = typer.Option(None, "--only", help=ONLY_HELP),
+    no_fix: Optional[str] = typer.Option(None, "--no-fix", help=NO_FIX_HELP),
+    highpass: float = typer.Option(20.0, "--highpass", help=HIGHPASS_HELP),
+    mono_below: Optional[float] = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP),
     bit_depth: str = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP),
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
-    """Master MIX so that it matches the reference track(s) in loudness and tonal balance."""
+    """Master MIX so that it matches the reference track(s): loudness, tonal balance, width and
+    loudness range."""
     from matcher.cli.files import master_file
     from matcher.cli.report import print_match_summary
     from matcher.io.writing import output_format, write_text_atomic
 
     output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
     with _errors():
-        config = _fit_config(lufs, ceiling, eq_amount, bit_depth)
+        config = _fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
         output_format(output, bit_depth)
         total = _frames([mix]) * 3 + _frames(ref)
         with _progress(total, f"mastering {mix.name}") as advance:
@@ -184,7 +253,12 @@ def suggest(
     ref: List[Path] = typer.Option(..., "--ref", "-r", help=REF_HELP),
     lufs: Optional[float] = typer.Option(None, "--lufs", help=LUFS_HELP),
     ceiling: float = typer.Option(-1.0, "--ceiling", help=CEILING_HELP),
-    eq_amount: float = typer.Option(100.0, "--eq-amount", help=EQ_AMOUNT_HELP),
+    eq_amount: Optional[float] = typer.Option(None, "--eq-amount", help=EQ_AMOUNT_HELP),
+    amount: Optional[str] = typer.Option(None, "--amount", help=AMOUNT_HELP),
+    only: Optional[str] = typer.Option(None, "--only", help=ONLY_HELP),
+    no_fix: Optional[str] = typer.Option(None, "--no-fix", help=NO_FIX_HELP),
+    highpass: float = typer.Option(20.0, "--highpass", help=HIGHPASS_HELP),
+    mono_below: Optional[float] = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP),
     bit_depth: str = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP),
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (edit them, then: automaster render MIX --settings FILE)."
@@ -196,7 +270,7 @@ def suggest(
     from matcher.io.writing import write_text_atomic
 
     with _errors():
-        config = _fit_config(lufs, ceiling, eq_amount, bit_depth)
+        config = _fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
         with _progress(_frames([mix]) * 2 + _frames(ref), f"analysing {mix.name}") as advance:
             mix_analysis, settings, plan = suggest_file(mix, ref, config, advance)
         _warn_about_the_mix(mix, mix_analysis)

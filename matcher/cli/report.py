@@ -15,12 +15,13 @@ from matcher.rendering.renderer import GainPlan, RenderReport
 SUMMARY_BANDS_HZ = (31.5, 63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
 
 
-def _eq_at(settings: Settings, freqs_hz) -> tuple[np.ndarray, np.ndarray]:
-    eq = settings.eq
-    log_c = np.log2(eq.band_centers_hz)
-    mid = np.interp(np.log2(freqs_hz), log_c, eq.mid_gain_db) * eq.amount
-    side = np.interp(np.log2(freqs_hz), log_c, eq.side_gain_db) * eq.amount
-    return mid, side
+def _curves(settings: Settings) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, band centres, gains as rendered) of the EQ and, for stereo, the width."""
+    eq, width = settings.eq, settings.width
+    curves = [("EQ", np.asarray(eq.band_centers_hz), np.asarray(eq.gain_db) * eq.amount)]
+    if width is not None:
+        curves.append(("width", np.asarray(width.band_centers_hz), np.asarray(width.side_gain_db) * width.amount))
+    return curves
 
 
 def print_match_summary(console: Console, output: Path, settings: Settings, report: RenderReport) -> None:
@@ -36,6 +37,7 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     table.add_row("gain applied", f"{report.gain_db:+.2f} dB")
     limiter = _limiter_text(report.limiter_max_reduction_db, report.limiter_active_fraction, report.limiter_release_ms)
     takes = f"; corrected on its measured output ({report.takes} takes)" if report.takes > 1 else ""
+    table.add_row("leveler", _leveler_text(settings, report.leveler_ratio, report.leveler_min_gain_db, report.leveler_max_gain_db))
     table.add_row("limiter", limiter + takes)
     _add_eq_and_format_rows(table, settings)
     console.print(table)
@@ -56,7 +58,10 @@ def print_suggestion(console: Console, mix: Path, settings: Settings, plan: Gain
         table.add_row("predicted true peak", f"{peak:.2f} dBTP (ceiling {settings.limiter.ceiling_dbtp:.1f})")
         if plan.predicted_lufs is not None:
             table.add_row("predicted PLR", f"{peak - plan.predicted_lufs:.1f} dB")
+    if plan.predicted_lra_lu is not None:
+        table.add_row("predicted loudness range", f"{plan.predicted_lra_lu:.1f} LU")
     table.add_row("gain", f"{plan.makeup_gain_db:+.2f} dB")
+    table.add_row("leveler", _leveler_text(settings, plan.leveler_ratio, *plan.leveler_range_db))
     table.add_row("limiter", _limiter_text(plan.max_reduction_db, plan.active_fraction, plan.release_ms))
     _add_eq_and_format_rows(table, settings, with_largest_moves=True)
     console.print(table)
@@ -69,32 +74,58 @@ def _limiter_text(max_reduction_db: float, active_fraction: float, release_ms: f
     )
 
 
+def _leveler_text(settings: Settings, ratio: float | None, low_db: float, high_db: float) -> str:
+    dynamics = settings.dynamics
+    if ratio is None:
+        return "off"
+    kind = f"{ratio:.2f}:1" if ratio >= 1.0 else f"1:{1.0 / ratio:.2f} (expanding)"
+    return (
+        f"ratio {kind}, gain {low_db:+.1f} to {high_db:+.1f} dB, toward {dynamics.target_lra_lu:.1f} LU "
+        f"at {100 * dynamics.amount:.0f} %"
+    )
+
+
+def _fixes_text(settings: Settings) -> str:
+    fixes = settings.fixes
+    parts = []
+    if fixes.remove_dc:
+        parts.append("DC removed")
+    if fixes.highpass_hz is not None:
+        parts.append(f"high-pass {fixes.highpass_hz:.0f} Hz")
+    if fixes.invert_right:
+        parts.append("right channel's polarity flipped")
+    if fixes.balance_db:
+        parts.append(f"balance corrected by {fixes.balance_db:+.1f} dB (left minus right)")
+    return ", ".join(parts) if parts else "none"
+
+
 def _add_eq_and_format_rows(table: Table, settings: Settings, with_largest_moves: bool = False) -> None:
-    mid, side = _eq_at(settings, SUMMARY_BANDS_HZ)
-    table.add_row("EQ amount", f"{100 * settings.eq.amount:.0f} %")
-    table.add_row("EQ mid (dB)", _curve_text(mid))
-    table.add_row("EQ side (dB)", _curve_text(side))
+    table.add_row("fixes", _fixes_text(settings))
+    log_f = np.log2(SUMMARY_BANDS_HZ)
+    for name, centers, gains in _curves(settings):
+        amount = settings.eq.amount if name == "EQ" else settings.width.amount
+        table.add_row(f"{name} (dB)", _curve_text(np.interp(log_f, np.log2(centers), gains)))
+        table.add_row(f"{name} amount", f"{100 * amount:.0f} %")
+    if settings.width is not None and settings.width.mono_below_hz is not None:
+        table.add_row("mono below", f"{settings.width.mono_below_hz:.0f} Hz")
     if with_largest_moves:
-        table.add_row("largest EQ moves", _largest_moves(settings))
+        table.add_row("largest moves", _largest_moves(settings))
     bit_depth = settings.output.bit_depth
     table.add_row("output format", f"{bit_depth}-bit" if bit_depth != "32f" else "32-bit float")
 
 
 def _largest_moves(settings: Settings, count: int = 3) -> str:
-    """The EQ's largest boosts or cuts, mid and side, at least an octave apart on a curve."""
-    eq = settings.eq
-    centers = np.asarray(eq.band_centers_hz)
+    """The largest boosts or cuts of the EQ and the width, at least an octave apart on a curve."""
     candidates = []
-    for name, gains in (("mid", eq.mid_gain_db), ("side", eq.side_gain_db)):
-        g = np.asarray(gains) * eq.amount
-        candidates += [(abs(g[i]), name, i, g[i]) for i in range(len(g))]
-    picked: list[tuple[str, int, float]] = []
-    for size, name, i, gain in sorted(candidates, key=lambda c: -c[0]):
+    for name, centers, g in _curves(settings):
+        candidates += [(abs(g[i]), name, float(centers[i]), g[i]) for i in range(len(g))]
+    picked: list[tuple[str, float, float]] = []
+    for size, name, f, gain in sorted(candidates, key=lambda c: -c[0]):
         if size < 0.5 or len(picked) == count:
             break
-        if all(n != name or abs(np.log2(centers[i] / centers[j])) >= 1.0 for n, j, _ in picked):
-            picked.append((name, i, gain))
-    texts = [f"{name} {gain:+.1f} dB at {_hz(float(f'{centers[i]:.2g}'))} Hz" for name, i, gain in picked]
+        if all(n != name or abs(np.log2(f / other)) >= 1.0 for n, other, _ in picked):
+            picked.append((name, f, gain))
+    texts = [f"{name} {gain:+.1f} dB at {_hz(float(f'{f:.2g}'))} Hz" for name, f, gain in picked]
     return ", ".join(texts) if texts else "none above 0.5 dB"
 
 

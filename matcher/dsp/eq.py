@@ -22,17 +22,40 @@ class MidSideEQ:
     sample_rate_hz : float
     channels : int
         1 (the mid curve is applied) or 2.
+    highpass_hz : float, optional
+        A 24 dB/octave subsonic high-pass on both, in the same FIRs.
+    zero_dc : bool
+        Remove DC exactly (see :func:`~matcher.dsp.filters.linear_phase_eq`).
+    side_highpass_hz : float, optional
+        A 24 dB/octave high-pass on the side only: the image is mono below it.
+    channel_gains : (float, float), optional
+        Gains of left and right before the mid/side matrix (a polarity flip is -1; a
+        balance correction scales each side), at no extra cost.
     """
 
-    def __init__(self, band_centers_hz, mid_gain_db, side_gain_db, sample_rate_hz: float, channels: int):
+    def __init__(
+        self,
+        band_centers_hz,
+        mid_gain_db,
+        side_gain_db,
+        sample_rate_hz: float,
+        channels: int,
+        highpass_hz: float | None = None,
+        zero_dc: bool = False,
+        side_highpass_hz: float | None = None,
+        channel_gains: tuple[float, float] | None = None,
+    ):
         centers = np.asarray(band_centers_hz, dtype=np.float64)
-        mid = linear_phase_eq(centers, np.asarray(mid_gain_db, dtype=np.float64), sample_rate_hz)
+        corners = () if highpass_hz is None else (highpass_hz,)
+        mid = linear_phase_eq(centers, np.asarray(mid_gain_db, dtype=np.float64), sample_rate_hz, corners, zero_dc)
         if channels == 1:
             bank = mid[:, None]
         else:
-            side = linear_phase_eq(centers, np.asarray(side_gain_db, dtype=np.float64), sample_rate_hz)
+            side_corners = corners + (() if side_highpass_hz is None else (side_highpass_hz,))
+            side = linear_phase_eq(centers, np.asarray(side_gain_db, dtype=np.float64), sample_rate_hz, side_corners, zero_dc)
             bank = np.column_stack([mid, side])
         self.channels = channels
+        self._gains = None if channel_gains is None or channels == 1 else np.asarray(channel_gains, np.float32) * 0.5
         self._filter = LinearPhaseFilter(bank, np.float32)
 
     @property
@@ -57,6 +80,12 @@ class MidSideEQ:
         if self.channels == 1:
             return block
         ms = np.empty_like(block)
+        if self._gains is not None:
+            left = block[:, 0] * self._gains[0]
+            right = block[:, 1] * self._gains[1]
+            np.add(left, right, out=ms[:, 0])
+            np.subtract(left, right, out=ms[:, 1])
+            return ms
         np.add(block[:, 0], block[:, 1], out=ms[:, 0])
         np.subtract(block[:, 0], block[:, 1], out=ms[:, 1])
         ms *= 0.5

@@ -15,6 +15,8 @@ class FitConfig:
     ----------
     target_lufs : float or None
         Explicit loudness target; None takes the references' loudness.
+    follow_loudness : bool
+        False keeps the mix's level (make-up gain 0 dB; the limiter still holds the ceiling).
     eq_amount : float
         0-1, how much of the matching EQ to apply.
     eq_smoothing_octaves : float
@@ -24,12 +26,33 @@ class FitConfig:
     eq_low_taper_hz, eq_high_taper_hz : (float, float)
         Below the first and above the second range the EQ fades to 0 dB, where measured
         curves are least reliable (rumble, and lossy references' missing top octave).
+    width_amount, dynamics_amount : float
+        0-1, how much of the width match and of the loudness-range match to apply.
+    width_smoothing_octaves, width_max_db : float
+        Smoothing and limit (either way) of the width curve.
+    mono_below_hz : float or None
+        Make the image mono below this frequency.
+    remove_dc, highpass_hz, fix_polarity, fix_balance
+        The mix fixes: DC removal, the subsonic high-pass's corner (None: none), flipping
+        the right channel of a mix whose channels cancel (left/right correlation below
+        :data:`~matcher.analysis.condition.CORRELATION_WARNING`), and levelling channels
+        more than :data:`~matcher.analysis.condition.BALANCE_WARNING_DB` apart.
     limiter, output : LimiterSettings, OutputSettings
         Passed through to the settings.
     """
 
     target_lufs: float | None = None
+    follow_loudness: bool = True
     eq_amount: float = 1.0
+    width_amount: float = 1.0
+    dynamics_amount: float = 1.0
+    width_smoothing_octaves: float = 0.17
+    width_max_db: float = 20.0
+    mono_below_hz: float | None = None
+    remove_dc: bool = True
+    highpass_hz: float | None = 20.0
+    fix_polarity: bool = True
+    fix_balance: bool = True
     eq_smoothing_octaves: float = 0.25
     eq_max_boost_db: float = 12.0
     eq_max_cut_db: float = 12.0
@@ -39,8 +62,14 @@ class FitConfig:
     output: OutputSettings = field(default_factory=OutputSettings)
 
     def __post_init__(self):
-        if not 0.0 <= self.eq_amount <= 1.0:
-            raise ValueError(f"eq amount {self.eq_amount} is outside 0-1")
+        for name in ("eq", "width", "dynamics"):
+            amount = getattr(self, f"{name}_amount")
+            if not 0.0 <= amount <= 1.0:
+                raise ValueError(f"{name} amount {amount} is outside 0-1")
+        if self.highpass_hz is not None and not 5.0 <= self.highpass_hz <= 200.0:
+            raise ValueError(f"high-pass {self.highpass_hz:g} Hz is outside 5-200 Hz")
+        if self.mono_below_hz is not None and not 20.0 <= self.mono_below_hz <= 500.0:
+            raise ValueError(f"mono below {self.mono_below_hz:g} Hz is outside 20-500 Hz")
         if self.eq_smoothing_octaves < 0:
             raise ValueError("eq smoothing must be >= 0 octaves")
         if self.target_lufs is not None and not -60.0 <= self.target_lufs <= 0.0:

@@ -7,10 +7,18 @@ from typing import Sequence
 import numpy as np
 
 from matcher.analysis.combine import combine
+from matcher.analysis.condition import BALANCE_WARNING_DB, CORRELATION_WARNING
 from matcher.analysis.result import Analysis
 from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
-from matcher.fitting.settings import EqSettings, LoudnessSettings, Settings
+from matcher.fitting.settings import (
+    DynamicsSettings,
+    EqSettings,
+    FixSettings,
+    LoudnessSettings,
+    Settings,
+    WidthSettings,
+)
 from matcher.units import FLOOR_DB
 
 USABLE_RANGE_DB = 80.0
@@ -18,6 +26,10 @@ USABLE_RANGE_DB = 80.0
 NEAR_MONO_DB = -40.0
 """A mix band whose side is this far below its mid is (nearly) mono there: side not boosted."""
 OFFSET_RANGE_HZ = (100.0, 8000.0)
+LOW_END_HZ = 120.0
+"""Up to here (the lowest dynamics band) the width is never taken past mid and side at equal
+power, where the left/right correlation would turn negative (the mono sum would thin)."""
+LOW_END_MAX_WIDTH_DB = -1.0
 
 
 def fit(
@@ -50,30 +62,70 @@ def fit(
     if any(r.is_silent for r in references):
         raise InvalidAudioError("a reference is silent (nothing above -70 LUFS)")
     target = combine(references)
+    fixes = _fixes(mix, config)
+    mix_mid_db, mix_side_db, mix_width_db = mix.mid_spectrum_db, mix.side_spectrum_db, np.asarray(mix.width_db)
+    if fixes.invert_right:  # the flipped mix's mid is its side and the other way round
+        mix_mid_db, mix_side_db, mix_width_db = mix_side_db, mix_mid_db, -mix_width_db
     centers = np.asarray(mix.band_centers_hz)
-    mid_diff, mid_valid = _difference(mix.mid_spectrum_db, target.mid_spectrum_db)
-    side_diff, side_valid = _difference(mix.side_spectrum_db, target.side_spectrum_db)
+    mid_diff, mid_valid = _difference(mix_mid_db, target.mid_spectrum_db)
+    side_diff, side_valid = _difference(mix_side_db, target.side_spectrum_db)
     in_range = (centers >= OFFSET_RANGE_HZ[0]) & (centers <= OFFSET_RANGE_HZ[1]) & mid_valid
     offset_db = float(np.mean(mid_diff[in_range])) if np.any(in_range) else 0.0
-
-    mid_gain = _shape(mid_diff - offset_db, mid_valid, centers, config)
-    side_gain = np.zeros_like(mid_gain)
-    if mix.channels == 2:
-        side_gain = _shape(side_diff - offset_db, side_valid, centers, config)
-        near_mono = np.asarray(mix.width_db) < NEAR_MONO_DB
-        side_gain = np.where(near_mono, np.minimum(side_gain, 0.0), side_gain)
+    eq_limits = (-config.eq_max_cut_db, config.eq_max_boost_db)
+    mid_gain = _shape(mid_diff - offset_db, mid_valid, centers, config.eq_smoothing_octaves, eq_limits, config)
     eq = EqSettings(
         band_centers_hz=tuple(centers.tolist()),
-        mid_gain_db=tuple(np.round(mid_gain, 2).tolist()),
-        side_gain_db=tuple(np.round(side_gain, 2).tolist()),
+        gain_db=tuple(np.round(mid_gain, 2).tolist()),
         amount=config.eq_amount,
     )
+    width = None
+    if mix.channels == 2:
+        width_limits = (-config.width_max_db, config.width_max_db)
+        width_gain = _shape(
+            side_diff - mid_diff, side_valid & mid_valid, centers, config.width_smoothing_octaves, width_limits, config
+        )
+        near_mono = mix_width_db < NEAR_MONO_DB
+        width_gain = np.where(near_mono, np.minimum(width_gain, 0.0), width_gain)
+        low_end = centers <= LOW_END_HZ
+        cap = np.maximum(LOW_END_MAX_WIDTH_DB - mix_width_db, 0.0)
+        width_gain = np.where(low_end, np.minimum(width_gain, cap), width_gain)
+        width = WidthSettings(
+            band_centers_hz=tuple(centers.tolist()),
+            side_gain_db=tuple(np.round(width_gain, 2).tolist()),
+            amount=config.width_amount,
+            mono_below_hz=config.mono_below_hz,
+        )
+    target_lra = target.loudness_range_lu
+    dynamics = DynamicsSettings(
+        target_lra_lu=round(float(target_lra), 2) if np.isfinite(target_lra) else None,
+        amount=config.dynamics_amount,
+    )
     target_lufs = config.target_lufs if config.target_lufs is not None else round(target.integrated_lufs, 2)
+    if not config.follow_loudness:
+        target_lufs = None
     return Settings(
         eq=eq,
         loudness=LoudnessSettings(target_lufs=target_lufs),
+        width=width,
+        dynamics=dynamics,
+        fixes=fixes,
         limiter=config.limiter,
         output=config.output,
+    )
+
+
+def _fixes(mix: Analysis, config: FitConfig) -> FixSettings:
+    """The fixes the mix needs, as far as the config allows them."""
+    stereo = mix.channels == 2
+    invert = stereo and config.fix_polarity and mix.lr_correlation < CORRELATION_WARNING
+    balance = mix.channel_balance_db if stereo and config.fix_balance and mix.channel_balance_db is not None else 0.0
+    if abs(balance) <= BALANCE_WARNING_DB:
+        balance = 0.0
+    return FixSettings(
+        remove_dc=config.remove_dc,
+        highpass_hz=config.highpass_hz,
+        invert_right=bool(invert),
+        balance_db=round(float(np.clip(balance, -12.0, 12.0)), 2),
     )
 
 
@@ -90,14 +142,21 @@ def _difference(mix_db, reference_db) -> tuple[np.ndarray, np.ndarray]:
     return reference_db - mix_db, valid
 
 
-def _shape(diff_db: np.ndarray, valid: np.ndarray, centers_hz: np.ndarray, config: FitConfig) -> np.ndarray:
-    """Smooth, limit and taper a raw difference curve into EQ gains."""
+def _shape(
+    diff_db: np.ndarray,
+    valid: np.ndarray,
+    centers_hz: np.ndarray,
+    smoothing_octaves: float,
+    limits_db: tuple[float, float],
+    config: FitConfig,
+) -> np.ndarray:
+    """Smooth, limit and taper a raw difference curve into gains."""
     if not np.any(valid):
         return np.zeros_like(diff_db)
     log_f = np.log2(centers_hz)
     filled = np.interp(log_f, log_f[valid], diff_db[valid])
-    smoothed = _smooth(filled, log_f, config.eq_smoothing_octaves)
-    limited = np.clip(smoothed, -config.eq_max_cut_db, config.eq_max_boost_db)
+    smoothed = _smooth(filled, log_f, smoothing_octaves)
+    limited = np.clip(smoothed, *limits_db)
     return limited * _taper(log_f, valid, config)
 
 

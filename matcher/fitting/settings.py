@@ -9,33 +9,120 @@ from matcher.serialization import from_json, to_json
 BIT_DEPTHS = ("16", "24", "32f")
 
 
+def _check_curve(name: str, centers: tuple[float, ...], gains: tuple[float, ...], amount: float) -> None:
+    if len(gains) != len(centers):
+        raise ValueError(f"{name}: band_centers_hz and the gains must be equally long")
+    if any(b <= a for a, b in zip(centers, centers[1:])):
+        raise ValueError(f"{name}: band_centers_hz must increase")
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"{name} amount {amount} is outside 0-1")
+
+
+@dataclass(frozen=True)
+class FixSettings:
+    """Repairs of the mix, applied before everything else; each can be switched off.
+
+    ``remove_dc`` gives the filters exactly zero gain at 0 Hz. ``highpass_hz`` is the corner
+    of a 24 dB/octave (Butterworth magnitude) subsonic high-pass, None for none; both run
+    in the linear-phase EQ, at no cost of their own and with no phase shift. ``invert_right``
+    flips the right channel's polarity. ``balance_db`` is the left-minus-right level
+    difference to remove (half from each side).
+    """
+
+    remove_dc: bool = True
+    highpass_hz: float | None = 20.0
+    invert_right: bool = False
+    balance_db: float = 0.0
+
+    def __post_init__(self):
+        if self.highpass_hz is not None and not 5.0 <= self.highpass_hz <= 200.0:
+            raise ValueError(f"high-pass {self.highpass_hz} Hz is outside 5-200 Hz")
+        if abs(self.balance_db) > 12.0:
+            raise ValueError(f"balance correction {self.balance_db} dB is outside -12..12")
+
+    @property
+    def is_neutral(self) -> bool:
+        """True when no fix changes the signal."""
+        return not self.remove_dc and self.highpass_hz is None and not self.invert_right and self.balance_db == 0.0
+
+
 @dataclass(frozen=True)
 class EqSettings:
-    """Matching EQ on mid and side, as gains at band centres.
+    """Matching EQ (the tonal balance), as gains at band centres, applied to mid and side alike.
 
-    ``mid_gain_db`` and ``side_gain_db`` are the full match; ``amount`` (0-1) scales both when
-    rendering. Between band centres gains are interpolated in log-frequency; beyond the
-    first and last band they are held.
+    ``gain_db`` is the full match; ``amount`` (0-1) scales it when rendering. Between band
+    centres gains are interpolated in log-frequency; beyond the first and last band they are
+    held.
     """
 
     band_centers_hz: tuple[float, ...]
-    mid_gain_db: tuple[float, ...]
-    side_gain_db: tuple[float, ...]
+    gain_db: tuple[float, ...]
     amount: float = 1.0
 
     def __post_init__(self):
-        n = len(self.band_centers_hz)
-        if len(self.mid_gain_db) != n or len(self.side_gain_db) != n:
-            raise ValueError("band_centers_hz, mid_gain_db and side_gain_db must be equally long")
-        if any(b <= a for a, b in zip(self.band_centers_hz, self.band_centers_hz[1:])):
-            raise ValueError("band_centers_hz must increase")
-        if not 0.0 <= self.amount <= 1.0:
-            raise ValueError(f"eq amount {self.amount} is outside 0-1")
+        _check_curve("eq", self.band_centers_hz, self.gain_db, self.amount)
 
     @property
     def is_neutral(self) -> bool:
         """True when rendering this EQ would change nothing."""
-        return self.amount == 0.0 or not any(self.mid_gain_db) and not any(self.side_gain_db)
+        return self.amount == 0.0 or not any(self.gain_db)
+
+
+@dataclass(frozen=True)
+class WidthSettings:
+    """Stereo width per band: gain of the side ``(L-R)/2`` relative to the mid, in dB.
+
+    +3 dB in a band widens it by 3 dB of side-to-mid power, 0 keeps it; ``amount`` (0-1)
+    scales the curve. ``mono_below_hz``, when set, removes the side below that frequency
+    (a 24 dB/octave linear-phase slope), whatever the amount.
+    """
+
+    band_centers_hz: tuple[float, ...]
+    side_gain_db: tuple[float, ...]
+    amount: float = 1.0
+    mono_below_hz: float | None = None
+
+    def __post_init__(self):
+        _check_curve("width", self.band_centers_hz, self.side_gain_db, self.amount)
+        if self.mono_below_hz is not None and not 20.0 <= self.mono_below_hz <= 500.0:
+            raise ValueError(f"mono below {self.mono_below_hz} Hz is outside 20-500 Hz")
+
+    @property
+    def is_neutral(self) -> bool:
+        """True when rendering this would change nothing."""
+        return self.mono_below_hz is None and (self.amount == 0.0 or not any(self.side_gain_db))
+
+
+@dataclass(frozen=True)
+class DynamicsSettings:
+    """The slow dynamics: a leveler that rides the gain toward a loudness range (EBU Tech 3342).
+
+    Rendering measures the equalised mix's short-term loudness (3 s) and rides the gain
+    against it, slowly (``smoothing_s``) and by at most ``max_gain_db`` either way, so that
+    the master's loudness range, the limiter's share included, reaches
+    ``mix + amount * (target - mix)``. A target below the mix's range compresses, above it
+    expands. None, or amount 0, leaves the loudness range alone.
+    """
+
+    target_lra_lu: float | None = None
+    amount: float = 1.0
+    max_gain_db: float = 6.0
+    smoothing_s: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.amount <= 1.0:
+            raise ValueError(f"dynamics amount {self.amount} is outside 0-1")
+        if self.target_lra_lu is not None and not 0.0 <= self.target_lra_lu <= 40.0:
+            raise ValueError(f"loudness range target {self.target_lra_lu} LU is outside 0-40")
+        if not 0.0 <= self.max_gain_db <= 20.0:
+            raise ValueError(f"leveler range {self.max_gain_db} dB is outside 0-20")
+        if not 0.0 <= self.smoothing_s <= 10.0:
+            raise ValueError(f"leveler smoothing {self.smoothing_s} s is outside 0-10")
+
+    @property
+    def is_neutral(self) -> bool:
+        """True when the leveler does nothing."""
+        return self.target_lra_lu is None or self.amount == 0.0 or self.max_gain_db == 0.0
 
 
 @dataclass(frozen=True)
@@ -81,10 +168,13 @@ class OutputSettings:
 class Settings:
     """Everything render needs, and nothing it has to guess. Saved and loaded as JSON."""
 
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION = 2
 
     eq: EqSettings
     loudness: LoudnessSettings
+    width: WidthSettings | None = None
+    dynamics: DynamicsSettings = field(default_factory=DynamicsSettings)
+    fixes: FixSettings = field(default_factory=FixSettings)
     limiter: LimiterSettings = field(default_factory=LimiterSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     schema_version: int = SCHEMA_VERSION

@@ -31,9 +31,11 @@ from typing import NamedTuple
 import numpy as np
 
 from matcher.analysis.loudness import (
+    SUBBLOCKS_PER_SHORT_TERM,
     KWeightedPower,
     LoudnessMeter,
     SubBlockEnergies,
+    loudness_range,
     subblock_boundaries,
 )
 from matcher.analysis.truepeak import TruePeakDetector, gained_peak_bounds
@@ -43,6 +45,7 @@ from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
+from matcher.rendering.leveler import Leveler, Ride, aim_for, per_tick
 from matcher.rendering.loudness_solver import Solution, output_loudness_lufs, solve_gain
 from matcher.units import FLOOR_DB, db_to_gain, gain_to_db
 
@@ -50,6 +53,9 @@ CHUNK_SAMPLES = 1 << 16
 EQ_CACHE_LIMIT_BYTES = 256 << 20
 MAX_TICK_SAMPLES = 32
 REACHED_LU = 0.02
+REAIM_LU = 0.3
+"""When the limiter leaves the loudness range this far from the leveler's aim, the leveler
+is aimed again once, making up for the limiter's share."""
 
 class LimiterCharacter(NamedTuple):
     """Scales of the settings' limiter times, sustain weight, and true-peak margin (dB)."""
@@ -113,6 +119,10 @@ class RenderReport:
     output_loudness_range_lu : float
     takes : int
         Times the output was rendered: more than one when a checked plan was corrected.
+    leveler_ratio : float or None
+        Ratio of the leveler's ride (2: the loudness range halved; 0.5: doubled); None: off.
+    leveler_min_gain_db, leveler_max_gain_db : float
+        Its lowest and highest gain.
     """
 
     gain_db: float
@@ -126,6 +136,9 @@ class RenderReport:
     output_plr_db: float
     output_loudness_range_lu: float
     takes: int = 1
+    leveler_ratio: float | None = None
+    leveler_min_gain_db: float = 0.0
+    leveler_max_gain_db: float = 0.0
 
 
 class Measurement(NamedTuple):
@@ -152,6 +165,7 @@ class _Solving(NamedTuple):
     first_limiter: int
     predicted_lufs: float
     take: int
+    ride_db: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,22 @@ class GainPlan:
     """True peak per tick of the equalised signal, before the gain (pass 1)."""
     predicted_lufs: float | None = None
     """The output's integrated loudness as the plan's model predicts it."""
+    ride: Ride | None = field(default=None, repr=False)
+    """The leveler's ride (None: the leveler is off), included in ``gain_db``."""
+    predicted_lra_lu: float | None = None
+    """The output's loudness range as the plan's model predicts it."""
+
+    @property
+    def leveler_ratio(self) -> float | None:
+        """The leveler's ratio (above 1 compresses, below expands); None when off."""
+        return None if self.ride is None else self.ride.ratio
+
+    @property
+    def leveler_range_db(self) -> tuple[float, float]:
+        """Lowest and highest gain of the leveler's ride (dB)."""
+        if self.ride is None or self.ride.subblock_gain_db.size == 0:
+            return (0.0, 0.0)
+        return (float(self.ride.subblock_gain_db.min()), float(self.ride.subblock_gain_db.max()))
 
     @property
     def max_reduction_db(self) -> float:
@@ -230,15 +260,39 @@ class Renderer:
         self._eq_cache: list[np.ndarray] | None = None
 
     def _eq(self) -> MidSideEQ | None:
-        eq = self.settings.eq
-        if eq.is_neutral:
+        """The one linear-phase pass of the fixes, the EQ and the width (None: all neutral)."""
+        eq, width, fixes = self.settings.eq, self.settings.width, self.settings.fixes
+        stereo = self.channels == 2
+        width_active = stereo and width is not None and not width.is_neutral
+        fixes_active = not fixes.is_neutral if stereo else fixes.remove_dc or fixes.highpass_hz is not None
+        if eq.is_neutral and not width_active and not fixes_active:
             return None
+        centers = np.asarray(eq.band_centers_hz, dtype=np.float64)
+        mid = np.asarray(eq.gain_db) * eq.amount
+        side_centers, side = centers, mid
+        side_highpass_hz = None
+        if width_active:
+            side_centers = np.union1d(centers, width.band_centers_hz)
+            side = _curve_at(centers, mid, side_centers) + _curve_at(
+                np.asarray(width.band_centers_hz), np.asarray(width.side_gain_db) * width.amount, side_centers
+            )
+            side_highpass_hz = width.mono_below_hz
+        if side_centers is not centers:  # one set of centres for both FIRs
+            mid, centers = _curve_at(centers, mid, side_centers), side_centers
+        channel_gains = None
+        if stereo and (fixes.invert_right or fixes.balance_db):
+            half = db_to_gain(fixes.balance_db / 2.0)
+            channel_gains = (1.0 / half, (-1.0 if fixes.invert_right else 1.0) * half)
         return MidSideEQ(
-            eq.band_centers_hz,
-            np.asarray(eq.mid_gain_db) * eq.amount,
-            np.asarray(eq.side_gain_db) * eq.amount,
+            centers,
+            mid,
+            side,
             self.sample_rate_hz,
             self.channels,
+            highpass_hz=fixes.highpass_hz,
+            zero_dc=fixes.remove_dc,
+            side_highpass_hz=side_highpass_hz,
+            channel_gains=channel_gains,
         )
 
     def _equalised(self, source: BlockSource) -> Iterable[np.ndarray]:
@@ -289,28 +343,72 @@ class Renderer:
         power = energies.result(include_partial=True) / self.tick_samples
         target = self.settings.loudness.target_lufs
         ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
-        if target is None or not np.any(power > 0):
+        if not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
-            release_ms = self.limiters[0].release_ms
-            lufs = output_loudness_lufs(power, ticks_per_subblock, -reduction) if np.any(power > 0) else FLOOR_DB
             return GainPlan(
-                self.tick_samples, -reduction, 0.0, reduction, release_ms, source_peak_db=peak_db, predicted_lufs=lufs
+                self.tick_samples, -reduction, 0.0, reduction, self.limiters[0].release_ms,
+                source_peak_db=peak_db, predicted_lufs=FLOOR_DB,
             )
-        solution = solve_gain(peak_db, power, ticks_per_subblock, self.limiters, target)
+        leveler, aim_lu = self._leveler(power, ticks_per_subblock)
+        ride = None if leveler is None else leveler.fit(aim_lu)
+        plan = self._solve(peak_db, power, ticks_per_subblock, target, ride)
+        lra = plan.predicted_lra_lu
+        if leveler is not None and lra is not None and abs(lra - aim_lu) > REAIM_LU:
+            ride = leveler.fit(aim_for(aim_lu, lra, aim_lu))
+            plan = self._solve(peak_db, power, ticks_per_subblock, target, ride)
+        return plan
+
+    def _leveler(self, power: np.ndarray, ticks_per_subblock: int) -> tuple[Leveler | None, float]:
+        """The leveler over pass 1's energies, and the loudness range it aims at."""
+        dynamics = self.settings.dynamics
+        if dynamics.is_neutral:
+            return None, 0.0
+        leveler = Leveler(_subblock_energy(power, ticks_per_subblock), dynamics.max_gain_db, dynamics.smoothing_s)
+        start = leveler.input_range_lu
+        aim = start + dynamics.amount * (dynamics.target_lra_lu - start)
+        return leveler, aim
+
+    def _solve(
+        self, peak_db: np.ndarray, power: np.ndarray, ticks_per_subblock: int, target: float | None, ride: Ride | None
+    ) -> GainPlan:
+        """Make-up gain and limiting after the leveler's ride, as a plan."""
+        ride_db = None if ride is None else per_tick(ride.subblock_gain_db, ticks_per_subblock, peak_db.shape[0])
+        ridden_peak, ridden_power = peak_db, power
+        if ride_db is not None:
+            ridden_peak = peak_db + ride_db
+            ridden_power = power * 10.0 ** (ride_db / 10.0)
+        if target is None:
+            reduction = self.limiters[0].reduction_db(ridden_peak, 0.0)
+            gain = -reduction if ride_db is None else ride_db - reduction
+            lufs = output_loudness_lufs(power, ticks_per_subblock, gain)
+            return GainPlan(
+                self.tick_samples, gain, 0.0, reduction, self.limiters[0].release_ms, source_peak_db=peak_db,
+                predicted_lufs=lufs, ride=ride, predicted_lra_lu=_range_after(power, ticks_per_subblock, gain),
+            )
+        solution = solve_gain(ridden_peak, ridden_power, ticks_per_subblock, self.limiters, target)
         solving = None
         if solution.limiter_index >= CHECKED_FROM_CHARACTER:
-            solving = _Solving(peak_db, power, ticks_per_subblock, target, solution.limiter_index, 0.0, 1)
-        return self._plan_from(solution, target, solving, peak_db)
+            solving = _Solving(
+                ridden_peak, ridden_power, ticks_per_subblock, target, solution.limiter_index, 0.0, 1, ride_db
+            )
+        plan = self._plan_from(solution, target, solving, peak_db, ride_db)
+        return replace(plan, ride=ride, predicted_lra_lu=_range_after(power, ticks_per_subblock, plan.gain_db))
 
     def _plan_from(
-        self, solution: Solution, aim_lufs: float, solving: _Solving | None, source_peak_db: np.ndarray | None
+        self,
+        solution: Solution,
+        aim_lufs: float,
+        solving: _Solving | None,
+        source_peak_db: np.ndarray | None,
+        ride_db: np.ndarray | None = None,
     ) -> GainPlan:
         makeup, reduction = solution.gain_db, solution.reduction_db
         if solving is not None:
             solving = solving._replace(predicted_lufs=solution.predicted_lufs)
+        gain = makeup - reduction if ride_db is None else ride_db + makeup - reduction
         return GainPlan(
             self.tick_samples,
-            makeup - reduction,
+            gain,
             makeup,
             reduction,
             self.limiters[solution.limiter_index].release_ms,
@@ -355,7 +453,8 @@ class Renderer:
         solution = solve_gain(peak_db, solving.power, solving.ticks_per_subblock, self.limiters[first:], aim)
         solution = solution._replace(limiter_index=first + solution.limiter_index)
         corrected = solving._replace(peak_db=peak_db, first_limiter=solution.limiter_index, take=solving.take + 1)
-        return self._plan_from(solution, aim, corrected, plan.source_peak_db)
+        revised = self._plan_from(solution, aim, corrected, plan.source_peak_db, solving.ride_db)
+        return replace(revised, ride=plan.ride, predicted_lra_lu=plan.predicted_lra_lu)
 
     def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
         """The equalised stream times a gain curve (dB per tick, interpolated per sample), in
@@ -449,6 +548,9 @@ class Renderer:
             output_sample_peak_dbfs=float(gain_to_db(sample_peak)),
             output_plr_db=0.0 if lufs <= FLOOR_DB else true_peak_dbtp - lufs,
             output_loudness_range_lu=measured.energies.loudness_range_lu(),
+            leveler_ratio=plan.leveler_ratio,
+            leveler_min_gain_db=plan.leveler_range_db[0],
+            leveler_max_gain_db=plan.leveler_range_db[1],
         )
         return report, measured
 
@@ -466,6 +568,27 @@ def collect_into(blocks: list[np.ndarray]) -> Iterator[Sink]:
     """A take kept in memory: ``blocks`` is emptied at the start of every take."""
     blocks.clear()
     yield blocks.append
+
+
+def _subblock_energy(power: np.ndarray, ticks_per_subblock: int, gain_db: np.ndarray | None = None) -> np.ndarray:
+    """Mean power of every whole 100 ms sub-block, after a gain per tick (dB)."""
+    if gain_db is not None:
+        power = power * 10.0 ** (np.asarray(gain_db) / 10.0)
+    subblocks = power.shape[0] // ticks_per_subblock
+    return power[: subblocks * ticks_per_subblock].reshape(subblocks, ticks_per_subblock).mean(axis=1)
+
+
+def _range_after(power: np.ndarray, ticks_per_subblock: int, gain_db: np.ndarray) -> float:
+    """Loudness range (LU) of the signal whose tick energies are ``power``, after a gain."""
+    energy = _subblock_energy(power, ticks_per_subblock, gain_db)
+    if energy.shape[0] < SUBBLOCKS_PER_SHORT_TERM:
+        return 0.0
+    return loudness_range(np.convolve(energy, np.ones(SUBBLOCKS_PER_SHORT_TERM), mode="valid") / SUBBLOCKS_PER_SHORT_TERM)
+
+
+def _curve_at(centers_hz: np.ndarray, gains_db: np.ndarray, frequencies_hz: np.ndarray) -> np.ndarray:
+    """A curve's gains at other frequencies: linear in log-frequency, held at the ends."""
+    return np.interp(np.log2(frequencies_hz), np.log2(centers_hz), gains_db)
 
 
 def _interpolated_gain(tick_gain: np.ndarray, tick_samples: int, start: int, count: int) -> np.ndarray:
