@@ -11,7 +11,7 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -93,3 +93,44 @@ class BackgroundConsumer(Generic[T]):
                     self._consume(item)
                 except BaseException as exc:
                     self._error = exc
+
+
+def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Iterate ``items`` on a second thread, up to ``depth`` items ahead of the caller.
+
+    While the caller works on item k, the thread produces item k + 1: two stages of a
+    stream overlap. An exception in the producer is raised in the caller, at the item it
+    would have produced; a caller that stops early stops the producer at its next item.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                handoff.put((item, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            handoff.put((_DONE, exc))
+            return
+        handoff.put((_DONE, None))
+
+    thread = threading.Thread(target=produce, name="automaster-producer", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                handoff.get(timeout=0.01)
+            except queue.Empty:
+                pass
+        thread.join()

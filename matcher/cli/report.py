@@ -37,6 +37,7 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     table.add_row("gain applied", f"{report.gain_db:+.2f} dB")
     limiter = _limiter_text(report.limiter_max_reduction_db, report.limiter_active_fraction, report.limiter_release_ms)
     takes = f"; corrected on its measured output ({report.takes} takes)" if report.takes > 1 else ""
+    _add_compressor_rows(table, settings, report.compressor_max_reduction_db, report.compressor_mean_reduction_db)
     table.add_row("leveler", _leveler_text(settings, report.leveler_ratio, report.leveler_min_gain_db, report.leveler_max_gain_db))
     table.add_row("limiter", limiter + takes)
     _add_eq_and_format_rows(table, settings)
@@ -61,6 +62,7 @@ def print_suggestion(console: Console, mix: Path, settings: Settings, plan: Gain
     if plan.predicted_lra_lu is not None:
         table.add_row("predicted loudness range", f"{plan.predicted_lra_lu:.1f} LU")
     table.add_row("gain", f"{plan.makeup_gain_db:+.2f} dB")
+    _add_compressor_rows(table, settings, plan.compressor_max_reduction_db, plan.compressor_mean_reduction_db)
     table.add_row("leveler", _leveler_text(settings, plan.leveler_ratio, *plan.leveler_range_db))
     table.add_row("limiter", _limiter_text(plan.max_reduction_db, plan.active_fraction, plan.release_ms))
     _add_eq_and_format_rows(table, settings, with_largest_moves=True)
@@ -72,6 +74,27 @@ def _limiter_text(max_reduction_db: float, active_fraction: float, release_ms: f
         f"max {max_reduction_db:.1f} dB reduction, active {100 * active_fraction:.0f} % of the time, "
         f"release {release_ms:.0f} ms"
     )
+
+
+def _add_compressor_rows(table: Table, settings: Settings, max_db: tuple[float, ...], mean_db: tuple[float, ...]) -> None:
+    """One row per band of the multiband compressor: its settings and what it did."""
+    dynamics = settings.dynamics
+    if not dynamics.bands:
+        return
+    edges = [None, *dynamics.crossovers_hz, None]
+    for k, band in enumerate(dynamics.bands):
+        low, high = edges[k], edges[k + 1]
+        name = f"below {_hz(low if high is None else high)} Hz" if low is None else (
+            f"above {_hz(low)} Hz" if high is None else f"{_hz(low)}-{_hz(high)} Hz")
+        if band.ratio == 1.0 or dynamics.amount == 0.0:
+            text = "off"
+        else:
+            ratio = 1.0 / (1.0 - dynamics.amount * (1.0 - 1.0 / band.ratio))
+            text = (f"{ratio:.1f}:1 above {band.threshold_db:.1f} dB, attack {band.attack_ms:.0f} ms, "
+                    f"release {band.release_ms:.0f} ms, make-up {dynamics.amount * band.makeup_db:+.1f} dB")
+            if len(max_db) == len(dynamics.bands):
+                text += f"; reduction max {max_db[k]:.1f} dB, mean {mean_db[k]:.1f} dB"
+        table.add_row(f"compressor {name}", text)
 
 
 def _leveler_text(settings: Settings, ratio: float | None, low_db: float, high_db: float) -> str:

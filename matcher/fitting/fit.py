@@ -11,7 +11,9 @@ from matcher.analysis.condition import BALANCE_WARNING_DB, CORRELATION_WARNING
 from matcher.analysis.result import Analysis
 from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
+from matcher.dsp.multiband import band_responses, gain_reduction_db
 from matcher.fitting.settings import (
+    BandCompressor,
     DynamicsSettings,
     EqSettings,
     FixSettings,
@@ -30,6 +32,17 @@ LOW_END_HZ = 120.0
 """Up to here (the lowest dynamics band) the width is never taken past mid and side at equal
 power, where the left/right correlation would turn negative (the mono sum would thin)."""
 LOW_END_MAX_WIDTH_DB = -1.0
+MIN_SPREAD_EXCESS_DB = 2.0
+"""A band whose level spread exceeds the reference's by less than this is not compressed."""
+PREFERRED_COMPRESSOR_SLOPE = 0.5
+"""Ratio 2:1 where the threshold can sit between the band's 10th percentile and median."""
+MAX_COMPRESSOR_SLOPE = 0.75
+"""Ratio 4:1 at most."""
+COMPRESSOR_RANGE_DB = 12.0
+COMPRESSOR_KNEE_DB = 6.0
+COMPRESSOR_TIMES_MS = ((30.0, 250.0), (15.0, 180.0), (8.0, 120.0), (5.0, 80.0))
+"""Attack and release per band, lowest first: slower where the waves are longer, so that
+the gain does not follow the bass's own cycles (distortion) or the beat (pumping)."""
 
 
 def fit(
@@ -99,6 +112,8 @@ def fit(
     dynamics = DynamicsSettings(
         target_lra_lu=round(float(target_lra), 2) if np.isfinite(target_lra) else None,
         amount=config.dynamics_amount,
+        crossovers_hz=tuple(mix.dynamics_crossovers_hz),
+        bands=_compressors(mix, target, mix_mid_db, mid_gain * config.eq_amount),
     )
     target_lufs = config.target_lufs if config.target_lufs is not None else round(target.integrated_lufs, 2)
     if not config.follow_loudness:
@@ -112,6 +127,53 @@ def fit(
         limiter=config.limiter,
         output=config.output,
     )
+
+
+def _compressors(
+    mix: Analysis, target: Analysis, mix_mid_db, eq_gain_db: np.ndarray
+) -> tuple[BandCompressor, ...]:
+    """Per dynamics band, a compressor that narrows the mix's spread of band levels (95th
+    minus 10th percentile of 400 ms levels) to the reference's; bands that already breathe
+    no more than the reference are left alone (ratio 1: never expanded).
+
+    Levels are the mix's after the EQ. The threshold and ratio take the 95th percentile
+    down by the excess: 2:1 from a threshold between the band's 10th percentile and median,
+    steeper (up to 4:1) when that range does not allow it, at most 12 dB of reduction. The
+    make-up gain gives back the band's mean reduction (power-weighted over its
+    percentiles), so the EQ's tonal balance holds.
+    """
+    if tuple(target.dynamics_crossovers_hz) != tuple(mix.dynamics_crossovers_hz):
+        return ()
+    centers = np.asarray(mix.band_centers_hz)
+    responses = band_responses(centers, mix.dynamics_crossovers_hz) ** 2  # (centres, bands)
+    power = 10.0 ** (np.asarray(mix_mid_db) / 10.0) * centers  # per-Hz density times bandwidth
+    shift_db = 10.0 * np.log10(
+        np.maximum(responses.T @ (power * 10.0 ** (eq_gain_db / 10.0)), 1e-30) / np.maximum(responses.T @ power, 1e-30)
+    )
+    mix_levels = np.asarray(mix.band_level_percentiles_db)
+    ref_levels = np.asarray(target.band_level_percentiles_db)
+    bands = []
+    for band, (attack, release) in enumerate(COMPRESSOR_TIMES_MS[: mix_levels.shape[0]]):
+        low, median, high = mix_levels[band] + shift_db[band]
+        excess = (high - low) - (ref_levels[band, 2] - ref_levels[band, 0])
+        measured = min(mix_levels[band].min(), ref_levels[band].min()) > FLOOR_DB
+        threshold = float(np.clip(median, -120.0, 0.0))
+        if not measured or excess < MIN_SPREAD_EXCESS_DB or high - low < 1.0:
+            bands.append(BandCompressor(round(threshold, 2), 1.0, COMPRESSOR_KNEE_DB, attack, release, 0.0,
+                                        COMPRESSOR_RANGE_DB))
+            continue
+        # 2:1 from where that takes the 95th percentile down by the excess, the threshold kept
+        # between the 10th percentile and the median (a steeper ratio past either, up to 4:1).
+        threshold = float(np.clip(np.clip(high - excess / PREFERRED_COMPRESSOR_SLOPE, low, median), -120.0, 0.0))
+        slope = min(excess / max(high - threshold, 1e-9), MAX_COMPRESSOR_SLOPE)
+        ratio = 1.0 / (1.0 - slope)
+        levels = np.array([low, median, high])
+        reduction = np.minimum(gain_reduction_db(levels, threshold, ratio, COMPRESSOR_KNEE_DB), COMPRESSOR_RANGE_DB)
+        weights = 10.0 ** (levels / 10.0)
+        makeup = -10.0 * np.log10(np.sum(weights * 10.0 ** (-reduction / 10.0)) / np.sum(weights))
+        bands.append(BandCompressor(round(threshold, 2), round(float(ratio), 2), COMPRESSOR_KNEE_DB, attack, release,
+                                    round(float(np.clip(makeup, 0.0, 12.0)), 2), COMPRESSOR_RANGE_DB))
+    return tuple(bands) if len(bands) == len(mix.dynamics_crossovers_hz) + 1 else ()
 
 
 def _fixes(mix: Analysis, config: FitConfig) -> FixSettings:

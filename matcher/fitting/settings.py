@@ -94,22 +94,62 @@ class WidthSettings:
 
 
 @dataclass(frozen=True)
-class DynamicsSettings:
-    """The slow dynamics: a leveler that rides the gain toward a loudness range (EBU Tech 3342).
+class BandCompressor:
+    """One band of the multiband compressor.
 
-    Rendering measures the equalised mix's short-term loudness (3 s) and rides the gain
-    against it, slowly (``smoothing_s``) and by at most ``max_gain_db`` either way, so that
-    the master's loudness range, the limiter's share included, reaches
-    ``mix + amount * (target - mix)``. A target below the mix's range compresses, above it
-    expands. None, or amount 0, leaves the loudness range alone.
+    Levels are the band's mean square in the mid signal (dB re full scale), the scale of
+    the analysis's ``band_level_percentiles_db``. Above ``threshold_db`` (centred in a
+    ``knee_db`` soft knee) the level is reduced by ``1 - 1/ratio`` dB per dB, by at most
+    ``max_reduction_db``; ``makeup_db`` is added back.
+    """
+
+    threshold_db: float
+    ratio: float = 1.0
+    knee_db: float = 6.0
+    attack_ms: float = 20.0
+    release_ms: float = 200.0
+    makeup_db: float = 0.0
+    max_reduction_db: float = 6.0
+
+    def __post_init__(self):
+        if not 1.0 <= self.ratio <= 20.0:
+            raise ValueError(f"compressor ratio {self.ratio} is outside 1-20 (it never expands)")
+        if not -120.0 <= self.threshold_db <= 0.0:
+            raise ValueError(f"compressor threshold {self.threshold_db} dB is outside -120..0")
+        if not (0.0 <= self.knee_db <= 24.0 and 0.1 <= self.attack_ms <= 500.0 and 1.0 <= self.release_ms <= 5000.0):
+            raise ValueError("compressor knee or times out of range (knee 0-24 dB, attack 0.1-500 ms, release 1-5000 ms)")
+        if not (-12.0 <= self.makeup_db <= 12.0 and 0.0 <= self.max_reduction_db <= 24.0):
+            raise ValueError("compressor make-up (-12..12 dB) or range (0-24 dB) out of range")
+
+
+@dataclass(frozen=True)
+class DynamicsSettings:
+    """Dynamics: a multiband compressor, then a leveler that rides the gain toward a loudness
+    range (EBU Tech 3342).
+
+    ``bands`` (one :class:`BandCompressor` per band between ``crossovers_hz``, lowest
+    first; empty for none) compress each band's short-term level. Rendering then measures
+    the short-term loudness (3 s) and rides the gain against it, slowly (``smoothing_s``)
+    and by at most ``max_gain_db`` either way, so that the master's loudness range, the
+    limiter's share included, reaches ``input + amount * (target - input)``. A target below
+    the range compresses, above it expands. ``amount`` also scales each compressor's slope
+    (``1 - 1/ratio``) and make-up; 0 leaves the dynamics alone.
     """
 
     target_lra_lu: float | None = None
     amount: float = 1.0
     max_gain_db: float = 6.0
     smoothing_s: float = 1.0
+    crossovers_hz: tuple[float, ...] = (120.0, 1000.0, 6000.0)
+    bands: tuple[BandCompressor, ...] = ()
 
     def __post_init__(self):
+        if self.bands and len(self.bands) != len(self.crossovers_hz) + 1:
+            raise ValueError(f"{len(self.crossovers_hz)} crossovers need {len(self.crossovers_hz) + 1} band compressors")
+        if any(b <= a for a, b in zip(self.crossovers_hz, self.crossovers_hz[1:])) or any(
+            not 20.0 <= f <= 20000.0 for f in self.crossovers_hz
+        ):
+            raise ValueError("crossovers must increase, within 20 Hz-20 kHz")
         if not 0.0 <= self.amount <= 1.0:
             raise ValueError(f"dynamics amount {self.amount} is outside 0-1")
         if self.target_lra_lu is not None and not 0.0 <= self.target_lra_lu <= 40.0:
@@ -120,9 +160,14 @@ class DynamicsSettings:
             raise ValueError(f"leveler smoothing {self.smoothing_s} s is outside 0-10")
 
     @property
-    def is_neutral(self) -> bool:
+    def leveler_is_neutral(self) -> bool:
         """True when the leveler does nothing."""
         return self.target_lra_lu is None or self.amount == 0.0 or self.max_gain_db == 0.0
+
+    @property
+    def compressor_is_neutral(self) -> bool:
+        """True when no band compressor changes anything."""
+        return self.amount == 0.0 or all(b.ratio == 1.0 and b.makeup_db == 0.0 for b in self.bands)
 
 
 @dataclass(frozen=True)

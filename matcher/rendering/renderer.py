@@ -39,10 +39,11 @@ from matcher.analysis.loudness import (
     subblock_boundaries,
 )
 from matcher.analysis.truepeak import TruePeakDetector, gained_peak_bounds
-from matcher.concurrency import BackgroundConsumer, single_threaded_blas
+from matcher.concurrency import BackgroundConsumer, prefetched, single_threaded_blas
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.limiter import TruePeakLimiter
+from matcher.dsp.multiband import BandParameters, MultibandCompressor
 from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
 from matcher.rendering.leveler import Leveler, Ride, aim_for, per_tick
@@ -54,8 +55,8 @@ EQ_CACHE_LIMIT_BYTES = 256 << 20
 MAX_TICK_SAMPLES = 32
 REACHED_LU = 0.02
 REAIM_LU = 0.3
-"""When the limiter leaves the loudness range this far from the leveler's aim, the leveler
-is aimed again once, making up for the limiter's share."""
+"""When the limiter would leave the loudness range this far from the leveler's aim, the
+leveler is aimed again once, making up for the limiter's share."""
 
 class LimiterCharacter(NamedTuple):
     """Scales of the settings' limiter times, sustain weight, and true-peak margin (dB)."""
@@ -123,6 +124,8 @@ class RenderReport:
         Ratio of the leveler's ride (2: the loudness range halved; 0.5: doubled); None: off.
     leveler_min_gain_db, leveler_max_gain_db : float
         Its lowest and highest gain.
+    compressor_max_reduction_db, compressor_mean_reduction_db : tuple of float
+        Per band of the multiband compressor, its largest and mean gain reduction (empty: off).
     """
 
     gain_db: float
@@ -139,6 +142,8 @@ class RenderReport:
     leveler_ratio: float | None = None
     leveler_min_gain_db: float = 0.0
     leveler_max_gain_db: float = 0.0
+    compressor_max_reduction_db: tuple[float, ...] = ()
+    compressor_mean_reduction_db: tuple[float, ...] = ()
 
 
 class Measurement(NamedTuple):
@@ -189,8 +194,22 @@ class GainPlan:
     """The output's integrated loudness as the plan's model predicts it."""
     ride: Ride | None = field(default=None, repr=False)
     """The leveler's ride (None: the leveler is off), included in ``gain_db``."""
+    compressor_reduction_db: np.ndarray | None = field(default=None, repr=False)
+    """The multiband compressor's gain reduction per frame and band (None: off)."""
     predicted_lra_lu: float | None = None
     """The output's loudness range as the plan's model predicts it."""
+
+    @property
+    def compressor_max_reduction_db(self) -> tuple[float, ...]:
+        """Largest gain reduction per compressor band (dB); empty when the compressor is off."""
+        r = self.compressor_reduction_db
+        return () if r is None or r.size == 0 else tuple(float(v) for v in r.max(axis=0))
+
+    @property
+    def compressor_mean_reduction_db(self) -> tuple[float, ...]:
+        """Mean gain reduction per compressor band (dB) over the whole signal."""
+        r = self.compressor_reduction_db
+        return () if r is None or r.size == 0 else tuple(float(v) for v in r.mean(axis=0))
 
     @property
     def leveler_ratio(self) -> float | None:
@@ -258,6 +277,8 @@ class Renderer:
             for c in LIMITER_CHARACTERS
         ]
         self._eq_cache: list[np.ndarray] | None = None
+        self.compressor_reduction_db: np.ndarray | None = None
+        """Gain reduction per compressor frame and band of the last pass that ran it."""
 
     def _eq(self) -> MidSideEQ | None:
         """The one linear-phase pass of the fixes, the EQ and the width (None: all neutral)."""
@@ -295,12 +316,46 @@ class Renderer:
             channel_gains=channel_gains,
         )
 
+    def _compressor(self) -> MultibandCompressor | None:
+        """The multiband compressor, its slopes and make-up scaled by the amount (None: neutral)."""
+        dynamics = self.settings.dynamics
+        if dynamics.compressor_is_neutral:
+            return None
+        amount = dynamics.amount
+        bands = [
+            BandParameters(
+                b.threshold_db, 1.0 / (1.0 - amount * (1.0 - 1.0 / b.ratio)), b.knee_db, b.attack_ms, b.release_ms,
+                amount * b.makeup_db, b.max_reduction_db,
+            )
+            for b in dynamics.bands
+        ]
+        return MultibandCompressor(dynamics.crossovers_hz, bands, self.sample_rate_hz, self.channels)
+
     def _equalised(self, source: BlockSource) -> Iterable[np.ndarray]:
-        """The EQ'd stream (float32), in chunks of at most CHUNK_SAMPLES."""
+        """The stream after the linear-phase pass and the multiband compressor (float32), in
+        chunks of at most CHUNK_SAMPLES."""
         if self._eq_cache is not None:
             yield from self._eq_cache
             return
         eq = self._eq()
+        compressor = self._compressor()
+        self.compressor_reduction_db = None
+        if compressor is None:
+            yield from self._linear(source, eq)
+            return
+        # The compressor works on one chunk while a second thread runs the EQ on the next.
+        for chunk in prefetched(self._linear(source, eq)):
+            out = compressor.process(chunk)
+            if out.shape[0]:
+                yield out
+        tail = compressor.finish()
+        self.compressor_reduction_db = compressor.reduction_db
+        for start in range(0, tail.shape[0], CHUNK_SAMPLES):
+            yield tail[start : start + CHUNK_SAMPLES]
+
+    @staticmethod
+    def _linear(source: BlockSource, eq: MidSideEQ | None) -> Iterator[np.ndarray]:
+        """The stream through the linear-phase pass (float32), in chunks of at most CHUNK_SAMPLES."""
         for block in source():
             for start in range(0, block.shape[0], CHUNK_SAMPLES):
                 chunk = block[start : start + CHUNK_SAMPLES]
@@ -350,18 +405,33 @@ class Renderer:
                 source_peak_db=peak_db, predicted_lufs=FLOOR_DB,
             )
         leveler, aim_lu = self._leveler(power, ticks_per_subblock)
-        ride = None if leveler is None else leveler.fit(aim_lu)
+        ride = None
+        if leveler is not None:
+            ride = leveler.fit(aim_lu)
+            # The limiter narrows the range further where it works: a probe of the gentlest
+            # limiter at the unlimited make-up gain measures by how much, and the leveler
+            # makes up for it before the one solve.
+            probed = self._probe_range(peak_db, power, ticks_per_subblock, target, ride)
+            if abs(probed - aim_lu) > REAIM_LU:
+                ride = leveler.fit(aim_for(aim_lu, probed, aim_lu))
         plan = self._solve(peak_db, power, ticks_per_subblock, target, ride)
-        lra = plan.predicted_lra_lu
-        if leveler is not None and lra is not None and abs(lra - aim_lu) > REAIM_LU:
-            ride = leveler.fit(aim_for(aim_lu, lra, aim_lu))
-            plan = self._solve(peak_db, power, ticks_per_subblock, target, ride)
-        return plan
+        return replace(plan, compressor_reduction_db=self.compressor_reduction_db)
+
+    def _probe_range(
+        self, peak_db: np.ndarray, power: np.ndarray, ticks_per_subblock: int, target: float | None, ride: Ride
+    ) -> float:
+        """Loudness range after a ride, the unlimited make-up gain and the gentlest limiter."""
+        ride_db = per_tick(ride.subblock_gain_db, ticks_per_subblock, peak_db.shape[0])
+        makeup = 0.0
+        if target is not None:
+            makeup = target - output_loudness_lufs(power, ticks_per_subblock, ride_db)
+        gain = ride_db + makeup - self.limiters[0].reduction_db(peak_db + ride_db, makeup)
+        return _range_after(power, ticks_per_subblock, gain)
 
     def _leveler(self, power: np.ndarray, ticks_per_subblock: int) -> tuple[Leveler | None, float]:
         """The leveler over pass 1's energies, and the loudness range it aims at."""
         dynamics = self.settings.dynamics
-        if dynamics.is_neutral:
+        if dynamics.leveler_is_neutral:
             return None, 0.0
         leveler = Leveler(_subblock_energy(power, ticks_per_subblock), dynamics.max_gain_db, dynamics.smoothing_s)
         start = leveler.input_range_lu
@@ -454,7 +524,8 @@ class Renderer:
         solution = solution._replace(limiter_index=first + solution.limiter_index)
         corrected = solving._replace(peak_db=peak_db, first_limiter=solution.limiter_index, take=solving.take + 1)
         revised = self._plan_from(solution, aim, corrected, plan.source_peak_db, solving.ride_db)
-        return replace(revised, ride=plan.ride, predicted_lra_lu=plan.predicted_lra_lu)
+        return replace(revised, ride=plan.ride, predicted_lra_lu=plan.predicted_lra_lu,
+                       compressor_reduction_db=plan.compressor_reduction_db)
 
     def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
         """The equalised stream times a gain curve (dB per tick, interpolated per sample), in
@@ -551,6 +622,8 @@ class Renderer:
             leveler_ratio=plan.leveler_ratio,
             leveler_min_gain_db=plan.leveler_range_db[0],
             leveler_max_gain_db=plan.leveler_range_db[1],
+            compressor_max_reduction_db=plan.compressor_max_reduction_db,
+            compressor_mean_reduction_db=plan.compressor_mean_reduction_db,
         )
         return report, measured
 
