@@ -19,6 +19,7 @@ _EXPORTS = {
     "Analysis": "matcher.analysis.result",
     "AudioFileError": "matcher.errors",
     "AutomasterError": "matcher.errors",
+    "BandCompressor": "matcher.fitting.settings",
     "DynamicsSettings": "matcher.fitting.settings",
     "EqSettings": "matcher.fitting.settings",
     "FixSettings": "matcher.fitting.settings",
@@ -40,6 +41,7 @@ __all__ = [
     "Analysis",
     "AudioFileError",
     "AutomasterError",
+    "BandCompressor",
     "DynamicsSettings",
     "EqSettings",
     "FitConfig",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from matcher.fitting.config import FitConfig
     from matcher.fitting.fit import fit
     from matcher.fitting.settings import (
+        BandCompressor,
         DynamicsSettings,
         EqSettings,
         FixSettings,

@@ -276,7 +276,8 @@ def test_suggest_shows_the_settings_and_writes_only_their_json(tmp_path, mix, re
     before = set(_snapshot(tmp_path))
     result = runner.invoke(app, ["suggest", str(mix), "--ref", str(ref), "--json", str(settings_path)])
     _ok(result)
-    for needle in ("suggested settings", "predicted loudness", "predicted true peak", "largest moves", "leveler", "width (dB)", "fixes"):
+    for needle in ("suggested settings", "predicted loudness", "predicted true peak", "largest moves", "leveler", "width (dB)", "fixes",
+                   "compressor below 120 Hz", "compressor above 6k Hz"):
         assert needle in result.stdout
     assert set(_snapshot(tmp_path)) - before == {"s.json"}
     Settings.from_json(settings_path.read_text(encoding="utf-8"))

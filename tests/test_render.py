@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from signals import drum_loop, pink_noise, sine, true_peak_reference_dbtp, white_noise
 
 from matcher import (
+    BandCompressor,
     DynamicsSettings,
     EqSettings,
     FixSettings,
@@ -109,12 +110,14 @@ def test_true_peak_never_above_ceiling(kind, seed, target, ceiling, tilt_db):
 @pytest.mark.parametrize("mid_db", [0.0, 6.0])
 def test_neutral_settings_render_transparently(mid_db):
     # Issue 3: every amount at zero and no gain give back the input within -120 dBFS
-    # (before dither: 32-bit float output). The EQ's curve is there but its amount is 0.
+    # (before dither: 32-bit float output). The EQ, width, compressor and leveler are all
+    # set, at amount 0.
     x = drum_loop(4.0, 44100, seed=11) * 0.5  # peaks well under the ceiling
     curve = np.full(len(band_centers_hz()), mid_db)
     settings = replace(
         make_settings(bit_depth="32f", mid=curve, side=-curve, amount=0.0,
-                      dynamics=DynamicsSettings(target_lra_lu=1.0, amount=0.0)),
+                      dynamics=DynamicsSettings(target_lra_lu=1.0, amount=0.0,
+                                                bands=(BandCompressor(-40.0, 4.0, makeup_db=6.0),) * 4)),
         loudness=LoudnessSettings(None),
     )  # EQ, width and leveler all at amount 0; fixes off
     y = render(x, 44100, settings)
