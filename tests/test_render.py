@@ -156,8 +156,11 @@ def test_rendering_without_the_kept_eq_signal_is_identical(monkeypatch, target):
     # Files too long to keep the equalised signal are equalised again in pass 2.
     from matcher.rendering import renderer as renderer_module
 
+    # With every stage: the compressor runs again too, and must give the same signal.
     x = drum_loop(5.0, 44100, seed=8) * 0.5
-    s = make_settings(target, mid=np.linspace(-3, 3, len(band_centers_hz())), bit_depth="24")
+    dynamics = DynamicsSettings(target_lra_lu=3.0, bands=(BandCompressor(-30.0, 2.0, makeup_db=2.0),) * 4)
+    s = make_settings(target, mid=np.linspace(-3, 3, len(band_centers_hz())), bit_depth="24", dynamics=dynamics,
+                      fixes=FixSettings())
     kept = render(x, 44100, s)
     monkeypatch.setattr(renderer_module, "EQ_CACHE_LIMIT_BYTES", 0)
     np.testing.assert_array_equal(render(x, 44100, s), kept)
