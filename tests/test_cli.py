@@ -657,3 +657,20 @@ def test_match_warns_about_a_clipped_mix_and_still_masters_it(tmp_path, ref):
     warnings = [line for line in result.stderr.splitlines() if "clipped:" in line]
     assert warnings and "clipped.wav" in warnings[0]
     assert _true_peak_dbtp(_read(out)) <= -1.0 + TRUE_PEAK_TOLERANCE_DB
+
+
+def test_fixes_are_reported_applied_and_switchable(tmp_path, ref):
+    noise = signals.pink_noise(DURATION_S, SAMPLE_RATE_HZ, rms=0.05, seed=9, correlation=0.9)
+    flipped = _write(tmp_path / "flipped.wav", noise * np.array([1.0, -1.0]))
+    out = tmp_path / "out.wav"
+    # The width stage would narrow the cancelling side too: off, so only the fix acts.
+    result = _match(flipped, [ref], out, "--force", "--amount", "width=0")
+    _ok(result)
+    assert "out of phase" in result.stderr and "polarity is flipped" in result.stderr
+    master = _read(out)
+    assert np.corrcoef(master[:, 0], master[:, 1])[0, 1] > 0.8  # mono-compatible again
+    kept = _match(flipped, [ref], out, "--force", "--amount", "width=0", "--no-fix", "polarity")
+    _ok(kept)
+    assert "out of phase" in kept.stderr and "polarity is flipped" not in kept.stderr
+    master = _read(out)
+    assert np.corrcoef(master[:, 0], master[:, 1])[0, 1] < -0.8

@@ -189,11 +189,20 @@ def _fit_config(
         _fail(str(exc))
 
 
-def _warn_about_the_mix(mix: Path, analysis) -> None:
+def _warn_about_the_mix(mix: Path, analysis, settings=None) -> None:
+    """The mix's problems on stderr, and the fixes the settings apply to them."""
     from matcher.analysis.condition import mix_problems
 
     for problem in mix_problems(analysis):
         stderr.print(f"automaster: warning: {mix}: {problem}", markup=False, highlight=False, soft_wrap=True)
+    fixes = settings.fixes if settings is not None else None
+    notes = []
+    if fixes is not None and fixes.invert_right:
+        notes.append("the right channel's polarity is flipped (--no-fix polarity keeps it)")
+    if fixes is not None and fixes.balance_db:
+        notes.append(f"the channels are levelled by {abs(fixes.balance_db):.1f} dB (--no-fix balance keeps them)")
+    for note in notes:
+        stderr.print(f"automaster: fix: {mix}: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _warn_out_of_reach(mix: Path, settings, output_lufs: float, master: str = "the master is") -> None:
@@ -239,7 +248,7 @@ def match(
         total = _frames([mix]) * 3 + _frames(ref)
         with _progress(total, f"mastering {mix.name}") as advance:
             mix_analysis, settings, report = master_file(mix, ref, output, config, force, advance)
-        _warn_about_the_mix(mix, mix_analysis)
+        _warn_about_the_mix(mix, mix_analysis, settings)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
         if not report.target_reached:
@@ -273,7 +282,7 @@ def suggest(
         config = _fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
         with _progress(_frames([mix]) * 2 + _frames(ref), f"analysing {mix.name}") as advance:
             mix_analysis, settings, plan = suggest_file(mix, ref, config, advance)
-        _warn_about_the_mix(mix, mix_analysis)
+        _warn_about_the_mix(mix, mix_analysis, settings)
         if json_path is not None:
             write_text_atomic(json_path, settings.to_json())
         if not plan.target_reached and plan.predicted_lufs is not None:
