@@ -113,7 +113,8 @@ def fit(
         target_lra_lu=round(float(target_lra), 2) if np.isfinite(target_lra) else None,
         amount=config.dynamics_amount,
         crossovers_hz=tuple(mix.dynamics_crossovers_hz),
-        bands=_compressors(mix, target, mix_mid_db, mid_gain * config.eq_amount),
+        # A flipped mix's band levels were measured on its cancelling mid: no compressor.
+        bands=() if fixes.invert_right else _compressors(mix, target, mix_mid_db, mid_gain * config.eq_amount),
     )
     target_lufs = config.target_lufs if config.target_lufs is not None else round(target.integrated_lufs, 2)
     if not config.follow_loudness:

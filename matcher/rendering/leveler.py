@@ -29,11 +29,9 @@ import numpy as np
 
 from matcher.analysis.loudness import (
     LRA_RELATIVE_GATE_LU,
-    SUBBLOCKS_PER_MOMENTARY,
     SUBBLOCKS_PER_SHORT_TERM,
+    SubBlockEnergies,
     energy_to_lufs,
-    gated_loudness,
-    loudness_range,
 )
 
 MIN_SLOPE = -2.0
@@ -75,7 +73,7 @@ class Leveler:
         sums = np.convolve(np.pad(self.energy, (half, half)), window, mode="valid")[:n]
         counts = np.convolve(np.pad(np.ones(n), (half, half)), window, mode="valid")[:n]
         short_term = energy_to_lufs(sums / np.maximum(counts, 1.0))
-        self.integrated_lufs = gated_loudness(_windows(self.energy, SUBBLOCKS_PER_MOMENTARY))
+        self.integrated_lufs = _energies(self.energy).integrated_lufs()
         floor = self.integrated_lufs + LRA_RELATIVE_GATE_LU
         self._deviation = np.maximum(short_term, floor) - self.integrated_lufs
         taps = max(int(round(smoothing_s * 10.0)), 1)
@@ -85,7 +83,7 @@ class Leveler:
     @property
     def input_range_lu(self) -> float:
         """Loudness range of the signal as it is."""
-        return loudness_range(_windows(self.energy, SUBBLOCKS_PER_SHORT_TERM))
+        return _energies(self.energy).loudness_range_lu()
 
     def ride(self, slope: float) -> Ride:
         """The ride of one slope."""
@@ -98,7 +96,7 @@ class Leveler:
 
     def range_after(self, subblock_gain_db: np.ndarray) -> float:
         """Loudness range after a gain per sub-block (dB)."""
-        return loudness_range(_windows(self.energy * 10.0 ** (subblock_gain_db / 10.0), SUBBLOCKS_PER_SHORT_TERM))
+        return _energies(self.energy * 10.0 ** (subblock_gain_db / 10.0)).loudness_range_lu()
 
     def fit(self, aim_lu: float) -> Ride:
         """The ride whose output has the loudness range ``aim_lu`` (or comes closest)."""
@@ -134,8 +132,7 @@ def aim_for(target_lu: float, achieved_lu: float, aimed_lu: float) -> float:
     return aimed_lu + (target_lu - achieved_lu)
 
 
-def _windows(energy: np.ndarray, subblocks: int) -> np.ndarray:
-    if energy.shape[0] < subblocks:
-        return np.zeros(0)
-    return np.convolve(energy, np.ones(subblocks), mode="valid") / subblocks
+def _energies(subblock_energy: np.ndarray) -> SubBlockEnergies:
+    """Sub-blocks of equal length with these mean powers, for the BS.1770 and Tech 3342 gates."""
+    return SubBlockEnergies(subblock_energy, np.ones_like(subblock_energy))
 

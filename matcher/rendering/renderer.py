@@ -31,17 +31,16 @@ from typing import NamedTuple
 import numpy as np
 
 from matcher.analysis.loudness import (
-    SUBBLOCKS_PER_SHORT_TERM,
     KWeightedPower,
     LoudnessMeter,
     SubBlockEnergies,
-    loudness_range,
     subblock_boundaries,
 )
 from matcher.analysis.truepeak import TruePeakDetector, gained_peak_bounds
 from matcher.concurrency import BackgroundConsumer, prefetched, single_threaded_blas
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.eq import MidSideEQ
+from matcher.dsp.filters import interpolate_curve_db
 from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.multiband import BandParameters, MultibandCompressor
 from matcher.dsp.segments import SegmentReducer
@@ -290,16 +289,15 @@ class Renderer:
             return None
         centers = np.asarray(eq.band_centers_hz, dtype=np.float64)
         mid = np.asarray(eq.gain_db) * eq.amount
-        side_centers, side = centers, mid
+        side = mid
         side_highpass_hz = None
-        if width_active:
-            side_centers = np.union1d(centers, width.band_centers_hz)
-            side = _curve_at(centers, mid, side_centers) + _curve_at(
-                np.asarray(width.band_centers_hz), np.asarray(width.side_gain_db) * width.amount, side_centers
-            )
+        if width_active:  # both curves on the union of their centres
+            width_centers = np.asarray(width.band_centers_hz, dtype=np.float64)
+            union = np.union1d(centers, width_centers)
+            mid = interpolate_curve_db(centers, mid, union)
+            side = mid + interpolate_curve_db(width_centers, np.asarray(width.side_gain_db) * width.amount, union)
+            centers = union
             side_highpass_hz = width.mono_below_hz
-        if side_centers is not centers:  # one set of centres for both FIRs
-            mid, centers = _curve_at(centers, mid, side_centers), side_centers
         channel_gains = None
         if stereo and (fixes.invert_right or fixes.balance_db):
             half = db_to_gain(fixes.balance_db / 2.0)
@@ -654,14 +652,7 @@ def _subblock_energy(power: np.ndarray, ticks_per_subblock: int, gain_db: np.nda
 def _range_after(power: np.ndarray, ticks_per_subblock: int, gain_db: np.ndarray) -> float:
     """Loudness range (LU) of the signal whose tick energies are ``power``, after a gain."""
     energy = _subblock_energy(power, ticks_per_subblock, gain_db)
-    if energy.shape[0] < SUBBLOCKS_PER_SHORT_TERM:
-        return 0.0
-    return loudness_range(np.convolve(energy, np.ones(SUBBLOCKS_PER_SHORT_TERM), mode="valid") / SUBBLOCKS_PER_SHORT_TERM)
-
-
-def _curve_at(centers_hz: np.ndarray, gains_db: np.ndarray, frequencies_hz: np.ndarray) -> np.ndarray:
-    """A curve's gains at other frequencies: linear in log-frequency, held at the ends."""
-    return np.interp(np.log2(frequencies_hz), np.log2(centers_hz), gains_db)
+    return SubBlockEnergies(energy, np.ones_like(energy)).loudness_range_lu()
 
 
 def _interpolated_gain(tick_gain: np.ndarray, tick_samples: int, start: int, count: int) -> np.ndarray:
