@@ -251,3 +251,24 @@ def test_convolver_with_a_bank_of_filters_per_channel():
         [np.stack([scipy.signal.lfilter(h[:, 0, k], [1.0], x[:, c, 0]) for k in range(3)], -1) for c in range(2)], 1
     )
     np.testing.assert_allclose(got, expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_long_arrays_are_processed_in_pieces_with_the_same_result(monkeypatch, chunk):
+    # An hour's control curves are worked through a piece at a time (memory): the pieces'
+    # edges must not show in the result, which equals the one-piece computation bit for bit.
+    from matcher.analysis import truepeak
+    from matcher.rendering import loudness_solver
+
+    rng = np.random.default_rng(chunk)
+    n = 147 * 40 + 11
+    peaks, gains = rng.random(n), rng.random(n) * 2.0
+    power, gain_db = rng.random(n) * 1e-3, rng.normal(0.0, 3.0, n)
+    whole_bounds = gained_peak_bounds(peaks, gains, 30, 1e-5, 1.0)
+    whole_lufs = loudness_solver.output_loudness_lufs(power, 147, gain_db)
+    monkeypatch.setattr(truepeak, "BOUNDS_CHUNK_FRAMES", chunk)
+    monkeypatch.setattr(loudness_solver, "LOUDNESS_CHUNK_TICKS", chunk * 147)
+    pieces = gained_peak_bounds(peaks, gains, 30, 1e-5, 1.0)
+    np.testing.assert_array_equal(pieces[0], whole_bounds[0])
+    np.testing.assert_array_equal(pieces[1], whole_bounds[1])
+    assert loudness_solver.output_loudness_lufs(power, 147, gain_db) == whole_lufs

@@ -218,6 +218,9 @@ ROUNDING_BOUND = 1e-5
 the meter (about 2e-6 of a frame's level)."""
 
 
+BOUNDS_CHUNK_FRAMES = 1 << 18
+
+
 def gained_peak_bounds(
     peaks: np.ndarray,
     gains: np.ndarray,
@@ -257,18 +260,24 @@ def gained_peak_bounds(
     reach = -(-(OVERSAMPLING_TAPS_PER_PHASE // 2) // frame_samples)
     knots = np.concatenate([np.full(reach, gains[0]), gains, np.full(reach + 1, gains[-1])])
     padded = np.concatenate([np.zeros(reach), peaks, np.zeros(reach)])
-    g_max = g_min = knots[: frames]
-    for offset in range(1, 2 * reach + 2):
-        g_max = np.maximum(g_max, knots[offset : offset + frames])
-        g_min = np.minimum(g_min, knots[offset : offset + frames])
-    nearby = padded[:frames]
-    for offset in range(1, 2 * reach + 1):
-        nearby = np.maximum(nearby, padded[offset : offset + frames])
     spread = np.abs(oversampling_bank()).sum(axis=0).max()
-    g_mid, g_half = (g_max + g_min) / 2, (g_max - g_min) / 2
-    error = sample_error + np.maximum(g_max * nearby - clip_level, 0.0) + ROUNDING_BOUND * g_max * nearby
-    slack = (g_half * nearby + error) * spread
-    return g_mid * peaks + slack, g_mid * peaks - slack
+    upper, lower = np.empty(frames), np.empty(frames)
+    # A piece at a time: a dozen temporaries as long as an hour's 5 M frames would be 500 MB.
+    for start in range(0, frames, BOUNDS_CHUNK_FRAMES):
+        count = min(BOUNDS_CHUNK_FRAMES, frames - start)
+        g_max = g_min = knots[start : start + count]
+        for offset in range(1, 2 * reach + 2):
+            g_max = np.maximum(g_max, knots[start + offset : start + offset + count])
+            g_min = np.minimum(g_min, knots[start + offset : start + offset + count])
+        nearby = padded[start : start + count]
+        for offset in range(1, 2 * reach + 1):
+            nearby = np.maximum(nearby, padded[start + offset : start + offset + count])
+        g_mid, g_half = (g_max + g_min) / 2, (g_max - g_min) / 2
+        error = sample_error + np.maximum(g_max * nearby - clip_level, 0.0) + ROUNDING_BOUND * g_max * nearby
+        slack = (g_half * nearby + error) * spread
+        upper[start : start + count] = g_mid * peaks[start : start + count] + slack
+        lower[start : start + count] = g_mid * peaks[start : start + count] - slack
+    return upper, lower
 
 
 def true_peak_dbtp(audio: np.ndarray, sample_rate_hz: float) -> float:

@@ -50,11 +50,16 @@ def release(reduction: np.ndarray, coefficient: float) -> np.ndarray:
     if u.shape[0] == 0:
         return u.copy()
     lam = -np.log(coefficient)
-    ramp = np.arange(u.shape[0]) * lam
+    ramp = np.arange(u.shape[0], dtype=np.float64)
+    ramp *= lam
+    # In place, so that an hour's ticks (5 M) hold two arrays at a time, not five.
     with np.errstate(divide="ignore"):
-        log_u = np.log(u)
-    shifted = np.maximum.accumulate(log_u + ramp)
-    return np.exp(shifted - ramp)
+        out = np.log(u)
+    out += ramp
+    np.maximum.accumulate(out, out=out)
+    out -= ramp
+    del ramp
+    return np.exp(out, out=out)
 
 
 def moving_average(x: np.ndarray, before: int, after: int) -> np.ndarray:
@@ -69,13 +74,18 @@ def moving_average(x: np.ndarray, before: int, after: int) -> np.ndarray:
     np.cumsum(x, dtype=np.float64, out=csum[before + 1 : before + 1 + n])
     csum[before + 1 + n :] = csum[before + n]
     sums = csum[before + after + 1 :] - csum[: n]
-    # Window lengths: the full width, shortened where the window meets either end.
-    counts = np.full(n, float(before + after + 1))
-    left = np.arange(min(before, n))
-    counts[left] -= before - left
-    right = np.arange(max(n - after, 0), n)
-    counts[right] -= right + after + 1 - n
-    return sums / counts
+    del csum
+    # Window lengths: the full width, shortened where the window meets either end; only the
+    # windows at the ends need their own (no array of counts: an hour is 5 M ticks).
+    width = before + after + 1
+    edges = np.union1d(np.arange(min(before, n)), np.arange(max(n - after, 0), n))
+    counts = np.full(edges.shape[0], float(width))
+    counts -= np.maximum(before - edges, 0)
+    counts -= np.maximum(edges + after + 1 - n, 0)
+    edge_sums = sums[edges] / counts
+    sums /= float(width)
+    sums[edges] = edge_sums
+    return sums
 
 
 def time_coefficient(time_s: float, rate_hz: float) -> float:

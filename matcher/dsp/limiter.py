@@ -74,7 +74,9 @@ class TruePeakLimiter:
         gain_db : float
             Make-up gain applied before the limiter.
         """
-        need = np.maximum(np.asarray(peak_db, dtype=np.float64) + gain_db - self.ceiling_dbtp, 0.0)
+        # In place and freeing as it goes: an hour is 5 M ticks, 42 MB per array.
+        need = np.asarray(peak_db, dtype=np.float64) + (gain_db - self.ceiling_dbtp)
+        np.maximum(need, 0.0, out=need)
         if not np.any(need > 0):
             return np.zeros_like(need)
         held = sliding_max(
@@ -82,9 +84,14 @@ class TruePeakLimiter:
             before=self.guard_ticks + self.hold_ticks,
             after=self.attack_ticks - 1 + self.guard_ticks,
         )
+        del need
         combined = release(held, self.release_coefficient)
         if self.sustain_weight > 0:
             average = moving_average(held, self.sustain_ticks, self.sustain_ticks)
-            sustained = release(self.sustain_weight * average, self.sustain_coefficient)
-            combined = np.maximum(combined, sustained)
+            average *= self.sustain_weight
+            sustained = release(average, self.sustain_coefficient)
+            del average
+            np.maximum(combined, sustained, out=combined)
+            del sustained
+        del held
         return moving_average(combined, self.attack_ticks - 1, 0)
