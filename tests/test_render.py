@@ -378,3 +378,24 @@ def test_the_root_search_on_two_cores_lands_as_exactly_in_fewer_rounds(tau_db, t
     # Rounds: single evaluations plus paired ones (each pair evaluates two points).
     paired_rounds = Counting.rounds + (single_rounds - 2 * Counting.rounds)
     assert paired_rounds < serial_rounds
+
+
+@pytest.mark.parametrize("target", [-7.0, -6.0])
+def test_a_long_files_compact_search_gives_the_same_solution(monkeypatch, target):
+    # Past PARALLEL_TICKS_LIMIT ticks the search runs one evaluation at a time and keeps
+    # float32 reductions; the solution it returns is the same, its reduction exact. (Loud
+    # targets: the search runs through every limiter character, and the plan is checked,
+    # which keeps the solver's inputs.)
+    from matcher.rendering import loudness_solver
+
+    x = drum_loop(6.0, 44100, seed=12) * 0.5
+    renderer = Renderer(make_settings(target), 44100, 2)
+    solving = renderer.plan(lambda: [x]).solving
+    inputs = (solving.peak_db, solving.power, solving.ticks_per_subblock, renderer.limiters, target)
+    normal = loudness_solver.solve_gain(*inputs)
+    monkeypatch.setattr(loudness_solver, "PARALLEL_TICKS_LIMIT", 0)
+    compact = loudness_solver.solve_gain(*inputs)
+    assert (compact.limiter_index, compact.gain_db, compact.predicted_lufs) == (
+        normal.limiter_index, normal.gain_db, normal.predicted_lufs)
+    assert compact.reduction_db.dtype == np.float64
+    np.testing.assert_array_equal(compact.reduction_db, normal.reduction_db)

@@ -104,6 +104,25 @@ def solve_gain(
     """
     if not limiters:
         raise ValueError("solve_gain needs at least one limiter")
+    # Past PARALLEL_TICKS_LIMIT the search keeps its solutions' reductions in float32 (each is
+    # as long as the file) and the one it returns is evaluated again, exactly.
+    compact = power.shape[0] > PARALLEL_TICKS_LIMIT
+    solution = _search(peak_db, power, ticks_per_subblock, limiters, target_lufs, compact)
+    if compact:
+        exact = limiters[solution.limiter_index].reduction_db(peak_db, solution.gain_db)
+        solution = solution._replace(reduction_db=exact)
+    return solution
+
+
+def _search(
+    peak_db: np.ndarray,
+    power: np.ndarray,
+    ticks_per_subblock: int,
+    limiters: Sequence[TruePeakLimiter],
+    target_lufs: float,
+    compact: bool,
+) -> Solution:
+    """The search of :func:`solve_gain`."""
     base_lufs = output_loudness_lufs(power, ticks_per_subblock, np.zeros(power.shape[0]))
     # The limiter only lowers loudness, and more gain never makes the output quieter: the
     # answer lies between the unlimited gain and a cap above it (MAX_DRIVE_DB for all but
@@ -114,14 +133,14 @@ def solve_gain(
     *slower, fastest = limiters
 
     def at(index: int, gain_db: float) -> Solution:
-        return _limited(peak_db, power, ticks_per_subblock, limiters[index], index, gain_db)
+        return _limited(peak_db, power, ticks_per_subblock, limiters[index], index, gain_db, compact)
 
     # The evaluations the search needs are known in advance until one limiter reaches the
     # target: every slower limiter at its cap, in order. They run two at a time (numpy
     # releases the GIL), in the order they are needed; what a limiter that reaches leaves
     # unread is work done on an otherwise idle core. Past PARALLEL_TICKS_LIMIT they run one
     # at a time: each evaluation holds a few arrays of the file's length.
-    workers = 2 if power.shape[0] <= PARALLEL_TICKS_LIMIT else 1
+    workers = 1 if compact else 2
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="automaster-solver") as pool:
         first_low = pool.submit(at, 0, lo) if slower else None
         highs = [pool.submit(at, index, lo + MAX_DRIVE_DB) for index in range(len(slower))]
@@ -180,10 +199,13 @@ def _limited(
     limiter: TruePeakLimiter,
     index: int,
     gain_db: float,
+    compact: bool = False,
 ) -> Solution:
-    """The limiter's reduction at a make-up gain, and the loudness it leaves."""
+    """The limiter's reduction at a make-up gain (float32 if ``compact``), and the loudness
+    it leaves."""
     reduction = limiter.reduction_db(peak_db, gain_db)
-    return Solution(index, gain_db, reduction, output_loudness_lufs(power, ticks_per_subblock, gain_db - reduction))
+    lufs = output_loudness_lufs(power, ticks_per_subblock, gain_db - reduction)
+    return Solution(index, gain_db, reduction.astype(np.float32) if compact else reduction, lufs)
 
 
 def _bracketed_root(

@@ -394,6 +394,7 @@ class Renderer:
         energies.process(kweighting.flush())
         peak_db = gain_to_db(np.concatenate(peaks))
         power = energies.result(include_partial=True) / self.tick_samples
+        del peaks, energies, detector, kweighting  # as long as the file: not held through the solve
         target = self.settings.loudness.target_lufs
         ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
         if not np.any(power > 0):
