@@ -499,6 +499,9 @@ BAD_INPUT: dict[str, Case] = {
     "empty file as mix": _bad_mix(_empty),
     "random bytes as reference": _bad_ref(_random_bytes),
     "1 s mix": _bad_mix(_short),
+    "header only (no samples)": _bad_mix(lambda tmp: _write(tmp / "header.wav", np.zeros((0, 2)))),
+    "a single sample": _bad_mix(lambda tmp: _write(tmp / "one.wav", _mix_signal()[:1])),
+    "DC offset only": _bad_mix(lambda tmp: _write(tmp / "dc.wav", np.full((5 * SAMPLE_RATE_HZ, 2), 0.1))),
     "1 s reference": _bad_ref(_short),
     "6-channel mix": _bad_mix(lambda tmp: _write(tmp / "surround.wav", np.tile(_mix_signal(), 3))),
     "NaN in mix": _bad_mix(_with_nonfinite(np.nan)),
@@ -674,3 +677,101 @@ def test_fixes_are_reported_applied_and_switchable(tmp_path, ref):
     assert "out of phase" in kept.stderr and "polarity is flipped" not in kept.stderr
     master = _read(out)
     assert np.corrcoef(master[:, 0], master[:, 1])[0, 1] < -0.8
+
+
+
+def _other_rate(rate: int, subtype: str = "PCM_24", suffix: str = ".wav", mono: bool = False):
+    def build(tmp: Path) -> Path:
+        x = signals.drum_loop(DURATION_S, rate, seed=1, channels=1 if mono else 2)
+        path = tmp / f"mix_{rate}{suffix}"
+        sf.write(str(path), 0.3 * x / np.max(np.abs(x)), rate, subtype=subtype)
+        return path
+
+    return build
+
+
+def _flac_named_wav(tmp: Path) -> Path:
+    path = tmp / "really_flac.wav"
+    sf.write(str(path), _mix_signal(), SAMPLE_RATE_HZ, format="FLAC", subtype="PCM_16")
+    return path
+
+
+def _limited(tmp: Path) -> Path:
+    return _write(tmp / "limited.wav", np.clip(_mix_signal() * 8, -0.5, 0.5))
+
+
+# Unusual inputs that are valid: (build the mix, text stderr must contain, or "").
+UNUSUAL_INPUT = {
+    "FLAC data named .wav": (_flac_named_wav, ""),
+    "8 kHz": (_other_rate(8000), ""),
+    "384 kHz": (_other_rate(384000), ""),
+    "8-bit": (_other_rate(SAMPLE_RATE_HZ, "PCM_U8"), ""),
+    "AIFF": (_other_rate(SAMPLE_RATE_HZ, "PCM_24", ".aiff"), ""),
+    "FLAC at 96 kHz": (_other_rate(96000, "PCM_24", ".flac"), ""),
+    "mono": (_other_rate(SAMPLE_RATE_HZ, mono=True), ""),
+    "float far above 0 dBFS": (lambda tmp: _write(tmp / "hot.wav", 30 * _mix_signal(), "FLOAT"), ""),
+    "already brick-wall limited": (_limited, "already limited"),
+    "the reference itself": (lambda tmp: _write(tmp / "same.wav", _reference_signal()), "already matches the reference"),
+}
+
+
+@pytest.mark.parametrize("case", UNUSUAL_INPUT.values(), ids=UNUSUAL_INPUT.keys())
+def test_unusual_input_gives_a_sensible_master_and_leaves_the_input_alone(tmp_path, case):
+    build, needle = case
+    mix = build(tmp_path)
+    ref = _write(tmp_path / "ref.wav", _reference_signal())
+    before = hashlib.sha256(mix.read_bytes()).hexdigest()
+    out = tmp_path / "out" / "master.wav"
+    out.parent.mkdir()
+    result = _match(mix, [ref], out)
+    _ok(result)
+    assert needle in result.stderr
+    assert "Traceback" not in result.output
+    master, rate = sf.read(str(out), dtype="float64", always_2d=True)
+    assert rate == sf.info(str(mix)).samplerate and master.shape[1] == sf.info(str(mix)).channels
+    assert np.all(np.isfinite(master))
+    assert _true_peak_dbtp(master) <= -1.0 + TRUE_PEAK_TOLERANCE_DB
+    assert hashlib.sha256(mix.read_bytes()).hexdigest() == before
+    assert [p.name for p in out.parent.iterdir()] == ["master.wav"]  # no temporary file left
+
+
+def test_a_full_disk_fails_cleanly(tmp_path, monkeypatch, mix, ref):
+    # The disk fills up part-way through writing the master.
+    import errno
+
+    from matcher.io import writing
+
+    real_write = writing.sf.SoundFile.write
+    written = []
+
+    def full(self, data):  # libsndfile's write: the first block fits, the next finds the disk full
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(data))
+        return real_write(self, data)
+
+    monkeypatch.setattr(writing.sf.SoundFile, "write", full)
+    before = _snapshot(tmp_path)
+    result = _match(mix, [ref], tmp_path / "out.wav")
+    assert result.exit_code == EXIT_BAD_INPUT
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "out.wav" in lines[0] and "No space left" in lines[0]
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_read_only_output_folder_fails_cleanly(tmp_path, monkeypatch, mix, ref):
+    # As root every folder is writable, so the refusal is simulated where the file is made.
+    import errno
+
+    from matcher.io import writing
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(writing.tempfile, "mkstemp", refuse)
+    before = _snapshot(tmp_path)
+    result = _match(mix, [ref], tmp_path / "out.wav")
+    assert result.exit_code == EXIT_BAD_INPUT
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "out.wav" in lines[0] and "Permission denied" in lines[0]
+    assert _snapshot(tmp_path) == before

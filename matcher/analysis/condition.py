@@ -156,6 +156,20 @@ def _edge_above(x: np.ndarray, level: float, last: bool) -> int:
     raise ValueError("no sample above the level")
 
 
+DC_ONLY_DBFS = -70.0
+"""A signal that never departs from its DC offset by more than this holds no audio."""
+
+
+def only_dc(analysis: Analysis) -> bool:
+    """True when a mix is a DC offset and nothing else: its peak exceeds its largest channel
+    mean by less than -70 dBFS. (Its switch-on and switch-off steps can read as loud.)"""
+    if analysis.dc_offset_dbfs is None:
+        return False
+    dc = max(10.0 ** (d / 20.0) for d in analysis.dc_offset_dbfs)
+    peak = 10.0 ** (analysis.sample_peak_dbfs / 20.0)
+    return dc > 0.0 and peak - dc < 10.0 ** (DC_ONLY_DBFS / 20.0)
+
+
 def mix_problems(analysis: Analysis) -> list[str]:
     """Readable warnings about a mix's condition (empty when it has none, or when the
     condition was not measured)."""

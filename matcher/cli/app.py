@@ -203,6 +203,27 @@ def _warn_about_the_mix(mix: Path, analysis, settings=None) -> None:
         notes.append(f"the channels are levelled by {abs(fixes.balance_db):.1f} dB (--no-fix balance keeps them)")
     for note in notes:
         stderr.print(f"automaster: fix: {mix}: {note}", markup=False, highlight=False, soft_wrap=True)
+    if settings is not None and _already_matches(analysis, settings):
+        stderr.print(
+            f"automaster: note: {mix}: already matches the reference (the same audio?): the master is the mix, "
+            "its peaks brought under the ceiling",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+
+
+def _already_matches(analysis, settings) -> bool:
+    """True when the fit changes nothing but the peaks: flat EQ and width, no compression, the
+    mix's own loudness and loudness range as targets."""
+    width = settings.width
+    dynamics = settings.dynamics
+    target = settings.loudness.target_lufs
+    return (
+        max(map(abs, settings.eq.gain_db), default=0.0) < 0.1
+        and (width is None or max(map(abs, width.side_gain_db), default=0.0) < 0.1)
+        and all(b.ratio == 1.0 for b in dynamics.bands)
+        and (dynamics.target_lra_lu is None or abs(dynamics.target_lra_lu - analysis.loudness_range_lu) < 0.1)
+        and (target is None or abs(target - analysis.integrated_lufs) < 0.05)
+    )
 
 
 def _warn_out_of_reach(mix: Path, settings, output_lufs: float, master: str = "the master is") -> None:

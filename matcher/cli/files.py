@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from matcher.analysis.analyzer import Analyzer
+from matcher.analysis.condition import only_dc
 from matcher.analysis.result import Analysis
 from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
@@ -46,9 +47,11 @@ def analyze_file(path: Path, on_block: Progress | None = None) -> tuple[AudioInf
 
 
 def require_audible(info: AudioInfo, analysis: Analysis) -> None:
-    """Refuse a silent file with a message naming it."""
+    """Refuse a silent file, or one that is only a DC offset, with a message naming it."""
     if analysis.is_silent:
         raise InvalidAudioError(f"{info.path}: silent (no audio above -70 LUFS)")
+    if only_dc(analysis):
+        raise InvalidAudioError(f"{info.path}: only a DC offset (no audio besides a constant level)")
 
 
 def fit_files(

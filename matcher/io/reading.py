@@ -65,7 +65,10 @@ def open_audio(path: str | os.PathLike, min_duration_s: float = MIN_DURATION_S) 
         raise InvalidAudioError(f"{p}: {info.channels} channels; only mono and stereo are supported")
     duration_s = info.frames / info.samplerate
     if duration_s < min_duration_s:
-        raise InvalidAudioError(f"{p}: {duration_s:.2g} s long; at least {min_duration_s:g} s is needed")
+        # Rounded down, so that a file just short of the minimum never reads as long enough.
+        shown = f"{np.floor(duration_s * 100) / 100:.2f} s"
+        length = f"{info.frames} sample{'s' * (info.frames != 1)}" if duration_s < 0.01 else shown
+        raise InvalidAudioError(f"{p}: {length} long; at least {min_duration_s:g} s is needed")
     return AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
 
 
