@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from bench_match import Measured, default_automaster_prefix, matchering_argv, run_measured
 
 SAMPLE_RATE_HZ = 44100
@@ -26,7 +25,7 @@ SAMPLE_RATE_HZ = 44100
 
 def build_mix(tracks: Sequence[Path], minutes: float, path: Path) -> None:
     """Concatenate ``tracks`` (repeating them) into ``minutes`` of 16-bit stereo WAV."""
-    target = int(round(minutes * 60 * SAMPLE_RATE_HZ))
+    target = round(minutes * 60 * SAMPLE_RATE_HZ)
     written = 0
     with sf.SoundFile(str(path), "w", SAMPLE_RATE_HZ, 2, "PCM_16") as out:
         for k in range(10**6):

@@ -76,7 +76,7 @@ class Leveler:
         self.integrated_lufs = _energies(self.energy).integrated_lufs()
         floor = self.integrated_lufs + LRA_RELATIVE_GATE_LU
         self._deviation = np.maximum(short_term, floor) - self.integrated_lufs
-        taps = max(int(round(smoothing_s * 10.0)), 1)
+        taps = max(round(smoothing_s * 10.0), 1)
         self._smoothing = np.hanning(taps + 2)[1:-1]
         self._smoothing /= self._smoothing.sum()
 
