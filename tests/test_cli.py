@@ -704,6 +704,9 @@ def _limited(tmp: Path) -> Path:
 UNUSUAL_INPUT = {
     "FLAC data named .wav": (_flac_named_wav, ""),
     "8 kHz": (_other_rate(8000), ""),
+    "48 kHz": (_other_rate(48000), ""),
+    "88.2 kHz": (_other_rate(88200), ""),
+    "192 kHz": (_other_rate(192000), ""),
     "384 kHz": (_other_rate(384000), ""),
     "8-bit": (_other_rate(SAMPLE_RATE_HZ, "PCM_U8"), ""),
     "AIFF": (_other_rate(SAMPLE_RATE_HZ, "PCM_24", ".aiff"), ""),
@@ -774,4 +777,54 @@ def test_a_read_only_output_folder_fails_cleanly(tmp_path, monkeypatch, mix, ref
     assert result.exit_code == EXIT_BAD_INPUT
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "out.wav" in lines[0] and "Permission denied" in lines[0]
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("where", ["fitting", "writing"])
+def test_ctrl_c_stops_cleanly_and_leaves_nothing(tmp_path, monkeypatch, mix, ref, where):
+    from matcher.cli import files
+    from matcher.dsp.dither import Quantizer
+
+    if where == "fitting":
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(files, "fit", interrupted)
+    else:  # part-way through the master: the main thread quantises the second block
+        real_process = Quantizer.process
+        calls = []
+
+        def process(self, block):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real_process(self, block)
+
+        monkeypatch.setattr(Quantizer, "process", process)
+    before = _snapshot(tmp_path)
+    result = _match(mix, [ref], tmp_path / "out.wav")
+    assert result.exit_code == 130
+    assert "interrupted; no output written" in result.stderr
+    assert _snapshot(tmp_path) == before
+
+
+def test_an_unreadable_file_is_named(tmp_path, monkeypatch, mix, ref):
+    # As root every file is readable, so the refusal is simulated where the file is opened.
+    import errno
+
+    from matcher.io import reading
+
+    real_info = reading.sf.info
+
+    def info(path, *args, **kwargs):
+        if str(path) == str(mix):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_info(path, *args, **kwargs)
+
+    monkeypatch.setattr(reading.sf, "info", info)
+    before = _snapshot(tmp_path)
+    result = _match(mix, [ref], tmp_path / "out.wav")
+    assert result.exit_code == EXIT_BAD_INPUT
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "mix.wav" in lines[0] and "Permission denied" in lines[0]
     assert _snapshot(tmp_path) == before
