@@ -696,6 +696,17 @@ def _flac_named_wav(tmp: Path) -> Path:
     return path
 
 
+def _truncated(tmp: Path) -> Path:
+    """A 6 s WAV cut off after about 4 s: its header promises more than the file holds."""
+    x = signals.drum_loop(6.0, SAMPLE_RATE_HZ, seed=1)
+    whole = _write(tmp / "whole.wav", 0.3 * x / np.max(np.abs(x)))
+    data = whole.read_bytes()
+    whole.unlink()
+    path = tmp / "truncated.wav"
+    path.write_bytes(data[: 2 * len(data) // 3])
+    return path
+
+
 def _limited(tmp: Path) -> Path:
     return _write(tmp / "limited.wav", np.clip(_mix_signal() * 8, -0.5, 0.5))
 
@@ -714,6 +725,7 @@ UNUSUAL_INPUT = {
     "mono": (_other_rate(SAMPLE_RATE_HZ, mono=True), ""),
     "float far above 0 dBFS": (lambda tmp: _write(tmp / "hot.wav", 30 * _mix_signal(), "FLOAT"), ""),
     "already brick-wall limited": (_limited, "already limited"),
+    "truncated data (the part there is mastered)": (_truncated, ""),
     "the reference itself": (lambda tmp: _write(tmp / "same.wav", _reference_signal()), "already matches the reference"),
 }
 
