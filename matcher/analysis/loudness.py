@@ -67,11 +67,9 @@ class KWeightedPower:
         return self._power(self._filter.flush())
 
     def _power(self, y: np.ndarray) -> np.ndarray:
-        power = np.zeros(y.shape[0])
-        for channel, weight in enumerate(self._weights[: y.shape[1]]):
-            column = y[:, channel]
-            power += weight * (column * column)
-        return power
+        # One product for the channel-weighted sum of squares (float32: 6e-8 relative).
+        weights = np.asarray(self._weights[: y.shape[1]], dtype=np.float32)
+        return (np.square(y, dtype=np.float32) @ weights).astype(np.float64)
 
 
 class LoudnessMeter:

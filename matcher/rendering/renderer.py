@@ -596,7 +596,8 @@ class Renderer:
                 measure_peaks(out)
                 measure_loudness(out)
                 hand_over(out)
-                sample_peak = max(sample_peak, float(np.max(np.abs(out))) if out.size else 0.0)
+                if out.size:  # two reductions, no array of magnitudes
+                    sample_peak = max(sample_peak, float(out.max()), -float(out.min()))
         peaks.append(detector.finish())
         tick_peaks = np.concatenate(peaks)
         if bound is not None and bound.shape == tick_peaks.shape:
