@@ -750,6 +750,16 @@ def test_unusual_input_gives_a_sensible_master_and_leaves_the_input_alone(tmp_pa
     assert [p.name for p in out.parent.iterdir()] == ["master.wav"]  # no temporary file left
 
 
+def _assert_fails_cleanly(tmp_path: Path, mix: Path, ref: Path, *needles: str) -> None:
+    """``match`` exits 2 with one line holding every needle, and leaves the folder as it was."""
+    before = _snapshot(tmp_path)
+    result = _match(mix, [ref], tmp_path / "out.wav")
+    assert result.exit_code == EXIT_BAD_INPUT
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and all(needle in lines[0] for needle in needles), result.stderr
+    assert _snapshot(tmp_path) == before
+
+
 def test_a_full_disk_fails_cleanly(tmp_path, monkeypatch, mix, ref):
     # The disk fills up part-way through writing the master.
     import errno
@@ -766,12 +776,7 @@ def test_a_full_disk_fails_cleanly(tmp_path, monkeypatch, mix, ref):
         return real_write(self, data)
 
     monkeypatch.setattr(writing.sf.SoundFile, "write", full)
-    before = _snapshot(tmp_path)
-    result = _match(mix, [ref], tmp_path / "out.wav")
-    assert result.exit_code == EXIT_BAD_INPUT
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "out.wav" in lines[0] and "No space left" in lines[0]
-    assert _snapshot(tmp_path) == before
+    _assert_fails_cleanly(tmp_path, mix, ref, "out.wav", "No space left")
 
 
 def test_a_read_only_output_folder_fails_cleanly(tmp_path, monkeypatch, mix, ref):
@@ -784,12 +789,7 @@ def test_a_read_only_output_folder_fails_cleanly(tmp_path, monkeypatch, mix, ref
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(writing.tempfile, "mkstemp", refuse)
-    before = _snapshot(tmp_path)
-    result = _match(mix, [ref], tmp_path / "out.wav")
-    assert result.exit_code == EXIT_BAD_INPUT
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "out.wav" in lines[0] and "Permission denied" in lines[0]
-    assert _snapshot(tmp_path) == before
+    _assert_fails_cleanly(tmp_path, mix, ref, "out.wav", "Permission denied")
 
 
 @pytest.mark.parametrize("where", ["fitting", "writing"])
@@ -834,9 +834,4 @@ def test_an_unreadable_file_is_named(tmp_path, monkeypatch, mix, ref):
         return real_info(path, *args, **kwargs)
 
     monkeypatch.setattr(reading.sf, "info", info)
-    before = _snapshot(tmp_path)
-    result = _match(mix, [ref], tmp_path / "out.wav")
-    assert result.exit_code == EXIT_BAD_INPUT
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "mix.wav" in lines[0] and "Permission denied" in lines[0]
-    assert _snapshot(tmp_path) == before
+    _assert_fails_cleanly(tmp_path, mix, ref, "mix.wav", "Permission denied")

@@ -119,6 +119,18 @@ AMOUNT_STAGES = ("eq", "width", "dynamics")
 STAGES = (*AMOUNT_STAGES, "loudness", "fixes")
 FIXES = ("dc", "highpass", "polarity", "balance")
 
+# Options match and suggest share: declared once, so the two commands cannot drift apart.
+REF_OPTION = typer.Option(..., "--ref", "-r", help=REF_HELP)
+LUFS_OPTION = typer.Option(None, "--lufs", help=LUFS_HELP)
+CEILING_OPTION = typer.Option(-1.0, "--ceiling", help=CEILING_HELP)
+EQ_AMOUNT_OPTION = typer.Option(None, "--eq-amount", help=EQ_AMOUNT_HELP)
+AMOUNT_OPTION = typer.Option(None, "--amount", help=AMOUNT_HELP)
+ONLY_OPTION = typer.Option(None, "--only", help=ONLY_HELP)
+NO_FIX_OPTION = typer.Option(None, "--no-fix", help=NO_FIX_HELP)
+HIGHPASS_OPTION = typer.Option(20.0, "--highpass", help=HIGHPASS_HELP)
+MONO_BELOW_OPTION = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP)
+BIT_DEPTH_OPTION = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP)
+
 
 def _names(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
     names = [n.strip().lower() for n in value.split(",") if n.strip()]
@@ -240,19 +252,19 @@ def _warn_out_of_reach(mix: Path, settings, output_lufs: float, master: str = "t
 @app.command()
 def match(
     mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
-    ref: List[Path] = typer.Option(..., "--ref", "-r", help=REF_HELP),
+    ref: List[Path] = REF_OPTION,
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Output file (.wav, .flac, .aiff). Default: MIX_master.wav beside the mix."
     ),
-    lufs: Optional[float] = typer.Option(None, "--lufs", help=LUFS_HELP),
-    ceiling: float = typer.Option(-1.0, "--ceiling", help=CEILING_HELP),
-    eq_amount: Optional[float] = typer.Option(None, "--eq-amount", help=EQ_AMOUNT_HELP),
-    amount: Optional[str] = typer.Option(None, "--amount", help=AMOUNT_HELP),
-    only: Optional[str] = typer.Option(None, "--only", help=ONLY_HELP),
-    no_fix: Optional[str] = typer.Option(None, "--no-fix", help=NO_FIX_HELP),
-    highpass: float = typer.Option(20.0, "--highpass", help=HIGHPASS_HELP),
-    mono_below: Optional[float] = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP),
-    bit_depth: str = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP),
+    lufs: Optional[float] = LUFS_OPTION,
+    ceiling: float = CEILING_OPTION,
+    eq_amount: Optional[float] = EQ_AMOUNT_OPTION,
+    amount: Optional[str] = AMOUNT_OPTION,
+    only: Optional[str] = ONLY_OPTION,
+    no_fix: Optional[str] = NO_FIX_OPTION,
+    highpass: float = HIGHPASS_OPTION,
+    mono_below: Optional[float] = MONO_BELOW_OPTION,
+    bit_depth: str = BIT_DEPTH_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
@@ -280,16 +292,16 @@ def match(
 @app.command()
 def suggest(
     mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
-    ref: List[Path] = typer.Option(..., "--ref", "-r", help=REF_HELP),
-    lufs: Optional[float] = typer.Option(None, "--lufs", help=LUFS_HELP),
-    ceiling: float = typer.Option(-1.0, "--ceiling", help=CEILING_HELP),
-    eq_amount: Optional[float] = typer.Option(None, "--eq-amount", help=EQ_AMOUNT_HELP),
-    amount: Optional[str] = typer.Option(None, "--amount", help=AMOUNT_HELP),
-    only: Optional[str] = typer.Option(None, "--only", help=ONLY_HELP),
-    no_fix: Optional[str] = typer.Option(None, "--no-fix", help=NO_FIX_HELP),
-    highpass: float = typer.Option(20.0, "--highpass", help=HIGHPASS_HELP),
-    mono_below: Optional[float] = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP),
-    bit_depth: str = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP),
+    ref: List[Path] = REF_OPTION,
+    lufs: Optional[float] = LUFS_OPTION,
+    ceiling: float = CEILING_OPTION,
+    eq_amount: Optional[float] = EQ_AMOUNT_OPTION,
+    amount: Optional[str] = AMOUNT_OPTION,
+    only: Optional[str] = ONLY_OPTION,
+    no_fix: Optional[str] = NO_FIX_OPTION,
+    highpass: float = HIGHPASS_OPTION,
+    mono_below: Optional[float] = MONO_BELOW_OPTION,
+    bit_depth: str = BIT_DEPTH_OPTION,
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (edit them, then: automaster render MIX --settings FILE)."
     ),
