@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 import pyloudnorm
 import pytest
+import scipy.signal
 import soundfile as sf
 from scipy.signal import welch
 from typer.testing import CliRunner
@@ -82,9 +83,9 @@ def _true_peak_dbtp(data: np.ndarray) -> float:
     return signals.true_peak_reference_dbtp(data)
 
 
-def _band_levels_db(data: np.ndarray) -> np.ndarray:
+def _band_levels_db(data: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Power of the channel sum in third-octave bands from 40 Hz to 16 kHz (dB)."""
-    freqs_hz, psd = welch(data.sum(axis=1), SAMPLE_RATE_HZ, nperseg=8192)
+    freqs_hz, psd = welch(data.sum(axis=1), sample_rate_hz, nperseg=8192 * sample_rate_hz // SAMPLE_RATE_HZ)
     centers_hz = 1000.0 * 2.0 ** (np.arange(-14, 13) / 3.0)
     levels = []
     for fc in centers_hz:
@@ -198,6 +199,29 @@ def test_match_output_format(tmp_path, mix, ref, name, options, container, subty
     info = sf.info(str(out))
     assert (info.format, info.subtype) == (container, subtype)
     assert info.frames == FRAMES
+
+
+def test_a_reference_at_another_rate_is_matched_at_the_mix_rate(tmp_path):
+    # A 48 kHz mix of pink noise and a 96 kHz reference of pink noise with a treble boost
+    # (about +6 dB above 3 kHz): the master stays at 48 kHz and takes on the reference's
+    # loudness and tonal shape, each measured at its own rate.
+    mix_audio = signals.pink_noise(DURATION_S, 48000, rms=0.05, seed=4, correlation=0.5)
+    noise = signals.pink_noise(DURATION_S, 96000, rms=0.1, seed=5, correlation=0.5)
+    treble = scipy.signal.sosfiltfilt(scipy.signal.butter(4, 3000, "highpass", fs=96000, output="sos"), noise, axis=0)
+    ref_audio = noise + treble
+    mix, ref, out = tmp_path / "mix.wav", tmp_path / "ref.flac", tmp_path / "out.wav"
+    sf.write(str(mix), mix_audio, 48000, subtype="PCM_24")
+    sf.write(str(ref), ref_audio, 96000, subtype="PCM_24")
+    _ok(_match(mix, [ref], out))
+    master, rate = sf.read(str(out), dtype="float64", always_2d=True)
+    assert rate == 48000 and master.shape == mix_audio.shape
+    assert abs(_lufs(master, 48000) - _lufs(ref_audio, 96000)) <= LOUDNESS_TOLERANCE_LU
+    shape_master = _band_levels_db(master, 48000)
+    shape_ref = _band_levels_db(ref_audio, 96000)
+    shape_mix = _band_levels_db(mix_audio, 48000)
+    # Shape mismatch: the spread of the band-level differences, from 50 Hz up.
+    assert np.ptp((shape_mix - shape_ref)[1:]) > 5.0  # the boost is there to be matched
+    assert np.ptp((shape_master - shape_ref)[1:]) <= 1.5, shape_master - shape_ref
 
 
 def test_match_mono_mix_gives_mono_master(tmp_path, ref):
@@ -440,6 +464,17 @@ def _silence(tmp: Path) -> Path:
     return _write(tmp / "silence.wav", np.zeros((5 * SAMPLE_RATE_HZ, 2)))
 
 
+def _truncated_flac(tmp: Path) -> Path:
+    """A FLAC cut off in the middle of a frame: its decoder loses sync."""
+    whole = tmp / "whole.flac"
+    sf.write(str(whole), _mix_signal(), SAMPLE_RATE_HZ, format="FLAC", subtype="PCM_24")
+    data = whole.read_bytes()
+    whole.unlink()
+    path = tmp / "cut.flac"
+    path.write_bytes(data[: 2 * len(data) // 3])
+    return path
+
+
 def _directory(tmp: Path) -> Path:
     path = tmp / "folder.wav"
     path.mkdir()
@@ -497,6 +532,7 @@ BAD_INPUT: dict[str, Case] = {
     "directory as mix": _bad_mix(_directory),
     "random bytes as mix": _bad_mix(_random_bytes),
     "empty file as mix": _bad_mix(_empty),
+    "truncated FLAC": _bad_mix(_truncated_flac),
     "random bytes as reference": _bad_ref(_random_bytes),
     "1 s mix": _bad_mix(_short),
     "header only (no samples)": _bad_mix(lambda tmp: _write(tmp / "header.wav", np.zeros((0, 2)))),
@@ -651,6 +687,29 @@ def test_progress_counts_every_pass_once(tmp_path, monkeypatch, kept):
     assert sum(counted) == 3 * FRAMES + FRAMES
 
 
+def test_a_terminal_sees_progress_with_a_time_estimate(tmp_path, monkeypatch, ref):
+    # rich draws the bar only on a terminal: give the CLI's stderr console one that writes
+    # to a buffer. 30 s of audio take about a second, ten of rich's refreshes.
+    import io
+    import re
+
+    from rich.console import Console
+
+    from matcher.cli import app as cli_app
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_app, "stderr", Console(file=screen, force_terminal=True, width=120))
+    mix = _write(tmp_path / "long.wav", np.tile(_mix_signal(), (8, 1)))
+    _ok(_match(mix, [ref], tmp_path / "out.wav"))
+    frames = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", f) for f in screen.getvalue().split("\r")]
+    drawn = [re.search(r"mastering long.wav \S+\s+(\d+)% (\S+)", f) for f in frames]
+    drawn = [(int(m.group(1)), m.group(2)) for m in drawn if m]
+    percents = [p for p, _ in drawn]
+    assert len(drawn) >= 3 and percents == sorted(percents) and percents[-1] == 100, drawn
+    estimates = [eta for p, eta in drawn if p < 100 and re.fullmatch(r"\d+:\d\d:\d\d", eta)]
+    assert estimates, drawn  # a real estimate before the end, not only "-:--:--"
+
+
 def test_match_warns_about_a_clipped_mix_and_still_masters_it(tmp_path, ref):
     clipped = np.clip(_mix_signal() * 5.0, -1.0, 1.0)
     mix = _write(tmp_path / "clipped.wav", clipped)
@@ -725,7 +784,7 @@ UNUSUAL_INPUT = {
     "mono": (_other_rate(SAMPLE_RATE_HZ, mono=True), ""),
     "float far above 0 dBFS": (lambda tmp: _write(tmp / "hot.wav", 30 * _mix_signal(), "FLOAT"), ""),
     "already brick-wall limited": (_limited, "already limited"),
-    "truncated data (the part there is mastered)": (_truncated, ""),
+    "truncated data (the part there is mastered)": (_truncated, "truncated.wav: cut short: the header promises 6.00 s"),
     "the reference itself": (lambda tmp: _write(tmp / "same.wav", _reference_signal()), "already matches the reference"),
 }
 

@@ -223,6 +223,16 @@ def _warn_about_the_mix(mix: Path, analysis, settings=None) -> None:
         )
 
 
+def _warn_cut_short(paths: List[Path]) -> None:
+    """Warn about inputs whose header promises more audio than the file holds."""
+    from matcher.io.reading import open_audio
+
+    for path in paths:
+        problem = open_audio(path).cut_short
+        if problem is not None:
+            stderr.print(f"automaster: warning: {path}: {problem}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _already_matches(analysis, settings) -> bool:
     """True when the fit changes nothing but the peaks: flat EQ and width, no compression, the
     mix's own loudness and loudness range as targets."""
@@ -281,6 +291,7 @@ def match(
         total = _frames([mix]) * 3 + _frames(ref)
         with _progress(total, f"mastering {mix.name}") as advance:
             mix_analysis, settings, report = master_file(mix, ref, output, config, force, advance)
+        _warn_cut_short([mix, *ref])
         _warn_about_the_mix(mix, mix_analysis, settings)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
@@ -315,6 +326,7 @@ def suggest(
         config = _fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
         with _progress(_frames([mix]) * 2 + _frames(ref), f"analysing {mix.name}") as advance:
             mix_analysis, settings, plan = suggest_file(mix, ref, config, advance)
+        _warn_cut_short([mix, *ref])
         _warn_about_the_mix(mix, mix_analysis, settings)
         if json_path is not None:
             write_text_atomic(json_path, settings.to_json())
@@ -349,6 +361,7 @@ def render(
         output_format(output, settings.output.bit_depth)
         with _progress(_frames([mix]) * 2, f"rendering {mix.name}") as advance:
             report = render_settings_file(mix, settings, output, force, advance)
+        _warn_cut_short([mix])
         if not report.target_reached:
             _warn_out_of_reach(mix, settings, report.output_lufs)
         print_match_summary(stdout, output, settings, report)
@@ -367,6 +380,7 @@ def analyze(
     with _errors():
         with _progress(_frames([file]), f"analysing {file.name}") as advance:
             _, analysis = analyze_file(file, advance)
+        _warn_cut_short([file])
         if json_path is not None:
             write_text_atomic(json_path, analysis.to_json())
         print_analysis(stdout, file, analysis)

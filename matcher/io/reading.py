@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -32,10 +33,39 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
+    promised_frames: int | None = None
+    """What the header promises when the file holds less (a WAV or AIFF cut off in copying);
+    None when the file is whole."""
 
     @property
     def duration_s(self) -> float:
         return self.frames / self.sample_rate_hz
+
+    @property
+    def cut_short(self) -> str | None:
+        """A sentence on how much of the audio is missing, or None for a whole file."""
+        if self.promised_frames is None:
+            return None
+        promised_s = self.promised_frames / self.sample_rate_hz
+        return (
+            f"cut short: the header promises {promised_s:.2f} s, the file holds {self.duration_s:.2f} s "
+            "(only that part is used)"
+        )
+
+
+_CUT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+"""libsndfile's log line for a WAV's or an AIFF's audio chunk longer than the file."""
+
+
+def _promised_frames(parse_log: str, frames: int) -> int | None:
+    """The frames a cut-off file's header promises, from libsndfile's parse log."""
+    found = _CUT_DATA_CHUNK.search(parse_log or "")
+    if found is None:
+        return None
+    promised_bytes, present_bytes = int(found.group(1)), int(found.group(2))
+    if present_bytes <= 0 or promised_bytes <= present_bytes:
+        return None
+    return round(frames * promised_bytes / present_bytes)
 
 
 def open_audio(path: str | os.PathLike, min_duration_s: float = MIN_DURATION_S) -> AudioInfo:
@@ -69,7 +99,10 @@ def open_audio(path: str | os.PathLike, min_duration_s: float = MIN_DURATION_S) 
         shown = f"{np.floor(duration_s * 100) / 100:.2f} s"
         length = f"{info.frames} sample{'s' * (info.frames != 1)}" if duration_s < 0.01 else shown
         raise InvalidAudioError(f"{p}: {length} long; at least {min_duration_s:g} s is needed")
-    return AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+    frames = int(info.frames)
+    return AudioInfo(
+        p, int(info.samplerate), int(info.channels), frames, info.format, info.subtype, _promised_frames(info.extra_info, frames)
+    )
 
 
 class AudioSource:
@@ -143,4 +176,5 @@ class AudioSource:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return text.split(": ", 1)[-1] if text.startswith("Error opening") else text
+    text = text.split(": ", 1)[-1] if text.startswith("Error opening") else text
+    return text.removeprefix("Error : ").rstrip(".")
