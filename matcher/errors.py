@@ -25,3 +25,7 @@ class OutputExistsError(AudioFileError, FileExistsError):
 
 class SettingsError(AutomasterError, ValueError):
     """Settings or analysis JSON that is malformed or of an unknown schema version."""
+
+
+class LibraryError(AutomasterError, LookupError):
+    """A reference library, profile or style that does not exist or cannot be used."""

@@ -347,9 +347,9 @@ def test_the_suggested_figures_are_what_the_master_measures(tmp_path, mix, ref):
     from matcher.cli.files import master_file, suggest_file
     from matcher.fitting.config import FitConfig
 
-    _, _, plan = suggest_file(mix, [ref], FitConfig())
+    plan = suggest_file(mix, [ref], FitConfig()).plan
     out = tmp_path / "out.wav"
-    _, _, report = master_file(mix, [ref], out, FitConfig())
+    report = master_file(mix, [ref], out, FitConfig()).report
     master = _read(out)
     assert plan.predicted_lufs == pytest.approx(_lufs(master), abs=0.05)
     assert plan.predicted_true_peak_dbtp == pytest.approx(_true_peak_dbtp(master), abs=0.1)

@@ -290,7 +290,8 @@ def match(
         output_format(output, bit_depth)
         total = _frames([mix]) * 3 + _frames(ref)
         with _progress(total, f"mastering {mix.name}") as advance:
-            mix_analysis, settings, report = master_file(mix, ref, output, config, force, advance)
+            mastered = master_file(mix, ref, output, config, force, advance)
+        mix_analysis, settings, report = mastered.analysis, mastered.settings, mastered.report
         _warn_cut_short([mix, *ref])
         _warn_about_the_mix(mix, mix_analysis, settings)
         if save_settings is not None:
@@ -325,7 +326,8 @@ def suggest(
     with _errors():
         config = _fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
         with _progress(_frames([mix]) * 2 + _frames(ref), f"analysing {mix.name}") as advance:
-            mix_analysis, settings, plan = suggest_file(mix, ref, config, advance)
+            suggested = suggest_file(mix, ref, config, advance)
+        mix_analysis, settings, plan = suggested.analysis, suggested.settings, suggested.plan
         _warn_cut_short([mix, *ref])
         _warn_about_the_mix(mix, mix_analysis, settings)
         if json_path is not None:

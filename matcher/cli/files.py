@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from matcher.fitting.fit import fit
 from matcher.fitting.settings import Settings
 from matcher.io.reading import AudioInfo, AudioSource, open_audio
 from matcher.io.writing import AtomicAudioWriter, check_output_path
+from matcher.library.choice import Choice
 from matcher.rendering.renderer import GainPlan, Renderer, RenderReport
 
 Progress = Callable[[int], None]
@@ -54,15 +56,58 @@ def require_audible(info: AudioInfo, analysis: Analysis) -> None:
         raise InvalidAudioError(f"{info.path}: only a DC offset (no audio besides a constant level)")
 
 
+References = Sequence[Path | Analysis]
+"""Reference files to analyse, or analyses already made (a library's profiles)."""
+Chooser = Callable[[Analysis], Choice]
+"""Picks the references and their weights for a mix, given its analysis (picklable)."""
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A mix analysed and fitted, still open for rendering."""
+
+    source: AudioSource
+    analysis: Analysis
+    settings: Settings
+    choice: Choice | None
+    """The references a chooser picked (None for references given)."""
+
+
+@dataclass(frozen=True)
+class Mastered:
+    """What ``master_file`` did."""
+
+    analysis: Analysis
+    settings: Settings
+    report: RenderReport
+    choice: Choice | None
+
+
+@dataclass(frozen=True)
+class Suggested:
+    """What ``suggest_file`` would do."""
+
+    analysis: Analysis
+    settings: Settings
+    plan: GainPlan
+    choice: Choice | None
+
+
 def fit_files(
     mix_path: Path,
-    reference_paths: Sequence[Path],
+    references: References,
     config: FitConfig,
     on_block: Progress | None = None,
-) -> tuple[AudioSource, Analysis, Settings]:
-    """Open and analyse mix and references, and fit; the mix stays open for rendering."""
+    weights: Sequence[float] | None = None,
+    choose: Chooser | None = None,
+) -> Fitted:
+    """Open and analyse mix and references, and fit; the mix stays open for rendering.
+
+    ``weights`` (one per reference, relative) blend the references; ``choose``, used when
+    there are no references, picks them from the mix's analysis.
+    """
     mix_info = open_audio(mix_path)
-    ref_infos = [open_audio(p) for p in reference_paths]
+    ref_infos = [open_audio(r) for r in references if isinstance(r, Path)]
 
     # Fitting needs no true peaks of the inputs: skipping them saves 40 % of the analysis;
     # nor the references' condition (DC, clipping...), which only the mix's warnings use.
@@ -80,44 +125,55 @@ def fit_files(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="automaster-analysis") as pool:
         jobs = [pool.submit(analyse, mix_info, True)] + [pool.submit(analyse, i, False) for i in ref_infos]
         try:
-            (mix_source, mix_analysis), *refs = [job.result() for job in jobs]
+            (mix_source, mix_analysis), *analysed = [job.result() for job in jobs]
         except BaseException:
             stop.set()
             for job in jobs:
                 job.cancel()
             raise
-    return mix_source, mix_analysis, fit(mix_analysis, [analysis for _, analysis in refs], config)
+    files = iter(analysis for _, analysis in analysed)
+    targets = [next(files) if isinstance(r, Path) else r for r in references]
+    choice = None
+    if not targets and choose is not None:
+        choice = choose(mix_analysis)
+        targets, weights = list(choice.analyses), list(choice.weights)
+    return Fitted(mix_source, mix_analysis, fit(mix_analysis, targets, config, weights), choice)
 
 
 def master_file(
     mix_path: Path,
-    reference_paths: Sequence[Path],
+    references: References,
     output_path: Path,
     config: FitConfig,
     force: bool = False,
     on_block: Progress | None = None,
-) -> tuple[Analysis, Settings, RenderReport]:
+    weights: Sequence[float] | None = None,
+    choose: Chooser | None = None,
+) -> Mastered:
     """Analyse mix and references, fit, and render the master to ``output_path``."""
-    check_output_path(output_path, [mix_path, *reference_paths], force)
-    mix_source, mix_analysis, settings = fit_files(mix_path, reference_paths, config, on_block)
-    return mix_analysis, settings, render_file(mix_source, settings, output_path)
+    check_output_path(output_path, [mix_path, *(r for r in references if isinstance(r, Path))], force)
+    fitted = fit_files(mix_path, references, config, on_block, weights, choose)
+    report = render_file(fitted.source, fitted.settings, output_path)
+    return Mastered(fitted.analysis, fitted.settings, report, fitted.choice)
 
 
 def suggest_file(
     mix_path: Path,
-    reference_paths: Sequence[Path],
+    references: References,
     config: FitConfig,
     on_block: Progress | None = None,
-) -> tuple[Analysis, Settings, GainPlan]:
+    weights: Sequence[float] | None = None,
+    choose: Chooser | None = None,
+) -> Suggested:
     """The settings ``master_file`` would render, and its plan: what the master would measure.
 
     Runs the analysis, the fit and pass 1 of the render (EQ, true peak and loudness
     measurement, the loudness solve); writes nothing.
     """
-    mix_source, mix_analysis, settings = fit_files(mix_path, reference_paths, config, on_block)
-    info = mix_source.info
-    plan = Renderer(settings, info.sample_rate_hz, info.channels).plan(lambda: mix_source(report=False))
-    return mix_analysis, settings, plan
+    fitted = fit_files(mix_path, references, config, on_block, weights, choose)
+    source = fitted.source
+    plan = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels).plan(lambda: source(report=False))
+    return Suggested(fitted.analysis, fitted.settings, plan, fitted.choice)
 
 
 def render_settings_file(

@@ -49,6 +49,7 @@ def fit(
     mix: Analysis,
     reference: Analysis | Sequence[Analysis],
     config: FitConfig | None = None,
+    weights: Sequence[float] | None = None,
 ) -> Settings:
     """Derive mastering settings that move ``mix`` toward ``reference``.
 
@@ -58,6 +59,8 @@ def fit(
     reference : Analysis or sequence of Analysis
         Several references are blended with :func:`matcher.analysis.combine.combine`.
     config : FitConfig, optional
+    weights : sequence of float, optional
+        Relative weight of each reference in the blend (>= 0); equal by default.
 
     Returns
     -------
@@ -74,7 +77,7 @@ def fit(
         raise InvalidAudioError("the mix is silent (nothing above -70 LUFS)")
     if any(r.is_silent for r in references):
         raise InvalidAudioError("a reference is silent (nothing above -70 LUFS)")
-    target = combine(references)
+    target = combine(references, weights)
     fixes = _fixes(mix, config)
     mix_mid_db, mix_side_db, mix_width_db = mix.mid_spectrum_db, mix.side_spectrum_db, np.asarray(mix.width_db)
     if fixes.invert_right:  # the flipped mix's mid is its side and the other way round

@@ -129,6 +129,14 @@ def _fsync(path: Path) -> None:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically (temporary file, flush, fsync, rename)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, sync: bool = True) -> None:
+    """Write a file atomically: a temporary file in the same folder, flushed, then renamed.
+
+    ``sync=False`` skips the fsync (for files that can be rebuilt, such as an index).
+    """
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     try:
@@ -136,11 +144,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     except OSError as exc:
         raise AudioFileError(f"{p}: cannot be written ({exc.strerror})") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, p)
-    except OSError as exc:
+    except BaseException as exc:  # Ctrl-C too: no temporary file is left behind
         Path(tmp).unlink(missing_ok=True)
-        raise AudioFileError(f"{p}: cannot be written ({exc.strerror})") from None
+        if isinstance(exc, OSError):
+            raise AudioFileError(f"{p}: cannot be written ({exc.strerror})") from None
+        raise

@@ -1,0 +1,129 @@
+"""Which references a mix is matched to: the nearest ones in a library, or a style's centre.
+
+A chooser is a small frozen object, callable with the mix's :class:`Analysis`, that returns a
+:class:`Choice`. It holds only a folder and a number or a name, so that it can be sent to
+another process or machine (a batch worker) and do its work there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from matcher.analysis.result import Analysis
+from matcher.errors import LibraryError
+from matcher.library.features import MIN_SCALE, features, group_weights
+from matcher.library.store import Library
+
+CLOSENESS_FLOOR = 0.05
+"""Added to every distance (standardised units) before weighting by its inverse, so that a
+reference identical to the mix weighs much more than the others, not everything."""
+
+SAME_AUDIO_DISTANCE = 1e-4
+"""Distances below this are the mix's own profile."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The references a mix is matched to, and why.
+
+    Attributes
+    ----------
+    names : tuple of str
+    weights : tuple of float
+        Relative weights in the blend, summing to 1.
+    distances : tuple of float or None
+        Distance of each from the mix in standardised feature units; None for references
+        given by hand.
+    analyses : tuple of Analysis
+    how : str
+        One line on how they were chosen.
+    """
+
+    names: tuple[str, ...]
+    weights: tuple[float, ...]
+    distances: tuple[float, ...] | None
+    analyses: tuple[Analysis, ...]
+    how: str
+
+
+class Standardiser:
+    """Standardises feature vectors by a library's mean and spread, and weights each group
+    of features (tone, loudness, dynamics, width) equally."""
+
+    def __init__(self, library_features: np.ndarray):
+        x = np.asarray(library_features, dtype=np.float64)
+        self.mean = x.mean(axis=0) if x.shape[0] else np.zeros(x.shape[1])
+        spread = x.std(axis=0) if x.shape[0] > 1 else np.zeros(x.shape[1])
+        self.scale = np.maximum(spread, MIN_SCALE) / group_weights()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+
+
+def closeness_weights(distances: Sequence[float]) -> np.ndarray:
+    """Blend weights from distances: inversely proportional to ``distance + CLOSENESS_FLOOR``."""
+    w = 1.0 / (np.asarray(distances, dtype=np.float64) + CLOSENESS_FLOOR)
+    return w / w.sum()
+
+
+@dataclass(frozen=True)
+class LibraryChoice:
+    """The ``k`` profiles of a library nearest to the mix, weighted by closeness.
+
+    Nearest by Euclidean distance between standardised features (scikit-learn's
+    ``NearestNeighbors``, brute force: one query against up to 10^5 profiles takes a few
+    milliseconds, and nothing needs building first).
+    """
+
+    library_dir: Path
+    k: int = 3
+
+    def __call__(self, mix: Analysis) -> Choice:
+        from sklearn.neighbors import NearestNeighbors
+
+        library = Library(self.library_dir)
+        index = library.index()
+        if len(index) == 0:
+            raise LibraryError(f"{self.library_dir}: the library is empty (add references: automaster library add FILES)")
+        standardise = Standardiser(index.features)
+        # One more than asked, in case the nearest is the mix itself (a library made of
+        # the mixes, say): a mix is not its own reference.
+        model = NearestNeighbors(n_neighbors=min(self.k + 1, len(index)), algorithm="brute")
+        distances, rows = model.fit(standardise(index.features)).kneighbors(standardise(features(mix))[None, :])
+        distances, rows = distances[0], rows[0]
+        itself = distances < SAME_AUDIO_DISTANCE
+        if np.all(itself):
+            raise LibraryError(f"{self.library_dir}: the library holds nothing but the mix itself")
+        distances, rows = distances[~itself][: self.k], rows[~itself][: self.k]
+        names = tuple(str(index.names[r]) for r in rows)
+        return Choice(
+            names=names,
+            weights=tuple(closeness_weights(distances).tolist()),
+            distances=tuple(distances.tolist()),
+            analyses=tuple(library.get(name).analysis for name in names),
+            how=f"the {len(names)} nearest of {len(index)} in {self.library_dir}",
+        )
+
+
+@dataclass(frozen=True)
+class StyleChoice:
+    """The centre of one of a library's styles (see :mod:`matcher.library.styles`)."""
+
+    library_dir: Path
+    name: str
+
+    def __call__(self, mix: Analysis) -> Choice:
+        from matcher.library.styles import load_styles
+
+        style = load_styles(Library(self.library_dir)).get(self.name)
+        return Choice(
+            names=(f"style {style.name}",),
+            weights=(1.0,),
+            distances=None,
+            analyses=(style.target,),
+            how=f"the centre of style {style.name!r} ({len(style.members)} references: {', '.join(style.members)})",
+        )

@@ -1,0 +1,172 @@
+"""Styles: groups of similar references in a library, each with a centre to match toward.
+
+The profiles' standardised features are clustered with scikit-learn's k-means (the number
+of groups chosen by the silhouette score when not given). Each group is named after what
+sets its centre apart from the library (``loud-bright``, ``dynamic-wide``...), and its
+centre is the blend of its members' analyses (:func:`matcher.analysis.combine.combine`),
+which ``match --style NAME`` matches toward. Saved as ``styles.json`` in the library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matcher.analysis.combine import combine
+from matcher.analysis.result import Analysis
+from matcher.errors import LibraryError
+from matcher.io.writing import write_text_atomic
+from matcher.library.choice import Standardiser
+from matcher.library.features import FEATURE_NAMES, GROUPS
+from matcher.library.store import Library, today, unique_name
+from matcher.serialization import from_json, to_json
+
+MAX_STYLES = 8
+DESCRIBED_Z = 0.5
+"""How far (in library standard deviations) a centre must stand out for a word of its name."""
+
+
+@dataclass(frozen=True)
+class Style:
+    """One group of references.
+
+    Attributes
+    ----------
+    name : str
+    members : tuple of str
+        Profile names.
+    centre_features : tuple of float
+        Mean feature vector of the members (``FEATURE_NAMES``; dB, LU).
+    target : Analysis
+        The members' blend: what ``match --style`` matches toward.
+    """
+
+    name: str
+    members: tuple[str, ...]
+    centre_features: tuple[float, ...]
+    target: Analysis
+
+
+@dataclass(frozen=True)
+class StyleSet:
+    """A library's styles, as saved in ``styles.json``."""
+
+    SCHEMA_VERSION = 1
+
+    made: str
+    feature_names: tuple[str, ...]
+    styles: tuple[Style, ...]
+    schema_version: int = SCHEMA_VERSION
+
+    def get(self, name: str) -> Style:
+        for style in self.styles:
+            if style.name == name:
+                return style
+        known = ", ".join(s.name for s in self.styles)
+        raise LibraryError(f"no style named {name!r}; the library's styles are: {known}")
+
+    def to_json(self) -> str:
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str, what: str = "styles JSON") -> StyleSet:
+        return from_json(cls, text, what)
+
+
+def make_styles(library: Library, n_styles: int | None = None, seed: int = 0) -> StyleSet:
+    """Cluster a library's profiles into styles.
+
+    Parameters
+    ----------
+    library : Library
+        At least two profiles.
+    n_styles : int, optional
+        Number of styles; by default the count from 2 to 8 with the best silhouette score.
+    seed : int
+        Seed of k-means' initialisation: the same library gives the same styles.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    index = library.index()
+    n = len(index)
+    if n < 2:
+        raise LibraryError(f"{library.root}: styles need at least 2 profiles; the library has {n}")
+    if n_styles is not None and not 1 <= n_styles <= n:
+        raise LibraryError(f"{n_styles} styles asked of a library of {n} profiles")
+    z = Standardiser(index.features)(index.features)
+
+    def cluster(k: int) -> np.ndarray:
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(z)
+
+    if n_styles is not None:
+        labels = cluster(n_styles)
+    else:
+        candidates = range(2, min(MAX_STYLES, n - 1) + 1)
+        scored = [(silhouette_score(z, labels), labels) for labels in map(cluster, candidates)]
+        labels = max(scored, key=lambda s: s[0])[1] if scored else np.zeros(n, dtype=int)
+    z_groups = _group_scores(z)
+    taken: set[str] = set()
+    styles = []
+    for label in sorted(set(labels.tolist()), key=lambda lab: -np.sum(labels == lab)):
+        rows = np.flatnonzero(labels == label)
+        name = unique_name(_describe(z_groups[rows].mean(axis=0)), taken)
+        taken.add(name)
+        members = tuple(str(index.names[r]) for r in rows)
+        styles.append(
+            Style(
+                name=name,
+                members=members,
+                centre_features=tuple(np.round(index.features[rows].mean(axis=0), 3).tolist()),
+                target=combine([library.get(m).analysis for m in members]),
+            )
+        )
+    return StyleSet(made=today(), feature_names=FEATURE_NAMES, styles=tuple(styles))
+
+
+def save_styles(library: Library, styles: StyleSet) -> None:
+    write_text_atomic(library.styles_path, styles.to_json())
+
+
+def load_styles(library: Library) -> StyleSet:
+    path = library.styles_path
+    if not path.is_file():
+        raise LibraryError(f"{library.root}: no styles yet (make them: automaster library styles)")
+    styles = StyleSet.from_json(path.read_text(encoding="utf-8"), str(path))
+    if styles.feature_names != FEATURE_NAMES:
+        raise LibraryError(f"{path}: made by another version (remake them: automaster library styles)")
+    return styles
+
+
+# Words for what sets a centre apart: (score, word when high, word when low).
+_WORDS = ("loudness", "loud", "quiet"), ("dynamics", "dynamic", "dense"), ("brightness", "bright", "dark"), \
+    ("bass", "bass-heavy", "lean"), ("width", "wide", "narrow")
+
+
+def _group_scores(z: np.ndarray) -> np.ndarray:
+    """Per profile, five scores in standard deviations: loudness, dynamics, brightness
+    (treble octaves over bass octaves), bass, width."""
+    names = np.array(FEATURE_NAMES)
+    groups = np.array(GROUPS)
+    tone = z[:, groups == "tone"]
+    treble = np.isin(names[groups == "tone"], ["tone_4000hz_db", "tone_8000hz_db", "tone_16000hz_db"])
+    bass = np.isin(names[groups == "tone"], ["tone_63hz_db", "tone_125hz_db"])
+    # Standardised features carry their group weight: undo it so that scores are in
+    # standard deviations again.
+    return np.column_stack(
+        [
+            z[:, groups == "loudness"].mean(axis=1),
+            z[:, groups == "dynamics"].mean(axis=1) * np.sqrt(np.sum(groups == "dynamics")),
+            (tone[:, treble].mean(axis=1) - tone[:, bass].mean(axis=1)) * np.sqrt(tone.shape[1]) / 2,
+            tone[:, bass].mean(axis=1) * np.sqrt(tone.shape[1]),
+            z[:, groups == "width"].mean(axis=1) * np.sqrt(np.sum(groups == "width")),
+        ]
+    )
+
+
+def _describe(scores: np.ndarray) -> str:
+    """Two words for the strongest scores, or ``balanced``."""
+    order = np.argsort(-np.abs(scores))
+    words = [_WORDS[i][1] if scores[i] > 0 else _WORDS[i][2] for i in order[:2] if abs(scores[i]) >= DESCRIBED_Z]
+    return "-".join(words) or "balanced"
