@@ -695,10 +695,10 @@ def test_a_terminal_sees_progress_with_a_time_estimate(tmp_path, monkeypatch, re
 
     from rich.console import Console
 
-    from matcher.cli import app as cli_app
+    from matcher.cli import common
 
     screen = io.StringIO()
-    monkeypatch.setattr(cli_app, "stderr", Console(file=screen, force_terminal=True, width=120))
+    monkeypatch.setattr(common, "stderr", Console(file=screen, force_terminal=True, width=120))
     mix = _write(tmp_path / "long.wav", np.tile(_mix_signal(), (8, 1)))
     _ok(_match(mix, [ref], tmp_path / "out.wav"))
     frames = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", f) for f in screen.getvalue().split("\r")]
