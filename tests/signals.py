@@ -40,6 +40,17 @@ def pink_noise(duration_s: float, sample_rate_hz: int, rms: float = 0.1, channel
     return x * rms / np.sqrt(np.mean(x**2))
 
 
+def tilted_noise(duration_s: float, sample_rate_hz: int, tilt_db_per_octave: float, rms: float = 0.1,
+                 channels: int = 2, seed: int = 0, correlation: float = 0.5) -> np.ndarray:
+    """Pink noise tilted by ``tilt_db_per_octave`` about 1 kHz (positive: brighter)."""
+    x = pink_noise(duration_s, sample_rate_hz, 1.0, channels, seed, correlation)
+    spectrum = np.fft.rfft(x, axis=0)
+    f = np.maximum(np.fft.rfftfreq(x.shape[0], 1.0 / sample_rate_hz), 10.0)
+    spectrum *= (10.0 ** (tilt_db_per_octave * np.log2(f / 1000.0) / 20.0))[:, None]
+    y = np.fft.irfft(spectrum, n=x.shape[0], axis=0)
+    return y * rms / np.sqrt(np.mean(y**2))
+
+
 def drum_loop(duration_s: float, sample_rate_hz: int, seed: int = 0, channels: int = 2) -> np.ndarray:
     """Music-like test material: decaying kicks, noise snares, a bass line and a pad."""
     rng = np.random.default_rng(seed)

@@ -295,6 +295,24 @@ def test_match_force_replaces_existing_output(tmp_path, mix, ref):
     assert {p.name for p in tmp_path.iterdir()} == {"mix.wav", "ref.wav", "out.wav"}
 
 
+def test_written_files_get_the_permissions_a_new_file_would(tmp_path, mix, ref):
+    # The atomic writer's temporary files are private (0600): the master and the settings
+    # must get what the umask gives a new file, and a replaced file keeps its own mode.
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        out, settings = tmp_path / "out.wav", tmp_path / "settings.json"
+        _ok(_match(mix, [ref], out, "--save-settings", str(settings)))
+        assert out.stat().st_mode & 0o777 == 0o644
+        assert settings.stat().st_mode & 0o777 == 0o644
+        out.chmod(0o640)
+        _ok(_match(mix, [ref], out, "--force"))
+        assert out.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
+
+
 def test_suggest_shows_the_settings_and_writes_only_their_json(tmp_path, mix, ref):
     settings_path = tmp_path / "s.json"
     before = set(_snapshot(tmp_path))

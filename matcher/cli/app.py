@@ -23,23 +23,29 @@ from matcher.cli.common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     HIGHPASS_OPTION,
+    K_OPTION,
+    LIBRARY_CHOICE_OPTION,
     LUFS_OPTION,
     MIX_ARGUMENT_HELP,
     MONO_BELOW_OPTION,
     NO_FIX_OPTION,
     ONLY_OPTION,
     REF_OPTION,
+    STYLE_OPTION,
     State,
     errors,
     fit_config,
     frames_of,
     progress,
+    reference_target,
+    report_choice,
     stderr,
     stdout,
     warn_about_the_mix,
     warn_cut_short,
     warn_out_of_reach,
 )
+from matcher.cli.library import library_app
 from matcher.concurrency import prefer_single_threaded_blas
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "app", "main"]
@@ -61,6 +67,9 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+app.add_typer(library_app, name="library")
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
@@ -74,7 +83,10 @@ def _root(
 @app.command()
 def match(
     mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
-    ref: List[Path] = REF_OPTION,
+    ref: Optional[List[Path]] = REF_OPTION,
+    library: Optional[Path] = LIBRARY_CHOICE_OPTION,
+    k: int = K_OPTION,
+    style: Optional[str] = STYLE_OPTION,
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Output file (.wav, .flac, .aiff). Default: MIX_master.wav beside the mix."
     ),
@@ -99,12 +111,14 @@ def match(
     output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
     with errors():
         config = fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
+        refs, weights, choose = reference_target(ref, library, k, style)
         output_format(output, bit_depth)
-        total = frames_of([mix]) * 3 + frames_of(ref)
+        total = frames_of([mix]) * 3 + frames_of(refs)
         with progress(total, f"mastering {mix.name}") as advance:
-            mastered = master_file(mix, ref, output, config, force, advance)
+            mastered = master_file(mix, refs, output, config, force, advance, weights, choose)
         mix_analysis, settings, report = mastered.analysis, mastered.settings, mastered.report
-        warn_cut_short([mix, *ref])
+        report_choice(mastered.choice)
+        warn_cut_short([mix, *refs])
         warn_about_the_mix(mix, mix_analysis, settings)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
@@ -116,7 +130,10 @@ def match(
 @app.command()
 def suggest(
     mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
-    ref: List[Path] = REF_OPTION,
+    ref: Optional[List[Path]] = REF_OPTION,
+    library: Optional[Path] = LIBRARY_CHOICE_OPTION,
+    k: int = K_OPTION,
+    style: Optional[str] = STYLE_OPTION,
     lufs: Optional[float] = LUFS_OPTION,
     ceiling: float = CEILING_OPTION,
     eq_amount: Optional[float] = EQ_AMOUNT_OPTION,
@@ -137,10 +154,12 @@ def suggest(
 
     with errors():
         config = fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
-        with progress(frames_of([mix]) * 2 + frames_of(ref), f"analysing {mix.name}") as advance:
-            suggested = suggest_file(mix, ref, config, advance)
+        refs, weights, choose = reference_target(ref, library, k, style)
+        with progress(frames_of([mix]) * 2 + frames_of(refs), f"analysing {mix.name}") as advance:
+            suggested = suggest_file(mix, refs, config, advance, weights, choose)
         mix_analysis, settings, plan = suggested.analysis, suggested.settings, suggested.plan
-        warn_cut_short([mix, *ref])
+        report_choice(suggested.choice)
+        warn_cut_short([mix, *refs])
         warn_about_the_mix(mix, mix_analysis, settings)
         if json_path is not None:
             write_text_atomic(json_path, settings.to_json())
@@ -198,6 +217,11 @@ def analyze(
         if json_path is not None:
             write_text_atomic(json_path, analysis.to_json())
         print_analysis(stdout, file, analysis)
+
+
+from matcher.cli.batch import batch  # noqa: E402 - registered after the commands above
+
+app.command()(batch)
 
 
 def main() -> None:

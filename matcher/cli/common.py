@@ -70,7 +70,10 @@ def parse_percent(value: float, name: str) -> float:
 
 
 MIX_ARGUMENT_HELP = "The mix to master (WAV, FLAC, AIFF, OGG, MP3)."
-REF_HELP = "Reference track; repeat for several."
+REF_HELP = (
+    "Reference track, FILE or FILE:WEIGHT (a fraction of the blend); repeat for several. Without "
+    "--ref, --library or --style, the starter library's nearest references are used."
+)
 LUFS_HELP = "Integrated loudness target (LUFS) instead of the references' loudness."
 CEILING_HELP = "True-peak ceiling (dBTP)."
 EQ_AMOUNT_HELP = "How much of the matching EQ to apply (0-100 %); same as --amount eq=N."
@@ -88,7 +91,14 @@ STAGES = (*AMOUNT_STAGES, "loudness", "fixes")
 FIXES = ("dc", "highpass", "polarity", "balance")
 
 # Options match and suggest share: declared once, so the two commands cannot drift apart.
-REF_OPTION = typer.Option(..., "--ref", "-r", help=REF_HELP)
+REF_OPTION = typer.Option(None, "--ref", "-r", help=REF_HELP)
+LIBRARY_CHOICE_OPTION = typer.Option(
+    None, "--library", "-l", help="Choose the references from this library: the --k nearest to the mix, blended."
+)
+K_OPTION = typer.Option(3, "--k", help="How many of the library's nearest references to blend.")
+STYLE_OPTION = typer.Option(
+    None, "--style", help="Match toward a style of the library (--library, or the per-user one): see 'library styles'."
+)
 LUFS_OPTION = typer.Option(None, "--lufs", help=LUFS_HELP)
 CEILING_OPTION = typer.Option(-1.0, "--ceiling", help=CEILING_HELP)
 EQ_AMOUNT_OPTION = typer.Option(None, "--eq-amount", help=EQ_AMOUNT_HELP)
@@ -124,6 +134,81 @@ def parse_amounts(value: str | None) -> dict[str, float]:
             fail(f"--amount {value!r}: {item.strip()!r} is not STAGE=PERCENT")
         amounts[name] = parse_percent(percent, f"--amount {name}")
     return amounts
+
+
+def parse_references(values: List[Path]) -> tuple[List[Path], List[float] | None]:
+    """``--ref`` values, each ``FILE`` or ``FILE:WEIGHT``, as paths and blend weights.
+
+    Weights are fractions of the blend (``--ref a.wav --ref b.wav:0.3`` is 70 % a, 30 % b):
+    references without one share what the others leave of 1, equally. Given for every
+    reference, they are relative (``a.wav:2 b.wav:1`` is two thirds a). None when no
+    reference has a weight (an equal blend). A file whose name ends in ``:NUMBER`` and
+    exists is taken as it is.
+    """
+    paths: list[Path] = []
+    given: list[float | None] = []
+    for value in values:
+        text = str(value)
+        name, sep, number = text.rpartition(":")
+        weight = None
+        if sep and name and not value.exists():
+            try:
+                weight = float(number)
+            except ValueError:
+                weight = None
+            if weight is not None and not (math.isfinite(weight) and weight >= 0):
+                fail(f"--ref {text}: the weight must be a number >= 0")
+        paths.append(Path(name) if weight is not None else value)
+        given.append(weight)
+    if all(w is None for w in given):
+        return paths, None
+    stated = sum(w for w in given if w is not None)
+    unstated = [i for i, w in enumerate(given) if w is None]
+    if unstated:
+        if stated >= 1.0:
+            left = ", ".join(str(paths[i]) for i in unstated)
+            fail(f"--ref weights add up to {stated:g}, leaving nothing for {left}")
+        share = (1.0 - stated) / len(unstated)
+        given = [share if w is None else w for w in given]
+    elif stated <= 0:
+        fail("--ref weights are all 0")
+    return paths, [float(w) for w in given]
+
+
+def reference_target(ref: List[Path] | None, library: Path | None, k: int, style: str | None):
+    """The references of ``match``'s options: ``(paths, weights, chooser)``.
+
+    Files given with ``--ref`` (weights from ``FILE:WEIGHT``), or a chooser: a style's centre,
+    the ``k`` nearest profiles of ``--library``, or, with none of these, of the starter
+    library that ships with automaster.
+    """
+    if ref and (library is not None or style is not None):
+        fail("give --ref, or --library and --style, not both")
+    if k < 1:
+        fail(f"--k {k}: choose at least 1 reference")
+    if ref:
+        paths, weights = parse_references(ref)
+        return paths, weights, None
+    from matcher.library.choice import LibraryChoice, StyleChoice
+    from matcher.library.store import default_library_dir, starter_library_dir
+
+    if style is not None:
+        return [], None, StyleChoice(library if library is not None else default_library_dir(), style)
+    return [], None, LibraryChoice(library if library is not None else starter_library_dir(), k)
+
+
+def report_choice(choice) -> None:
+    """Say on stderr which references a chooser picked, and why."""
+    if choice is None:
+        return
+    if choice.distances is None:
+        chosen = ", ".join(choice.names)
+    else:
+        chosen = ", ".join(
+            f"{name} (distance {d:.2f}, weight {100 * w:.0f} %)"
+            for name, d, w in zip(choice.names, choice.distances, choice.weights)
+        )
+    stderr.print(f"automaster: references: {chosen}: {choice.how}", markup=False, highlight=False, soft_wrap=True)
 
 
 def fit_config(

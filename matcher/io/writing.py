@@ -67,8 +67,9 @@ class AtomicAudioWriter:
         folder = self.path.parent if str(self.path.parent) else Path(".")
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-            os.close(fd)
             self._tmp = Path(tmp)
+            os.fchmod(fd, _new_file_mode(self.path))
+            os.close(fd)
             self._file = sf.SoundFile(
                 tmp, "w", self._sample_rate_hz, self._channels, self._subtype, format=self._container
             )
@@ -119,6 +120,25 @@ def _to_file_dtype(block: np.ndarray, bit_depth: str) -> np.ndarray:
     return block.astype(np.float32)
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+"""Read once, at import: setting the umask to read it is not thread-safe."""
+
+
+def _new_file_mode(path: Path) -> int:
+    """Permissions for a file written over ``path``: those of the file it replaces, or what
+    the user's umask gives a new file (mkstemp's temporary files are private, 0600)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -145,6 +165,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, sync: bool = True) 
         raise AudioFileError(f"{p}: cannot be written ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, _new_file_mode(p))
             f.write(data)
             f.flush()
             if sync:

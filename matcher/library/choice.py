@@ -105,7 +105,7 @@ class LibraryChoice:
             weights=tuple(closeness_weights(distances).tolist()),
             distances=tuple(distances.tolist()),
             analyses=tuple(library.get(name).analysis for name in names),
-            how=f"the {len(names)} nearest of {len(index)} in {self.library_dir}",
+            how=f"the {len(names)} nearest of {len(index)} in {_library_label(self.library_dir)}",
         )
 
 
@@ -127,3 +127,10 @@ class StyleChoice:
             analyses=(style.target,),
             how=f"the centre of style {style.name!r} ({len(style.members)} references: {', '.join(style.members)})",
         )
+
+
+def _library_label(folder: Path) -> str:
+    from matcher.library.store import starter_library_dir
+
+    same = Path(folder).resolve() == starter_library_dir().resolve()
+    return "the starter library (no --ref given; see matcher/references/README.md)" if same else str(folder)

@@ -7,8 +7,9 @@ Layout of a library folder::
                          so that a library of 100 000 loads without reading 100 000 files
     styles.json          the library's styles, once ``automaster library styles`` made them
 
-The index is rebuilt from the profiles whenever it is missing or older than the profiles
-folder (a profile added or removed by hand). No pickle anywhere: JSON and ``.npz`` only.
+The index is rebuilt from the profiles whenever it is missing or does not list the same
+profiles as the folder holds (a profile added or removed by hand). No pickle anywhere: JSON
+and ``.npz`` only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def default_library_dir() -> Path:
     Directory), by default ``~/.local/share/automaster/library``."""
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / APP_FOLDER / "library"
+
+
+def starter_library_dir() -> Path:
+    """The starter library that ships inside the package (profiles of freely licensed
+    music; see its README for sources and licences)."""
+    from importlib.resources import files
+
+    return Path(str(files("matcher") / "references"))
 
 
 def file_sha256(path: Path) -> str:
@@ -256,28 +265,21 @@ class Library:
             raise LibraryError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
         return Profile.from_json(text, str(path))
 
-    def _profiles_stamp(self) -> int:
-        try:
-            return self.profiles_dir.stat().st_mtime_ns
-        except FileNotFoundError:
-            return 0
-
     def _load_index(self) -> Index:
         if not self.profiles_dir.is_dir():
             return Index.of([])
         stored = Index.from_npz(self.index_path) if self.index_path.is_file() else None
-        if stored is not None and self.index_path.stat().st_mtime_ns >= self._profiles_stamp():
+        on_disk = sorted(entry.name[:-5] for entry in os.scandir(self.profiles_dir) if entry.name.endswith(".json"))
+        if stored is not None and sorted(stored.names.tolist()) == on_disk:
             return stored
-        profiles = [self._read_profile(p) for p in sorted(self.profiles_dir.glob("*.json"))]
-        index = Index.of(profiles)
+        index = Index.of([self._read_profile(self._profile_path(name)) for name in on_disk])
         try:
             self._save_index(index)
         except AudioFileError:  # a library one may read but not write (an installed one)
-            pass
+            self._index = index
         return index
 
     def _save_index(self, index: Index) -> None:
-        # Written after the profiles, so that it is never older than the folder it describes.
         write_bytes_atomic(self.index_path, index.to_npz(), sync=False)
         self._index = index
 

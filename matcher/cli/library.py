@@ -1,0 +1,193 @@
+"""``automaster library``: keep analysed references in a folder, and group them into styles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from matcher.cli.common import EXIT_BAD_INPUT, errors, fail, frames_of, progress, stderr, stdout
+
+library_app = typer.Typer(
+    no_args_is_help=True,
+    help="Keep analysed references: add, list, show, remove, rescan, and group them into styles.",
+)
+
+LIBRARY_HELP = "The library folder (default: $XDG_DATA_HOME/automaster/library)."
+LIBRARY_OPTION = typer.Option(None, "--library", "-l", help=LIBRARY_HELP)
+
+
+def open_library(folder: Optional[Path]):
+    """The library at ``folder``, or the per-user one."""
+    from matcher.library.store import Library, default_library_dir
+
+    return Library(folder if folder is not None else default_library_dir())
+
+
+@library_app.command("add")
+def add(
+    files: List[Path] = typer.Argument(..., help="Reference tracks to analyse and keep."),
+    tag: List[str] = typer.Option([], "--tag", "-t", help="Tag for these references; repeat for several."),
+    library: Optional[Path] = LIBRARY_OPTION,
+) -> None:
+    """Analyse each file once and keep its profile (the audio is not copied)."""
+    from matcher.cli.files import analyze_file, require_audible
+    from matcher.errors import AutomasterError
+    from matcher.library.store import Profile, file_sha256, today
+
+    tags = tuple(dict.fromkeys(t.strip() for t in tag if t.strip()))
+    for t in tags:
+        if "," in t:
+            fail(f"--tag {t!r}: a tag cannot hold a comma")
+    failed = 0
+    with errors():
+        lib = open_library(library)
+        with progress(frames_of(files), "analysing references") as advance:
+            for path in files:
+                try:
+                    sha256 = file_sha256(path) if path.is_file() else ""
+                    known = lib.find_hash(sha256) if sha256 else None
+                    if known is not None:
+                        stdout.print(f"{path}: already in the library as {known}", markup=False, highlight=False)
+                        continue
+                    info, analysis = analyze_file(path, advance)
+                    require_audible(info, analysis)
+                except AutomasterError as exc:
+                    stderr.print(f"automaster: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+                    failed += 1
+                    continue
+                except OSError as exc:
+                    stderr.print(f"automaster: error: {path}: cannot be read ({exc.strerror})", markup=False)
+                    failed += 1
+                    continue
+                (stored,) = lib.add([Profile(path.stem, sha256, str(path.resolve()), tags, today(), analysis)])
+                stdout.print(f"{path}: added as {stored.name}", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@library_app.command("list")
+def list_(library: Optional[Path] = LIBRARY_OPTION) -> None:
+    """List the library's profiles."""
+    from rich.table import Table
+
+    from matcher.library.features import FEATURE_NAMES
+
+    with errors():
+        lib = open_library(library)
+        index = lib.index()
+    if len(index) == 0:
+        stdout.print(f"the library at {lib.root} is empty (add references: automaster library add FILES)", markup=False)
+        return
+    lufs = index.features[:, FEATURE_NAMES.index("loudness_lufs")]
+    lra = index.features[:, FEATURE_NAMES.index("loudness_range_lu")]
+    table = Table(title=f"{lib.root}: {len(index)} profiles", title_justify="left")
+    for heading in ("name", "tags", "LUFS", "LRA", "length", "added", "source"):
+        table.add_column(
+            heading,
+            justify="right" if heading in ("LUFS", "LRA", "length") else "left",
+            no_wrap=heading != "source",
+            overflow="fold",
+        )
+    for k in range(len(index)):
+        table.add_row(
+            str(index.names[k]),
+            str(index.tags[k]).replace(",", ", "),
+            f"{lufs[k]:.1f}",
+            f"{lra[k]:.1f}",
+            f"{int(index.duration_s[k] // 60)}:{index.duration_s[k] % 60:04.1f}",
+            str(index.added[k]),
+            str(index.sources[k]),
+        )
+    stdout.print(table)
+
+
+@library_app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Profile name (see: automaster library list)."),
+    library: Optional[Path] = LIBRARY_OPTION,
+) -> None:
+    """Show one profile: where it came from, and its analysis."""
+    from matcher.cli.report import print_analysis
+
+    with errors():
+        profile = open_library(library).get(name)
+    stdout.print(f"{profile.name}: {profile.source}", markup=False, highlight=False)
+    stdout.print(f"sha256 {profile.sha256}, added {profile.added}, tags: {', '.join(profile.tags) or '-'}", markup=False)
+    print_analysis(stdout, Path(profile.name), profile.analysis)
+
+
+@library_app.command("remove")
+def remove(
+    names: List[str] = typer.Argument(..., help="Profile names."),
+    library: Optional[Path] = LIBRARY_OPTION,
+) -> None:
+    """Forget profiles (the audio files are not touched)."""
+    with errors():
+        lib = open_library(library)
+        for name in names:
+            lib.get(name)  # every name checked before any is removed
+        for name in names:
+            lib.remove(name)
+            stdout.print(f"removed {name}", markup=False, highlight=False)
+
+
+@library_app.command("rescan")
+def rescan(library: Optional[Path] = LIBRARY_OPTION) -> None:
+    """Analyse again the references whose files changed (by sha256); report missing ones."""
+    from matcher.cli.files import analyze_file
+    from matcher.errors import AutomasterError
+    from matcher.library.store import Profile, file_sha256, today
+
+    counts = {"unchanged": 0, "updated": 0, "missing": 0, "failed": 0}
+    with errors():
+        lib = open_library(library)
+        for name in lib.names():
+            profile = lib.get(name)
+            source = Path(profile.source)
+            if not source.is_file():
+                stdout.print(f"{name}: {source} is missing; the profile is kept", markup=False, highlight=False)
+                counts["missing"] += 1
+                continue
+            sha256 = file_sha256(source)
+            if sha256 == profile.sha256:
+                counts["unchanged"] += 1
+                continue
+            try:
+                _, analysis = analyze_file(source)
+            except AutomasterError as exc:
+                stderr.print(f"automaster: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+                counts["failed"] += 1
+                continue
+            lib.replace(Profile(name, sha256, profile.source, profile.tags, today(), analysis))
+            stdout.print(f"{name}: {source} changed; analysed again", markup=False, highlight=False)
+            counts["updated"] += 1
+    stdout.print(", ".join(f"{n} {what}" for what, n in counts.items()), markup=False)
+    if counts["failed"]:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@library_app.command("styles")
+def styles(
+    count: Optional[int] = typer.Option(None, "--count", "-n", help="Number of styles (default: chosen by silhouette)."),
+    library: Optional[Path] = LIBRARY_OPTION,
+) -> None:
+    """Group the library into styles (k-means on the profiles' features); saved as styles.json
+    in the library, for: automaster match MIX --style NAME."""
+    from rich.table import Table
+
+    from matcher.library.features import FEATURE_NAMES
+    from matcher.library.styles import make_styles, save_styles
+
+    with errors():
+        lib = open_library(library)
+        made = make_styles(lib, count)
+        save_styles(lib, made)
+    table = Table(title=f"{len(made.styles)} styles, saved in {lib.styles_path}", title_justify="left")
+    for heading in ("style", "LUFS", "LRA", "references"):
+        table.add_column(heading, justify="right" if heading in ("LUFS", "LRA") else "left")
+    for style in made.styles:
+        centre = dict(zip(FEATURE_NAMES, style.centre_features))
+        table.add_row(style.name, f"{centre['loudness_lufs']:.1f}", f"{centre['loudness_range_lu']:.1f}", ", ".join(style.members))
+    stdout.print(table)

@@ -1,0 +1,318 @@
+"""Reference library: profiles kept in a folder, the nearest references, styles, weights.
+
+Distances are checked against a plain numpy computation of the documented measure
+(standardised features, each group weighted equally), loudness against pyloudnorm, and the
+blend's loudness against the weighted mean the weights promise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+import signals
+
+from matcher import analyze
+from matcher.cli.app import EXIT_BAD_INPUT, app
+from matcher.library.choice import CLOSENESS_FLOOR, LibraryChoice, StyleChoice
+from matcher.library.features import FEATURE_NAMES, GROUPS, MIN_SCALE, features
+from matcher.library.store import Index, Library, Profile, starter_library_dir
+from matcher.library.styles import load_styles, make_styles, save_styles
+
+RATE_HZ = 44100
+DURATION_S = 4.0
+LOUDNESS_TOLERANCE_LU = 0.15
+
+runner = CliRunner()
+
+
+def _track(tilt: float, rms: float, seed: int) -> np.ndarray:
+    return signals.tilted_noise(DURATION_S, RATE_HZ, tilt, rms=rms, seed=seed)
+
+
+def _write(path: Path, x: np.ndarray) -> Path:
+    sf.write(str(path), x, RATE_HZ, subtype="PCM_24")
+    return path
+
+
+def _lufs(x: np.ndarray) -> float:
+    return float(pyloudnorm.Meter(RATE_HZ).integrated_loudness(x))
+
+
+def _profile(name: str, x: np.ndarray, tags: tuple[str, ...] = ()) -> Profile:
+    return Profile(name, hashlib.sha256(x.tobytes()).hexdigest(), f"generated {name}", tags, "2026-12-01", analyze(x, RATE_HZ))
+
+
+# Six references: three loud and bright, three quiet and dark.
+TRACKS = {
+    "bright_a": (3.0, 0.25, 1),
+    "bright_b": (3.5, 0.22, 2),
+    "bright_c": (2.5, 0.28, 3),
+    "dark_a": (-3.0, 0.05, 4),
+    "dark_b": (-3.5, 0.06, 5),
+    "dark_c": (-2.5, 0.045, 6),
+}
+
+
+@pytest.fixture(scope="module")
+def six(tmp_path_factory) -> Library:
+    root = tmp_path_factory.mktemp("library")
+    library = Library(root)
+    library.add([_profile(name, _track(*spec)) for name, spec in TRACKS.items()])
+    return library
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def _ok(result) -> None:
+    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
+
+
+def _one_line_error(result, needle: str) -> None:
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+# --- the store ---------------------------------------------------------------------------
+
+
+def test_a_profile_round_trips_through_json():
+    profile = _profile("x", _track(1.0, 0.1, 9), ("rock", "loud"))
+    assert Profile.from_json(profile.to_json()) == profile
+
+
+def test_the_index_is_rebuilt_when_missing_or_out_of_step(six, tmp_path):
+    library = Library(tmp_path / "lib")
+    library.add([six.get(name) for name in ("bright_a", "dark_a")])
+    first = Library(library.root).index()
+    assert sorted(first.names.tolist()) == ["bright_a", "dark_a"]
+    library.index_path.unlink()
+    rebuilt = Library(library.root).index()
+    np.testing.assert_array_equal(rebuilt.features[np.argsort(rebuilt.names)], first.features[np.argsort(first.names)])
+    # A profile copied in by hand is found; one deleted by hand is gone.
+    (library.profiles_dir / "dark_b.json").write_text(six.get("dark_b").to_json(), encoding="utf-8")
+    (library.profiles_dir / "bright_a.json").unlink()
+    assert sorted(Library(library.root).names()) == ["dark_a", "dark_b"]
+    with np.load(library.index_path, allow_pickle=False) as stored:  # no pickle needed to read it
+        assert sorted(stored["names"].tolist()) == ["dark_a", "dark_b"]
+
+
+def test_names_are_made_unique_and_safe(tmp_path):
+    library = Library(tmp_path)
+    x = _track(0.0, 0.1, 1)
+    stored = library.add([_profile("my song (final)", x), _profile("my song (final)", x * 0.5)])
+    assert [p.name for p in stored] == ["my_song_final", "my_song_final-2"]
+
+
+# --- the library commands ----------------------------------------------------------------
+
+
+def test_library_add_list_show_remove(tmp_path):
+    lib = tmp_path / "lib"
+    a = _write(tmp_path / "bright.wav", _track(3.0, 0.2, 1))
+    b = _write(tmp_path / "dark.wav", _track(-3.0, 0.05, 2))
+    bad = tmp_path / "noise.wav"
+    bad.write_bytes(b"not audio at all" * 100)
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (a, b)}
+    result = _run("library", "add", str(a), str(bad), str(b), "--tag", "demo", "--library", str(lib))
+    assert result.exit_code == EXIT_BAD_INPUT  # one bad file: the others are still added
+    assert "noise.wav" in result.stderr and result.stderr.count("error") == 1
+    assert sorted(Library(lib).names()) == ["bright", "dark"]
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (a, b)} == before
+    # The audio is not copied: profiles and the index only.
+    assert sorted(p.name for p in lib.rglob("*") if p.is_file()) == ["bright.json", "dark.json", "index.npz"]
+    stored = Library(lib).get("bright")
+    assert stored.tags == ("demo",) and stored.source == str(a.resolve())
+    assert stored.sha256 == hashlib.sha256(a.read_bytes()).hexdigest()
+    assert stored.analysis.integrated_lufs == pytest.approx(_lufs(sf.read(str(a))[0]), abs=0.1)
+
+    again = _run("library", "add", str(a), "--library", str(lib))
+    _ok(again)
+    assert "already in the library as bright" in again.stdout
+    assert len(Library(lib)) == 2
+
+    listed = runner.invoke(app, ["library", "list", "--library", str(lib)], env={"COLUMNS": "200"})
+    _ok(listed)
+    assert "bright" in listed.stdout and "dark" in listed.stdout and "demo" in listed.stdout
+    shown = _run("library", "show", "dark", "--library", str(lib))
+    _ok(shown)
+    assert "integrated loudness" in shown.stdout and str(b.resolve()) in shown.stdout.replace("\n", "")
+    _ok(_run("library", "remove", "dark", "--library", str(lib)))
+    assert Library(lib).names() == ["bright"]
+    _one_line_error(_run("library", "remove", "dark", "--library", str(lib)), "'dark'")
+
+
+def test_library_rescan_updates_changed_files_and_keeps_missing_ones(tmp_path):
+    lib = tmp_path / "lib"
+    a = _write(tmp_path / "a.wav", _track(0.0, 0.1, 1))
+    b = _write(tmp_path / "b.wav", _track(0.0, 0.1, 2))
+    _ok(_run("library", "add", str(a), str(b), "--library", str(lib)))
+    _write(a, _track(0.0, 0.3, 1))  # a louder take of the same file
+    b.unlink()
+    result = _run("library", "rescan", "--library", str(lib))
+    _ok(result)
+    assert "1 updated" in result.stdout and "1 missing" in result.stdout
+    updated = Library(lib).get("a")
+    assert updated.sha256 == hashlib.sha256(a.read_bytes()).hexdigest()
+    assert updated.analysis.integrated_lufs == pytest.approx(_lufs(sf.read(str(a))[0]), abs=0.1)
+    assert "b" in Library(lib).names()
+
+
+# --- choosing references -----------------------------------------------------------------
+
+
+def _reference_distances(library: Library, mix_features: np.ndarray) -> dict[str, float]:
+    """The documented measure, computed here independently: z-scores by the library's mean
+    and standard deviation (at least MIN_SCALE), each group weighted 1/sqrt(its size)."""
+    index = library.index()
+    x = index.features
+    scale = np.maximum(x.std(axis=0), MIN_SCALE)
+    group_size = np.array([GROUPS.count(g) for g in GROUPS])
+    z = (x - x.mean(axis=0)) / scale / np.sqrt(group_size)
+    q = (mix_features - x.mean(axis=0)) / scale / np.sqrt(group_size)
+    return {str(n): float(np.sqrt(np.sum((row - q) ** 2))) for n, row in zip(index.names, z)}
+
+
+def test_the_nearest_references_and_their_weights(six):
+    mix = analyze(_track(2.8, 0.1, 11), RATE_HZ)  # bright, but quieter than the bright ones
+    choice = LibraryChoice(six.root, k=2)(mix)
+    expected = _reference_distances(six, features(mix))
+    nearest = sorted(expected, key=expected.get)[:2]
+    assert list(choice.names) == nearest and all(n.startswith("bright") for n in nearest)
+    np.testing.assert_allclose(choice.distances, [expected[n] for n in nearest], rtol=1e-6)
+    inverse = np.array([1.0 / (expected[n] + CLOSENESS_FLOOR) for n in nearest])
+    np.testing.assert_allclose(choice.weights, inverse / inverse.sum(), rtol=1e-6)
+    assert len(FEATURE_NAMES) == features(mix).shape[0]
+
+
+def test_the_mix_is_not_its_own_reference(six):
+    choice = LibraryChoice(six.root, k=2)(six.get("dark_a").analysis)
+    assert "dark_a" not in choice.names and len(choice.names) == 2
+
+
+def test_match_with_a_library_blends_the_nearest_and_says_so(tmp_path, six):
+    mix_audio = _track(-2.8, 0.02, 12)  # dark and quiet
+    mix = _write(tmp_path / "mix.wav", mix_audio)
+    out = tmp_path / "out.wav"
+    result = _run("match", str(mix), "--library", str(six.root), "--k", "2", "-o", str(out))
+    _ok(result)
+    line = next(line for line in result.stderr.splitlines() if "references:" in line)
+    choice = LibraryChoice(six.root, k=2)(analyze(mix_audio, RATE_HZ))
+    for name, d in zip(choice.names, choice.distances):
+        assert f"{name} (distance {d:.2f}" in line
+    assert all(n.startswith("dark") for n in choice.names)
+    # The blend's loudness is the weighted mean of the chosen references' loudness.
+    target = sum(w * six.get(n).analysis.integrated_lufs for n, w in zip(choice.names, choice.weights))
+    assert _lufs(sf.read(str(out))[0]) == pytest.approx(target, abs=LOUDNESS_TOLERANCE_LU)
+
+
+def test_explicit_reference_weights(tmp_path):
+    quiet = _track(0.0, 0.03, 1)
+    loud = _track(0.0, 0.2, 2)
+    a, b = _write(tmp_path / "a.wav", quiet), _write(tmp_path / "b.wav", loud)
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 3))
+    out = tmp_path / "out.wav"
+    _ok(_run("match", str(mix), "--ref", str(a), "--ref", f"{b}:0.3", "-o", str(out)))
+    # 70 % a and 30 % b: the loudness target is their weighted mean (both are reachable).
+    target = 0.7 * _lufs(sf.read(str(a))[0]) + 0.3 * _lufs(sf.read(str(b))[0])
+    assert _lufs(sf.read(str(out))[0]) == pytest.approx(target, abs=LOUDNESS_TOLERANCE_LU)
+
+
+@pytest.mark.parametrize(
+    ("refs", "needle"),
+    [(["x.wav:0.6", "y.wav:0.5", "z.wav"], "add up to 1.1, leaving nothing for"), (["x.wav:-1"], "must be a number >= 0")],
+)
+def test_bad_reference_weights(tmp_path, refs, needle):
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 3))
+    args = ["match", str(mix), "-o", str(tmp_path / "out.wav")]
+    for r in refs:
+        args += ["--ref", str(tmp_path / r)]
+    _one_line_error(_run(*args), needle)
+    assert [p.name for p in tmp_path.iterdir()] == ["mix.wav"]
+
+
+# --- styles ------------------------------------------------------------------------------
+
+
+def test_styles_split_the_library_and_match_toward_a_centre(tmp_path, six):
+    library = Library(tmp_path / "lib")
+    library.add([six.get(n) for n in TRACKS])
+    result = _run("library", "styles", "--library", str(library.root))
+    _ok(result)
+    styles = load_styles(library)
+    groups = sorted(sorted(s.members) for s in styles.styles)
+    assert groups == [["bright_a", "bright_b", "bright_c"], ["dark_a", "dark_b", "dark_c"]]
+    loud = next(s for s in styles.styles if "bright_a" in s.members)
+    assert "loud" in loud.name or "bright" in loud.name  # named after what sets it apart
+    json.loads(library.styles_path.read_text(encoding="utf-8"))  # plain JSON
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    out = tmp_path / "out.wav"
+    result = _run("match", str(mix), "--library", str(library.root), "--style", loud.name, "-o", str(out))
+    _ok(result)
+    assert f"style {loud.name!r}" in result.stderr
+    target = np.mean([six.get(n).analysis.integrated_lufs for n in loud.members])
+    assert _lufs(sf.read(str(out))[0]) == pytest.approx(target, abs=LOUDNESS_TOLERANCE_LU)
+    assert StyleChoice(library.root, loud.name)(analyze(sf.read(str(mix))[0], RATE_HZ)).analyses[0] == loud.target
+
+
+def test_styles_are_the_same_every_time(six):
+    assert make_styles(six) == make_styles(six)
+
+
+def test_unknown_style_and_empty_library_are_one_line_errors(tmp_path, six):
+    library = Library(tmp_path / "lib")
+    library.add([six.get(n) for n in TRACKS])
+    save_styles(library, make_styles(library, 2))
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    _one_line_error(_run("match", str(mix), "--library", str(library.root), "--style", "polka"), "no style named 'polka'")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _one_line_error(_run("match", str(mix), "--library", str(empty)), "the library is empty")
+    _one_line_error(_run("match", str(mix), "--ref", str(mix), "--library", str(empty)), "not both")
+    assert not (tmp_path / "mix_master.wav").exists()
+
+
+# --- the starter library -----------------------------------------------------------------
+
+
+def test_match_without_a_reference_uses_the_starter_library(tmp_path):
+    starter = Library(starter_library_dir())
+    assert len(starter) >= 10
+    for name in starter.names():
+        assert "Debian package" in starter.get(name).source  # says where it came from
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 14))
+    out = tmp_path / "out.wav"
+    result = _run("match", str(mix), "-o", str(out))
+    _ok(result)
+    assert "the starter library" in result.stderr
+    chosen = LibraryChoice(starter_library_dir(), 3)(analyze(sf.read(str(mix))[0], RATE_HZ))
+    assert all(name in result.stderr for name in chosen.names)
+    assert signals.true_peak_reference_dbtp(sf.read(str(out))[0]) <= -1.0 + 0.01
+
+
+def test_the_starter_index_is_current():
+    # The shipped index lists exactly the shipped profiles, with their features.
+    stored = Index.from_npz(starter_library_dir() / "index.npz")
+    library = Library(starter_library_dir())
+    profiles = [library.get(n) for n in sorted(stored.names.tolist())]
+    rebuilt = Index.of(profiles)
+    order = np.argsort(stored.names)
+    np.testing.assert_allclose(stored.features[order], rebuilt.features, atol=1e-9)
+
+
+def test_the_default_library_is_the_per_user_data_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    track = _write(tmp_path / "song.wav", _track(0.0, 0.1, 1))
+    _ok(_run("library", "add", str(track)))
+    assert (tmp_path / "data" / "automaster" / "library" / "profiles" / "song.json").is_file()
+    assert "song" in _run("library", "list").stdout
