@@ -316,3 +316,14 @@ def test_the_default_library_is_the_per_user_data_folder(tmp_path, monkeypatch):
     _ok(_run("library", "add", str(track)))
     assert (tmp_path / "data" / "automaster" / "library" / "profiles" / "song.json").is_file()
     assert "song" in _run("library", "list").stdout
+
+
+def test_a_style_without_a_library_comes_from_the_starter_library(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no library of one's own
+    style = load_styles(Library(starter_library_dir())).styles[0]
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 15))
+    out = tmp_path / "out.wav"
+    result = _run("match", str(mix), "--style", style.name, "-o", str(out))
+    _ok(result)
+    assert f"style {style.name!r}" in result.stderr
+    assert _lufs(sf.read(str(out))[0]) == pytest.approx(style.target.integrated_lufs, abs=LOUDNESS_TOLERANCE_LU)

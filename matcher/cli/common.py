@@ -97,7 +97,10 @@ LIBRARY_CHOICE_OPTION = typer.Option(
 )
 K_OPTION = typer.Option(3, "--k", help="How many of the library's nearest references to blend.")
 STYLE_OPTION = typer.Option(
-    None, "--style", help="Match toward a style of the library (--library, or the per-user one): see 'library styles'."
+    None,
+    "--style",
+    help="Match toward a style of the library (--library; else the per-user one if it has styles, else the starter "
+    "library's): see 'library styles'.",
 )
 LUFS_OPTION = typer.Option(None, "--lufs", help=LUFS_HELP)
 CEILING_OPTION = typer.Option(-1.0, "--ceiling", help=CEILING_HELP)
@@ -193,7 +196,10 @@ def reference_target(ref: List[Path] | None, library: Path | None, k: int, style
     from matcher.library.store import default_library_dir, starter_library_dir
 
     if style is not None:
-        return [], None, StyleChoice(library if library is not None else default_library_dir(), style)
+        if library is None:  # the user's own styles, or else the starter library's
+            library = default_library_dir()
+            library = library if (library / "styles.json").is_file() else starter_library_dir()
+        return [], None, StyleChoice(library, style)
     return [], None, LibraryChoice(library if library is not None else starter_library_dir(), k)
 
 
