@@ -46,6 +46,7 @@ from matcher.cli.common import (
     warn_out_of_reach,
 )
 from matcher.cli.library import library_app
+from matcher.cli.preview import PLOT_OPTION, REPORT_OPTION, check_page_paths, preview, write_pages
 from matcher.concurrency import prefer_single_threaded_blas
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "app", "main"]
@@ -68,6 +69,7 @@ def _print_version(value: bool) -> None:
 
 
 app.add_typer(library_app, name="library")
+app.command()(preview)
 
 
 @app.callback()
@@ -100,6 +102,8 @@ def match(
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
+    report_page: Optional[Path] = REPORT_OPTION,
+    plot: Optional[Path] = PLOT_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
     """Master MIX so that it matches the reference track(s): loudness, tonal balance, width and
@@ -113,6 +117,7 @@ def match(
         config = fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
         refs, weights, choose = reference_target(ref, library, k, style)
         output_format(output, bit_depth)
+        check_page_paths([report_page, plot], [mix, *refs, output], force)
         total = frames_of([mix]) * 3 + frames_of(refs)
         with progress(total, f"mastering {mix.name}") as advance:
             mastered = master_file(mix, refs, output, config, force, advance, weights, choose)
@@ -124,6 +129,10 @@ def match(
             write_text_atomic(save_settings, settings.to_json())
         if not report.target_reached:
             warn_out_of_reach(mix, settings, report.output_lufs)
+        if report_page is not None or plot is not None:
+            from matcher.cli.files import report_after_match
+
+            write_pages(report_after_match(mix, refs, mastered, output), report_page, plot)
         print_match_summary(stdout, output, settings, report)
 
 

@@ -71,6 +71,10 @@ class Fitted:
     settings: Settings
     choice: Choice | None
     """The references a chooser picked (None for references given)."""
+    references: tuple[Analysis, ...] = ()
+    """The analyses the settings were fitted to, in the order given (or chosen)."""
+    weights: tuple[float, ...] | None = None
+    """Their blend weights (None: equal)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class Mastered:
     settings: Settings
     report: RenderReport
     choice: Choice | None
+    references: tuple[Analysis, ...] = ()
+    weights: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Suggested:
     settings: Settings
     plan: GainPlan
     choice: Choice | None
+    references: tuple[Analysis, ...] = ()
+    weights: tuple[float, ...] | None = None
 
 
 def fit_files(
@@ -137,7 +145,8 @@ def fit_files(
     if not targets and choose is not None:
         choice = choose(mix_analysis)
         targets, weights = list(choice.analyses), list(choice.weights)
-    return Fitted(mix_source, mix_analysis, fit(mix_analysis, targets, config, weights), choice)
+    settings = fit(mix_analysis, targets, config, weights)
+    return Fitted(mix_source, mix_analysis, settings, choice, tuple(targets), None if weights is None else tuple(weights))
 
 
 def master_file(
@@ -154,7 +163,7 @@ def master_file(
     check_output_path(output_path, [mix_path, *(r for r in references if isinstance(r, Path))], force)
     fitted = fit_files(mix_path, references, config, on_block, weights, choose)
     report = render_file(fitted.source, fitted.settings, output_path)
-    return Mastered(fitted.analysis, fitted.settings, report, fitted.choice)
+    return Mastered(fitted.analysis, fitted.settings, report, fitted.choice, fitted.references, fitted.weights)
 
 
 def suggest_file(
@@ -173,7 +182,7 @@ def suggest_file(
     fitted = fit_files(mix_path, references, config, on_block, weights, choose)
     source = fitted.source
     plan = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels).plan(lambda: source(report=False))
-    return Suggested(fitted.analysis, fitted.settings, plan, fitted.choice)
+    return Suggested(fitted.analysis, fitted.settings, plan, fitted.choice, fitted.references, fitted.weights)
 
 
 def render_settings_file(
@@ -209,3 +218,65 @@ def render_file(source: AudioSource, settings: Settings, output_path: Path) -> R
             yield write
 
     return renderer.render(lambda: source(report=takes == 0), open_take)
+
+
+def page_references(reference_paths: Sequence[Path | Analysis], fitted_references: Sequence[Analysis], choice: Choice | None):
+    """The references of a report page: names, analyses, and files where there are any."""
+    from matcher.preview.build import ReferenceAudio
+
+    if choice is not None:
+        return [ReferenceAudio(name, a) for name, a in zip(choice.names, choice.analyses)]
+    return [
+        ReferenceAudio(r.name if isinstance(r, Path) else f"reference {k + 1}", a, r if isinstance(r, Path) else None)
+        for k, (r, a) in enumerate(zip(reference_paths, fitted_references))
+    ]
+
+
+def preview_file(
+    mix_path: Path,
+    references: References,
+    config: FitConfig,
+    on_block: Progress | None = None,
+    weights: Sequence[float] | None = None,
+    choose: Chooser | None = None,
+):
+    """A report page's data without rendering the whole master: fit, plan, and render only
+    the loudest excerpt. Returns ``(Suggested, PreviewData)``."""
+    from matcher.analysis.condition import mix_problems
+    from matcher.preview.build import preview_from_plan
+
+    fitted = fit_files(mix_path, references, config, on_block, weights, choose)
+    source = fitted.source
+    plan = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels).plan(lambda: source(report=False))
+    suggested = Suggested(fitted.analysis, fitted.settings, plan, fitted.choice, fitted.references, fitted.weights)
+    note = fitted.choice.how if fitted.choice is not None else "given with --ref"
+    data = preview_from_plan(
+        mix_path,
+        fitted.analysis,
+        page_references(references, fitted.references, fitted.choice),
+        fitted.weights,
+        note,
+        fitted.settings,
+        plan,
+        notes=mix_problems(fitted.analysis),
+    )
+    return suggested, data
+
+
+def report_after_match(mix_path: Path, references: References, mastered: Mastered, master_path: Path):
+    """A report page's data for a finished master (measured whole)."""
+    from matcher.analysis.condition import mix_problems
+    from matcher.preview.build import preview_after_match
+
+    note = mastered.choice.how if mastered.choice is not None else "given with --ref"
+    return preview_after_match(
+        mix_path,
+        mastered.analysis,
+        page_references(references, mastered.references, mastered.choice),
+        mastered.weights,
+        note,
+        mastered.settings,
+        mastered.report,
+        master_path,
+        notes=mix_problems(mastered.analysis),
+    )

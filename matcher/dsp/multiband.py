@@ -65,6 +65,14 @@ def gain_reduction_db(level_db: np.ndarray, threshold_db, ratio, knee_db) -> np.
     return np.where(over <= -knee / 2.0, 0.0, np.where(over >= knee / 2.0, slope * over, in_knee))
 
 
+def frame_samples(sample_rate_hz: float) -> int:
+    """The compressor's frame length: the power of two nearest to ``FRAME_S``; its hop is half.
+
+    Frames start every hop from the start of the stream, so a stream that starts a whole
+    number of hops later is framed the same way from there on."""
+    return 1 << round(float(np.log2(FRAME_S * sample_rate_hz)))
+
+
 class MultibandCompressor:
     """Linked multiband compressor over a stream of blocks of shape (n, channels).
 
@@ -87,7 +95,7 @@ class MultibandCompressor:
         if len(bands) != len(crossovers_hz) + 1:
             raise ValueError("one set of band parameters per band")
         self.channels = channels
-        n = 1 << round(float(np.log2(FRAME_S * sample_rate_hz)))
+        n = frame_samples(sample_rate_hz)
         self.n_fft, self.hop = n, n // 2
         window = np.sqrt(np.hanning(n + 1)[:-1])
         self._window = window.astype(np.float32)

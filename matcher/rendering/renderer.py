@@ -125,6 +125,8 @@ class RenderReport:
         Its lowest and highest gain.
     compressor_max_reduction_db, compressor_mean_reduction_db : tuple of float
         Per band of the multiband compressor, its largest and mean gain reduction (empty: off).
+    limiter_reduction_db : np.ndarray or None
+        The limiter's largest gain reduction (dB) in each 100 ms of the output.
     """
 
     gain_db: float
@@ -143,6 +145,7 @@ class RenderReport:
     leveler_max_gain_db: float = 0.0
     compressor_max_reduction_db: tuple[float, ...] = ()
     compressor_mean_reduction_db: tuple[float, ...] = ()
+    limiter_reduction_db: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class Measurement(NamedTuple):
@@ -197,6 +200,9 @@ class GainPlan:
     """The multiband compressor's gain reduction per frame and band (None: off)."""
     predicted_lra_lu: float | None = None
     """The output's loudness range as the plan's model predicts it."""
+    predicted_short_term_lufs: np.ndarray | None = field(default=None, repr=False)
+    """The output's short-term loudness (3 s windows every 100 ms) as the plan's model
+    predicts it: pass 1's K-weighted energies after the gain curve."""
 
     @property
     def compressor_max_reduction_db(self) -> tuple[float, ...]:
@@ -414,7 +420,9 @@ class Renderer:
             if abs(probed - aim_lu) > REAIM_LU:
                 ride = leveler.fit(aim_for(aim_lu, probed, aim_lu))
         plan = self._solve(peak_db, power, ticks_per_subblock, target, ride)
-        return replace(plan, compressor_reduction_db=self.compressor_reduction_db)
+        energy = _subblock_energy(power, ticks_per_subblock, plan.gain_db)
+        short_term = SubBlockEnergies(energy, np.ones_like(energy)).short_term_lufs()
+        return replace(plan, compressor_reduction_db=self.compressor_reduction_db, predicted_short_term_lufs=short_term)
 
     def _probe_range(
         self, peak_db: np.ndarray, power: np.ndarray, ticks_per_subblock: int, target: float | None, ride: Ride
@@ -524,7 +532,8 @@ class Renderer:
         corrected = solving._replace(peak_db=peak_db, first_limiter=solution.limiter_index, take=solving.take + 1)
         revised = self._plan_from(solution, aim, corrected, plan.source_peak_db, solving.ride_db)
         return replace(revised, ride=plan.ride, predicted_lra_lu=plan.predicted_lra_lu,
-                       compressor_reduction_db=plan.compressor_reduction_db)
+                       compressor_reduction_db=plan.compressor_reduction_db,
+                       predicted_short_term_lufs=plan.predicted_short_term_lufs)
 
     def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
         """The equalised stream times a gain curve (dB per tick, interpolated per sample), in
@@ -624,6 +633,7 @@ class Renderer:
             leveler_max_gain_db=plan.leveler_range_db[1],
             compressor_max_reduction_db=plan.compressor_max_reduction_db,
             compressor_mean_reduction_db=plan.compressor_mean_reduction_db,
+            limiter_reduction_db=largest_per_subblock(plan.reduction_db, self.sample_rate_hz, self.tick_samples),
         )
         return report, measured
 
@@ -649,6 +659,17 @@ def _subblock_energy(power: np.ndarray, ticks_per_subblock: int, gain_db: np.nda
         power = power * 10.0 ** (np.asarray(gain_db) / 10.0)
     subblocks = power.shape[0] // ticks_per_subblock
     return power[: subblocks * ticks_per_subblock].reshape(subblocks, ticks_per_subblock).mean(axis=1)
+
+
+def largest_per_subblock(per_tick_db: np.ndarray, sample_rate_hz: int, tick_samples: int) -> np.ndarray:
+    """The largest value in each 100 ms sub-block (the last one may be partial)."""
+    ticks = int(subblock_boundaries(sample_rate_hz)(1)) // tick_samples
+    n = per_tick_db.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    padded = np.full(-(-n // ticks) * ticks, -np.inf)
+    padded[:n] = per_tick_db
+    return padded.reshape(-1, ticks).max(axis=1)
 
 
 def _range_after(power: np.ndarray, ticks_per_subblock: int, gain_db: np.ndarray) -> float:

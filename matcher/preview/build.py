@@ -1,0 +1,291 @@
+"""Gather what a report page shows, after ``match`` or for a quick ``preview``.
+
+A preview fits the settings and plans the gain over the whole mix (pass 1 of rendering),
+then renders only the excerpt: the loudest 25 s, with 3 s of the mix before it run
+through the compressor and filters first so that their state is what the whole render's
+would be there. Its result curves are measured on that excerpt, its short-term loudness
+is the plan's prediction.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from matcher.analysis.analyzer import analyze
+from matcher.analysis.combine import combine
+from matcher.analysis.loudness import LoudnessMeter
+from matcher.analysis.result import Analysis
+from matcher.analysis.streaming import streaming_gains
+from matcher.analysis.truepeak import TruePeakDetector
+from matcher.dsp.multiband import frame_samples
+from matcher.fitting.settings import Settings
+from matcher.preview.data import Excerpt, Figures, PreviewData, Series
+from matcher.rendering.renderer import GainPlan, Renderer, collect_into, largest_per_subblock
+from matcher.units import FLOOR_DB, gain_to_db
+
+EXCERPT_S = 25.0
+PRE_ROLL_S = 3.0
+POST_ROLL_S = 1.0
+SHORT_TERM_WINDOW_S = 3.0
+LIMITER_STEP_S = 0.1
+
+
+@dataclass(frozen=True)
+class ReferenceAudio:
+    """A reference for the page: its name, its analysis, and its file when there is one."""
+
+    name: str
+    analysis: Analysis
+    path: Path | None = None
+
+
+def loudest_start_s(short_term_lufs: Sequence[float], hop_s: float, duration_s: float, excerpt_s: float = EXCERPT_S) -> float:
+    """Start of the loudest ``excerpt_s`` of a track, from its short-term loudness.
+
+    Short-term value k covers ``[k hop, k hop + 3 s]``; the excerpt whose windows hold the
+    most energy wins. A track shorter than the excerpt starts at 0.
+    """
+    if duration_s <= excerpt_s or not len(short_term_lufs):
+        return 0.0
+    energy = 10.0 ** (np.maximum(np.asarray(short_term_lufs, dtype=np.float64), FLOOR_DB) / 10.0)
+    n = max(1, int(round((excerpt_s - SHORT_TERM_WINDOW_S) / hop_s)) + 1)
+    if energy.size <= n:
+        return 0.0
+    sums = np.convolve(energy, np.ones(n), mode="valid")
+    return float(min(int(np.argmax(sums)) * hop_s, duration_s - excerpt_s))
+
+
+def read_span(path: Path, start_s: float, duration_s: float) -> tuple[np.ndarray, int]:
+    """Samples ``[start, start + duration)`` of a file, float32 (n, channels), and its rate."""
+    info = sf.info(str(path))
+    start = int(round(start_s * info.samplerate))
+    stop = min(info.frames, start + int(round(duration_s * info.samplerate)))
+    audio, rate = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+    return audio, int(rate)
+
+
+def render_excerpt(
+    mix_path: Path, settings: Settings, plan: GainPlan, sample_rate_hz: int, channels: int, start_s: float, duration_s: float
+) -> np.ndarray:
+    """The master's samples ``[start, start + duration)``, rendered from that span alone.
+
+    The span is rendered from ``PRE_ROLL_S`` or a little more earlier (on a control tick and
+    on a hop of the compressor's frames), with the plan's gain curve for those ticks, so that
+    the filters and the compressor have settled, and to ``POST_ROLL_S`` later, for the
+    linear-phase filters' and the limiter's look-ahead; both are then dropped.
+    """
+    tick = plan.tick_samples
+    # On a tick (the gain curve) and on a hop of the compressor's frames (its framing).
+    step = math.lcm(tick, frame_samples(sample_rate_hz) // 2)
+    start = int(round(start_s * sample_rate_hz))
+    first = max(0, (start - int(PRE_ROLL_S * sample_rate_hz)) // step * step)
+    length = int(round(duration_s * sample_rate_hz))
+    stop = start + length + int(POST_ROLL_S * sample_rate_hz)  # the filters look ahead
+    audio, _ = sf.read(str(mix_path), start=first, stop=stop, dtype="float32", always_2d=True)
+    t0 = first // tick
+    ticks = -(-audio.shape[0] // tick)
+    span_plan = GainPlan(
+        tick,
+        plan.gain_db[t0 : t0 + ticks + 1],
+        plan.makeup_gain_db,
+        plan.reduction_db[t0 : t0 + ticks + 1],
+        plan.release_ms,
+        plan.target_reached,
+    )
+    blocks: list[np.ndarray] = []
+    with collect_into(blocks) as sink:
+        Renderer(settings, sample_rate_hz, channels).run(lambda: [audio], span_plan, sink)
+    return np.concatenate(blocks)[start - first : start - first + length]
+
+
+def measure_lufs(audio: np.ndarray, sample_rate_hz: int) -> float:
+    meter = LoudnessMeter(sample_rate_hz, audio.shape[1])
+    meter.process(audio)
+    return float(meter.finish().integrated_lufs())
+
+
+def true_peak_dbtp(path: Path) -> float:
+    """True peak of a whole file (4x oversampled, ITU-R BS.1770-4 Annex 2)."""
+    info = sf.info(str(path))
+    detector = TruePeakDetector(info.samplerate, with_short_interpolator=False, frame_samples=256)
+    peaks = [detector.process(block) for block in sf.blocks(str(path), blocksize=1 << 18, dtype="float32", always_2d=True)]
+    peaks.append(detector.finish())
+    every = np.concatenate(peaks)
+    return float(gain_to_db(every.max())) if every.size else FLOOR_DB
+
+
+def encode_flac(audio: np.ndarray, sample_rate_hz: int) -> bytes:
+    """16-bit FLAC of a clip (every browser plays it)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate_hz, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def excerpts(clips: Sequence[tuple[str, np.ndarray, int, float]]) -> tuple[tuple[Excerpt, ...], float]:
+    """Encode clips ``(label, audio, rate, start_s)`` with the gains that bring each to the
+    quietest one's loudness; returns them and that common loudness."""
+    levels = [measure_lufs(audio, rate) for _, audio, rate, _ in clips]
+    common = min(levels)
+    encoded = tuple(
+        Excerpt(label, "audio/flac", encode_flac(audio, rate), start_s, audio.shape[0] / rate, lufs, common - lufs)
+        for (label, audio, rate, start_s), lufs in zip(clips, levels)
+    )
+    return encoded, common
+
+
+def figures_of(analysis: Analysis, true_peak: float | None = None) -> Figures:
+    tp = analysis.true_peak_dbtp if analysis.true_peak_dbtp is not None else true_peak
+    plr = None if tp is None else tp - analysis.integrated_lufs
+    return Figures(analysis.integrated_lufs, tp, analysis.loudness_range_lu, plr)
+
+
+def short_term_of(analysis: Analysis) -> Series:
+    return Series(analysis.short_term_hop_s, tuple(analysis.short_term_lufs))
+
+
+def _heaviest(references: Sequence[ReferenceAudio], weights: Sequence[float] | None) -> ReferenceAudio:
+    """The reference weighing most in the blend (the first of equals)."""
+    w = list(weights) if weights is not None else [1.0] * len(references)
+    return references[int(np.argmax(w))]
+
+
+def _reference_clip(reference: ReferenceAudio) -> tuple[str, np.ndarray, int, float] | None:
+    if reference.path is None:
+        return None
+    a = reference.analysis
+    start = loudest_start_s(a.short_term_lufs, a.short_term_hop_s, a.duration_s)
+    audio, rate = read_span(reference.path, start, EXCERPT_S)
+    return "reference", audio, rate, start
+
+
+def _blend(references: Sequence[ReferenceAudio], weights: Sequence[float] | None) -> Analysis:
+    return combine([r.analysis for r in references], weights)
+
+
+def preview_after_match(
+    mix_path: Path,
+    mix: Analysis,
+    references: Sequence[ReferenceAudio],
+    weights: Sequence[float] | None,
+    reference_note: str,
+    settings: Settings,
+    report,
+    master_path: Path,
+    notes: Sequence[str] = (),
+) -> PreviewData:
+    """The page of a finished ``match``: the master is measured whole."""
+    result = analyze(sf.read(str(master_path), dtype="float32", always_2d=True)[0], sf.info(str(master_path)).samplerate)
+    start = loudest_start_s(mix.short_term_lufs, mix.short_term_hop_s, mix.duration_s)
+    before, rate = read_span(mix_path, start, EXCERPT_S)
+    after, _ = read_span(master_path, start, EXCERPT_S)
+    heaviest = _heaviest(references, weights)
+    clips = [("before", before, rate, start), ("after", after, rate, start)]
+    clip = _reference_clip(heaviest)
+    clips += [clip] if clip is not None else []
+    encoded, common = excerpts(clips)
+    reference = _blend(references, weights)
+    reduction = report.limiter_reduction_db if report.limiter_reduction_db is not None else np.zeros(0)
+    short_term = {"mix": short_term_of(mix), "result": short_term_of(result)}
+    if heaviest.analysis.short_term_lufs:
+        short_term["reference"] = short_term_of(heaviest.analysis)
+    return PreviewData(
+        mix_name=mix_path.name,
+        reference_names=tuple(r.name for r in references),
+        reference_note=reference_note,
+        settings=settings,
+        mix=mix,
+        reference=reference,
+        result=result,
+        result_is_excerpt=False,
+        figures={
+            "mix": figures_of(mix, true_peak_dbtp(mix_path) if mix.true_peak_dbtp is None else None),
+            "result": figures_of(result),
+            "reference": _reference_figures(references, weights, reference),
+        },
+        gain_db=report.gain_db,
+        short_term=short_term,
+        limiter_reduction_db=Series(LIMITER_STEP_S, tuple(np.round(reduction, 2).tolist())),
+        excerpts=encoded,
+        equal_loudness_lufs=common,
+        streaming=streaming_gains(report.output_lufs, report.output_true_peak_dbtp),
+        notes=tuple(notes),
+    )
+
+
+def preview_from_plan(
+    mix_path: Path,
+    mix: Analysis,
+    references: Sequence[ReferenceAudio],
+    weights: Sequence[float] | None,
+    reference_note: str,
+    settings: Settings,
+    plan: GainPlan,
+    notes: Sequence[str] = (),
+) -> PreviewData:
+    """The page of a preview: settings and plan for the whole mix, only the excerpt rendered."""
+    info = sf.info(str(mix_path))
+    start = loudest_start_s(mix.short_term_lufs, mix.short_term_hop_s, mix.duration_s)
+    before, rate = read_span(mix_path, start, EXCERPT_S)
+    after = render_excerpt(mix_path, settings, plan, info.samplerate, info.channels, start, before.shape[0] / rate)
+    result = analyze(after, rate)
+    heaviest = _heaviest(references, weights)
+    clips = [("before", before, rate, start), ("after", after, rate, start)]
+    clip = _reference_clip(heaviest)
+    clips += [clip] if clip is not None else []
+    encoded, common = excerpts(clips)
+    reference = _blend(references, weights)
+    predicted_lufs = plan.predicted_lufs if plan.predicted_lufs is not None else result.integrated_lufs
+    predicted_tp = plan.predicted_true_peak_dbtp if plan.predicted_true_peak_dbtp is not None else result.true_peak_dbtp
+    predicted = Figures(
+        predicted_lufs,
+        predicted_tp,
+        plan.predicted_lra_lu if plan.predicted_lra_lu is not None else result.loudness_range_lu,
+        None if predicted_tp is None else predicted_tp - predicted_lufs,
+    )
+    short_term = {"mix": short_term_of(mix)}
+    if plan.predicted_short_term_lufs is not None:
+        short_term["result"] = Series(0.1, tuple(np.round(plan.predicted_short_term_lufs, 2).tolist()))
+    if heaviest.analysis.short_term_lufs:
+        short_term["reference"] = short_term_of(heaviest.analysis)
+    reduction = largest_per_subblock(plan.reduction_db, info.samplerate, plan.tick_samples)
+    return PreviewData(
+        mix_name=mix_path.name,
+        reference_names=tuple(r.name for r in references),
+        reference_note=reference_note,
+        settings=settings,
+        mix=mix,
+        reference=reference,
+        result=result,
+        result_is_excerpt=True,
+        figures={
+            "mix": figures_of(mix, true_peak_dbtp(mix_path) if mix.true_peak_dbtp is None else None),
+            "result": predicted,
+            "reference": _reference_figures(references, weights, reference),
+        },
+        gain_db=plan.makeup_gain_db,
+        short_term=short_term,
+        limiter_reduction_db=Series(LIMITER_STEP_S, tuple(np.round(reduction, 2).tolist())),
+        excerpts=encoded,
+        equal_loudness_lufs=common,
+        streaming=streaming_gains(predicted_lufs, predicted_tp if predicted_tp is not None else FLOOR_DB),
+        notes=tuple(notes),
+    )
+
+
+def _reference_figures(references: Sequence[ReferenceAudio], weights: Sequence[float] | None, blend: Analysis) -> Figures:
+    """The blend's figures; its true peak the largest of the references' (measured from the
+    files where the analysis has none)."""
+    peaks = []
+    for r in references:
+        if r.analysis.true_peak_dbtp is not None:
+            peaks.append(r.analysis.true_peak_dbtp)
+        elif r.path is not None:
+            peaks.append(true_peak_dbtp(r.path))
+    return figures_of(replace(blend, true_peak_dbtp=max(peaks) if peaks else None))

@@ -1,0 +1,84 @@
+"""The data behind a report page: the loudest excerpt, an excerpt rendered alone, fair levels,
+and what streaming services would do."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+import signals
+
+from matcher import analyze, fit, render
+from matcher.analysis.streaming import streaming_gains
+from matcher.preview.build import excerpts, loudest_start_s, render_excerpt
+from matcher.rendering.renderer import Renderer
+
+RATE_HZ = 44100
+
+
+def test_the_loudest_excerpt_is_found():
+    # 20 s quiet, 30 s loud, 20 s quiet: a 25 s excerpt must lie inside the loud part.
+    quiet = signals.pink_noise(20.0, RATE_HZ, rms=0.01, seed=1)
+    loud = signals.pink_noise(30.0, RATE_HZ, rms=0.2, seed=2)
+    x = np.concatenate([quiet, loud, quiet * 1.5])
+    a = analyze(x, RATE_HZ)
+    start = loudest_start_s(a.short_term_lufs, a.short_term_hop_s, a.duration_s, 25.0)
+    assert 20.0 - 0.05 <= start <= 25.0 + 0.05
+    assert loudest_start_s(a.short_term_lufs, a.short_term_hop_s, 10.0, 25.0) == 0.0  # shorter than the excerpt
+
+
+def test_an_excerpt_rendered_alone_is_that_span_of_the_whole_master(tmp_path):
+    # A drum loop fitted to a denser reference: the compressor works, so its state and
+    # framing must be right for the span to match the whole render.
+    mix_audio = 0.3 * signals.drum_loop(14.0, RATE_HZ, seed=3)
+    ref_audio = np.tanh(3 * signals.drum_loop(14.0, RATE_HZ, seed=4) + signals.pink_noise(14.0, RATE_HZ, 0.3, seed=5))
+    settings = fit(analyze(mix_audio, RATE_HZ), analyze(ref_audio, RATE_HZ))
+    assert any(b.ratio > 1.0 for b in settings.dynamics.bands)
+    mix = tmp_path / "mix.wav"
+    sf.write(str(mix), mix_audio, RATE_HZ, subtype="FLOAT")
+    stored = sf.read(str(mix), dtype="float32", always_2d=True)[0]
+    plan = Renderer(settings, RATE_HZ, 2).plan(lambda: [stored])
+    whole = render(stored, RATE_HZ, settings)
+    start_s, duration_s = 6.3, 4.0
+    span = render_excerpt(mix, settings, plan, RATE_HZ, 2, start_s, duration_s)
+    first = int(round(start_s * RATE_HZ))
+    expected = whole[first : first + span.shape[0]]
+    assert span.shape == (int(duration_s * RATE_HZ), 2)
+    # The same within -100 dBFS, as block-wise rendering is (float32 rounding of the
+    # filters' blocks, and the 24-bit dither, differ).
+    assert np.max(np.abs(span - expected)) < 1e-5
+
+
+def test_excerpts_are_brought_to_the_quietest_ones_loudness():
+    clips = [
+        ("before", signals.pink_noise(5.0, RATE_HZ, rms=0.03, seed=1), RATE_HZ, 1.0),
+        ("after", signals.pink_noise(5.0, RATE_HZ, rms=0.12, seed=2), RATE_HZ, 1.0),
+        ("reference", signals.pink_noise(5.0, 48000, rms=0.1, seed=3), 48000, 7.0),
+    ]
+    encoded, common = excerpts(clips)
+    for e, (label, audio, rate, start) in zip(encoded, clips):
+        decoded, decoded_rate = sf.read(io.BytesIO(e.data), always_2d=True)
+        assert e.label == label and e.mime == "audio/flac" and decoded_rate == rate and e.start_s == start
+        np.testing.assert_allclose(decoded, audio, atol=2.0**-15)  # 16-bit
+        assert e.lufs == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(audio), abs=0.05)
+        assert e.equal_loudness_gain_db <= 0.0
+        assert e.lufs + e.equal_loudness_gain_db == pytest.approx(common, abs=1e-9)
+    assert common == pytest.approx(min(e.lufs for e in encoded))
+
+
+def test_streaming_services_gains():
+    loud = {g.service: g for g in streaming_gains(-9.0, -1.0)}
+    assert {name: g.gain_db for name, g in loud.items()} == {
+        "Spotify": -5.0, "Apple Music": -7.0, "YouTube": -5.0, "Tidal": -5.0, "Amazon Music": -5.0
+    }
+    assert all(g.played_lufs == g.target_lufs for g in loud.values())
+    quiet = {g.service: g for g in streaming_gains(-20.0, -8.0)}
+    assert quiet["Spotify"].gain_db == 6.0 and quiet["Spotify"].played_lufs == -14.0
+    assert quiet["Apple Music"].gain_db == 4.0
+    assert quiet["YouTube"].gain_db == quiet["Tidal"].gain_db == quiet["Amazon Music"].gain_db == 0.0
+    peaky = {g.service: g for g in streaming_gains(-20.0, -3.0)}
+    assert peaky["Spotify"].gain_db == 2.0 and "-1 dBTP" in peaky["Spotify"].note  # 1 dB of headroom kept
