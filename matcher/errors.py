@@ -29,3 +29,8 @@ class SettingsError(AutomasterError, ValueError):
 
 class LibraryError(AutomasterError, LookupError):
     """A reference library, profile or style that does not exist or cannot be used."""
+
+
+class DeliveryError(AutomasterError, ValueError):
+    """Delivery data that a CD or its metadata cannot carry: a malformed ISRC or UPC/EAN, too
+    many tracks, a track or disc of the wrong length, a tag that cannot be written."""

@@ -46,6 +46,7 @@ from matcher.cli.common import (
     warn_out_of_reach,
 )
 from matcher.cli.library import library_app
+from matcher.cli.album import album
 from matcher.cli.preview import PLOT_OPTION, REPORT_OPTION, check_page_paths, preview, write_pages
 from matcher.concurrency import prefer_single_threaded_blas
 
@@ -70,6 +71,7 @@ def _print_version(value: bool) -> None:
 
 app.add_typer(library_app, name="library")
 app.command()(preview)
+app.command()(album)
 
 
 @app.callback()

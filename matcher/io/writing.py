@@ -52,10 +52,15 @@ class AtomicAudioWriter:
 
     Use as a context manager: on any exception (or Ctrl-C) the temporary file is removed and
     ``path`` is left as it was.
+
+    With ``defer=True`` the finished temporary file is kept (``temporary_path``) until
+    :meth:`commit` renames it or :meth:`discard` removes it: for files that are only done
+    once others are (an album's songs get their album gain tags last).
     """
 
-    def __init__(self, path: str | os.PathLike, sample_rate_hz: int, channels: int, bit_depth: str):
+    def __init__(self, path: str | os.PathLike, sample_rate_hz: int, channels: int, bit_depth: str, defer: bool = False):
         self.path = Path(path)
+        self.defer = defer
         self.bit_depth = bit_depth
         self._container, self._subtype = output_format(self.path, bit_depth)
         self._sample_rate_hz = sample_rate_hz
@@ -94,10 +99,29 @@ class AtomicAudioWriter:
             assert self._file is not None and self._tmp is not None
             self._file.close()
             _fsync(self._tmp)
-            os.replace(self._tmp, self.path)
+            if not self.defer:
+                os.replace(self._tmp, self.path)
         except (OSError, sf.LibsndfileError, RuntimeError) as err:
             self._discard()
             raise AudioFileError(f"{self.path}: cannot be written ({err})") from None
+
+    @property
+    def temporary_path(self) -> Path | None:
+        """The finished but not yet renamed file of a deferred writer."""
+        return self._tmp
+
+    def commit(self) -> None:
+        """Rename a deferred writer's finished file into place."""
+        assert self._tmp is not None
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as err:
+            self._discard()
+            raise AudioFileError(f"{self.path}: cannot be written ({err.strerror})") from None
+
+    def discard(self) -> None:
+        """Remove a deferred writer's file."""
+        self._discard()
 
     def _discard(self) -> None:
         if self._file is not None and not self._file.closed:

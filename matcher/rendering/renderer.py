@@ -545,12 +545,13 @@ class Renderer:
             yield block * _interpolated_gain(tick_gain, self.tick_samples, position, block.shape[0])[:, None]
             position += block.shape[0]
 
-    def render(self, source: BlockSource, open_take: OpenTake) -> RenderReport:
+    def render(self, source: BlockSource, open_take: OpenTake, plan: GainPlan | None = None) -> RenderReport:
         """Plan, then render takes until one holds; return the report of the kept one.
 
-        ``open_take()`` opens the destination of one take (see ``OpenTake``).
+        ``open_take()`` opens the destination of one take (see ``OpenTake``). ``plan``, from
+        :meth:`plan` of a renderer of the same settings on the same source, saves pass 1.
         """
-        plan = self.plan(source)
+        plan = self.plan(source) if plan is None else plan
         takes = 1
         try:
             while True:

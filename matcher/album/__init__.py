@@ -1,0 +1,1 @@
+"""Album mastering: songs balanced, trimmed and faded, assembled into a CD image and CUE."""

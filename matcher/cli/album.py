@@ -1,0 +1,127 @@
+"""``automaster album``: master the songs of an album together, and deliver its CD image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from matcher.cli.common import (
+    AMOUNT_OPTION,
+    CEILING_OPTION,
+    EQ_AMOUNT_OPTION,
+    HIGHPASS_OPTION,
+    LUFS_OPTION,
+    MONO_BELOW_OPTION,
+    NO_FIX_OPTION,
+    ONLY_OPTION,
+    errors,
+    fail,
+    fit_config,
+    parse_references,
+    stderr,
+    stdout,
+)
+
+
+def album(
+    inputs: List[Path] = typer.Argument(..., help="An album spec (.toml), or the mixes in play order."),
+    ref: Optional[List[Path]] = typer.Option(None, "--ref", "-r", help="Reference (FILE or FILE:WEIGHT), with mixes."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the songs, the CD image, its CUE sheet and the report."),
+    title: Optional[str] = typer.Option(None, "--title", help="Album title, with mixes."),
+    performer: Optional[str] = typer.Option(None, "--performer", help="Album performer, with mixes."),
+    gap: float = typer.Option(2.0, "--gap", help="Seconds of silence before each song, with mixes (0: segues)."),
+    file_format: str = typer.Option("wav", "--format", help="The songs' files: wav, flac or aiff, with mixes."),
+    lufs: Optional[float] = LUFS_OPTION,
+    ceiling: float = CEILING_OPTION,
+    eq_amount: Optional[float] = EQ_AMOUNT_OPTION,
+    amount: Optional[str] = AMOUNT_OPTION,
+    only: Optional[str] = ONLY_OPTION,
+    no_fix: Optional[str] = NO_FIX_OPTION,
+    highpass: float = HIGHPASS_OPTION,
+    mono_below: Optional[float] = MONO_BELOW_OPTION,
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
+) -> None:
+    """Master an album: songs matched to the references in tone and density, their loudness
+    balanced as the mixes had it, trimmed, faded and spaced; per-song files, a 16-bit CD
+    image with its CUE sheet (PQ data), and a report."""
+    from matcher.album.master import master_album
+    from matcher.album.spec import FORMATS, load_spec, spec_from_files
+
+    with errors():
+        if len(inputs) == 1 and inputs[0].suffix.lower() == ".toml":
+            if ref:
+                fail("give the references in the album spec, not with --ref")
+            spec = load_spec(inputs[0])
+            if lufs is not None or ceiling != -1.0:
+                spec = _with(spec, lufs, ceiling)
+        else:
+            if not ref:
+                fail("give the references: --ref REF (or an album spec)")
+            if file_format not in FORMATS:
+                fail(f"--format {file_format!r}: choose {', '.join(FORMATS)}")
+            if gap < 0:
+                fail(f"--gap {gap:g}: must be 0 or more seconds")
+            spec = spec_from_files(
+                inputs, [str(r) for r in ref], lufs, ceiling, title=title or "Untitled", performer=performer,
+                gap_s=gap, format=file_format,
+            )
+        config = fit_config(None, spec.ceiling_dbtp, eq_amount, "32f", amount, only, no_fix, highpass, mono_below)
+        if not output.is_dir():
+            if not output.parent.is_dir():
+                fail(f"{output}: folder {output.parent} does not exist")
+            output.mkdir()
+        result = master_album(
+            spec, output, config, force, parse_references=_references, on_song=lambda text: None
+        )
+    _print(result)
+
+
+def _with(spec, lufs, ceiling):
+    from dataclasses import replace
+
+    return replace(spec, lufs=lufs if lufs is not None else spec.lufs, ceiling_dbtp=ceiling)
+
+
+def _references(values):
+    paths, weights = parse_references([Path(v) for v in values])
+    return paths, weights
+
+
+def _print(result) -> None:
+    from rich.table import Table
+
+    from matcher.album.redbook import SAMPLES_PER_FRAME, msf
+
+    table = Table(title=f"album: {result.image} ({result.album_lufs:.1f} LUFS)", title_justify="left")
+    for heading in ("#", "title", "start", "target", "LUFS", "dBTP", "LRA", "PLR", "Spotify"):
+        if heading == "title":
+            table.add_column(heading, overflow="fold", min_width=10)
+        else:
+            table.add_column(heading, justify="right", no_wrap=True)
+    for r in result.songs:
+        gains = {g.service: g.gain_db for g in r.streaming}
+        table.add_row(
+            str(r.number),
+            r.title,
+            msf(r.start_samples // SAMPLES_PER_FRAME),
+            f"{r.target_lufs:.1f}",
+            f"{r.lufs:.1f}",
+            f"{r.true_peak_dbtp:.1f}",
+            f"{r.loudness_range_lu:.1f}",
+            f"{r.plr_db:.1f}",
+            f"{gains.get('Spotify', 0.0):+.1f}",
+        )
+    stdout.print(table)
+    if result.shift_db:
+        stderr.print(
+            f"automaster: note: the album is {-result.shift_db:.1f} dB under its target so that every song keeps "
+            "its level relative to the others under the ceiling",
+            markup=False,
+        )
+    stdout.print(
+        f"CUE sheet: {result.cue}; report (with every streaming service's gain): {result.report}",
+        markup=False,
+        highlight=False,
+    )
