@@ -245,6 +245,9 @@ def test_trim_fades_tags_and_report(album):
         assert parse_msf(song["start"]) * SAMPLES_PER_FRAME == song["start_samples"]
         assert song["start_s"] == pytest.approx(song["start_samples"] / 44100, abs=1e-3)
     assert "Ballad" in result.stdout and "album.cue" in result.stdout
+    page = (out / "album.html").read_text(encoding="utf-8")
+    assert "Loud &lt;one&gt;" in page and "<one>" not in page and "http:" not in page and "https:" not in page
+    assert "INDEX 01 00:02:00" in page and page.count("<tr>") == 4  # a head and three songs
 
 
 def test_album_from_mixes_on_the_command_line(tmp_path):

@@ -22,6 +22,7 @@ import soundfile as sf
 
 from matcher.album import redbook
 from matcher.album.cue import CueSheet, CueTrack, render_cue
+from matcher.album.page import render_album_page
 from matcher.album.edits import apply_fades, sound_bounds, trim_span
 from matcher.album.spec import AlbumSpec
 from matcher.album.tags import replaygain_tags, write_tags
@@ -43,6 +44,7 @@ from matcher.rendering.renderer import GainPlan, Renderer, collect_into
 IMAGE_NAME = "album.wav"
 CUE_NAME = "album.cue"
 REPORT_NAME = "album.json"
+PAGE_NAME = "album.html"
 EXTENSIONS = {"wav": ".wav", "flac": ".flac", "aiff": ".aiff"}
 REACHED_LU = 0.1
 
@@ -109,10 +111,10 @@ class _Song:
 
 
 def output_paths(spec: AlbumSpec, out_dir: Path) -> list[Path]:
-    """Every file the album writes: the songs', the image, the CUE sheet and the report."""
+    """Every file the album writes: the songs', the image, the CUE sheet, the report and its page."""
     ext = EXTENSIONS[spec.format]
     songs = [out_dir / f"{k + 1:02d} {_safe(s.title)}{ext}" for k, s in enumerate(spec.songs)]
-    return [*songs, out_dir / IMAGE_NAME, out_dir / CUE_NAME, out_dir / REPORT_NAME]
+    return [*songs, out_dir / IMAGE_NAME, out_dir / CUE_NAME, out_dir / REPORT_NAME, out_dir / PAGE_NAME]
 
 
 def master_album(
@@ -144,6 +146,7 @@ def master_album(
     catalog = redbook.normalise_catalog(spec.catalog) if spec.catalog else None
     isrcs = [redbook.normalise_isrc(s.isrc) if s.isrc else None for s in spec.songs]
     paths = output_paths(spec, out_dir)
+    image_path, cue_path, report_path, page_path = paths[-4:]
     inputs = [s.file for s in spec.songs]
     for path in paths:
         check_output_path(path, inputs, force)
@@ -220,7 +223,7 @@ def master_album(
     results: list[SongResult] = []
     position = 0
     song_tags: list[dict[str, str]] = []
-    image = AtomicAudioWriter(paths[-3], redbook.CD_SAMPLE_RATE_HZ, 2, "16", defer=True)
+    image = AtomicAudioWriter(image_path, redbook.CD_SAMPLE_RATE_HZ, 2, "16", defer=True)
     try:
         with image:
             for k, (song, spec_song, s) in enumerate(zip(songs, spec.songs, settings)):
@@ -295,9 +298,11 @@ def master_album(
             for r in results
         ),
     )
-    write_text_atomic(paths[-2], render_cue(sheet))
-    result = AlbumResult(tuple(results), paths[-3], paths[-2], paths[-1], album_lufs, album_peak, shift_db)
-    write_text_atomic(paths[-1], album_report_json(spec, result))
+    cue_text = render_cue(sheet)
+    write_text_atomic(cue_path, cue_text)
+    result = AlbumResult(tuple(results), image_path, cue_path, report_path, album_lufs, album_peak, shift_db)
+    write_text_atomic(report_path, album_report_json(spec, result))
+    write_text_atomic(page_path, render_album_page(spec.title, spec.performer, result, cue_text))
     return result
 
 

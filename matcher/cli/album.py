@@ -121,7 +121,8 @@ def _print(result) -> None:
             markup=False,
         )
     stdout.print(
-        f"CUE sheet: {result.cue}; report (with every streaming service's gain): {result.report}",
+        f"CUE sheet: {result.cue}; report (with every streaming service's gain): {result.report} "
+        f"and {result.report.with_suffix('.html').name}",
         markup=False,
         highlight=False,
     )
