@@ -8,6 +8,7 @@ block k + 1 (say, the EQ), a background thread consumes block k (say, the meters
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import queue
 import threading
@@ -45,6 +46,31 @@ def single_threaded_blas() -> Iterator[None]:
         yield
 
 
+_OVERLAP: contextvars.ContextVar[bool] = contextvars.ContextVar("automaster_overlap_stages", default=True)
+
+
+@contextlib.contextmanager
+def stages_overlapped(enabled: bool) -> Iterator[None]:
+    """Overlap the engine's stages on threads of their own (the default), or run them one
+    after another in the calling thread, while the block runs (in this thread or task).
+
+    A worker that masters a mix while every other core masters another (``automaster
+    batch``) runs its stages one after another: the other cores are busy already, and
+    handing blocks between threads only costs (see ``benchmarks/README.md``). The output
+    is the same either way.
+    """
+    token = _OVERLAP.set(enabled)
+    try:
+        yield
+    finally:
+        _OVERLAP.reset(token)
+
+
+def overlapping() -> bool:
+    """Whether the engine overlaps its stages on threads (see :func:`stages_overlapped`)."""
+    return _OVERLAP.get()
+
+
 _DONE = object()
 
 
@@ -65,19 +91,29 @@ class BackgroundConsumer(Generic[T]):
         self._consume = consume
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="automaster-consumer", daemon=True)
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._loop, name="automaster-consumer", daemon=True
+        )
 
     def __enter__(self) -> BackgroundConsumer[T]:
-        self._thread.start()
+        if overlapping():
+            self._thread.start()
+        else:
+            self._thread = None
         return self
 
     def __call__(self, item: T) -> None:
         """Queue an item (blocks while the queue is full); raises a consumer error early."""
+        if self._thread is None:  # stages one after another: consume it now
+            self._consume(item)
+            return
         if self._error is not None:
             raise self._error
         self._queue.put(item)
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._thread is None:
+            return
         self._queue.put(_DONE)
         self._thread.join()
         if exc_type is None and self._error is not None:
@@ -101,7 +137,11 @@ def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     While the caller works on item k, the thread produces item k + 1: two stages of a
     stream overlap. An exception in the producer is raised in the caller, at the item it
     would have produced; a caller that stops early stops the producer at its next item.
+    Without :func:`overlapping` stages, items are produced as the caller asks for them.
     """
+    if not overlapping():
+        yield from items
+        return
     handoff: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -47,3 +47,51 @@ def test_allocator_tuning_takes_on_glibc():
     from matcher._allocator import keep_freed_memory
 
     assert keep_freed_memory() is (ctypes.util.find_library("c") is not None)
+
+
+def test_stages_one_after_another_stay_on_the_calling_thread_and_only_there():
+    import threading as th
+
+    from matcher.concurrency import overlapping, prefetched, stages_overlapped
+
+    def threads_used() -> set[int]:
+        used = set()
+
+        def produce():
+            for item in range(10):
+                used.add(th.get_ident())
+                yield item
+
+        with BackgroundConsumer(lambda item: used.add(th.get_ident())) as later:
+            for item in prefetched(produce(), depth=1):
+                later(item)
+        return used
+
+    assert overlapping() and threads_used() != {th.get_ident()}
+    with stages_overlapped(False):
+        assert not overlapping()
+        assert threads_used() == {th.get_ident()}
+        other = []
+        thread = th.Thread(target=lambda: other.append(overlapping()))
+        thread.start()
+        thread.join()
+        assert other == [True]  # the choice is the calling thread's (a Dask task's), no one else's
+    assert overlapping()
+
+
+def test_stages_one_after_another_give_the_same_master(tmp_path):
+    import signals
+    import soundfile as sf
+
+    from matcher.cli.files import master_file
+    from matcher.concurrency import stages_overlapped
+    from matcher.fitting.config import FitConfig
+
+    rate = 44100
+    mix, ref = tmp_path / "mix.wav", tmp_path / "ref.wav"
+    sf.write(str(mix), 0.2 * signals.drum_loop(4.0, rate, seed=1), rate, subtype="PCM_24")
+    sf.write(str(ref), signals.pink_noise(4.0, rate, rms=0.2, seed=2), rate, subtype="PCM_24")
+    master_file(mix, [ref], tmp_path / "overlapped.wav", FitConfig())
+    with stages_overlapped(False):
+        master_file(mix, [ref], tmp_path / "in_turn.wav", FitConfig())
+    assert (tmp_path / "overlapped.wav").read_bytes() == (tmp_path / "in_turn.wav").read_bytes()

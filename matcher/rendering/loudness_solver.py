@@ -10,6 +10,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from matcher.analysis.loudness import SubBlockEnergies
+from matcher.concurrency import overlapping
 from matcher.dsp.limiter import TruePeakLimiter
 
 TOLERANCE_LU = 0.002
@@ -140,7 +141,7 @@ def _search(
     # releases the GIL), in the order they are needed; what a limiter that reaches leaves
     # unread is work done on an otherwise idle core. Past PARALLEL_TICKS_LIMIT they run one
     # at a time: each evaluation holds a few arrays of the file's length.
-    workers = 1 if compact else 2
+    workers = 1 if compact or not overlapping() else 2
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="automaster-solver") as pool:
         first_low = pool.submit(at, 0, lo) if slower else None
         highs = [pool.submit(at, index, lo + MAX_DRIVE_DB) for index in range(len(slower))]
