@@ -27,9 +27,11 @@ def main() -> None:
     parser.add_argument("corpus_dir", type=Path)
     parser.add_argument("--songs", type=int, default=12)
     parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--reference", default=None, help="corpus file name of the reference (default: the first)")
     args = parser.parse_args()
     tracks = sorted(t for t in args.corpus_dir.glob("*.wav") if sf.info(str(t)).samplerate == RATE_HZ)
-    reference, sources = tracks[0], tracks[1:]
+    reference = args.corpus_dir / args.reference if args.reference else tracks[0]
+    sources = [t for t in tracks if t != reference]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         n = int(args.minutes * 60 * RATE_HZ)

@@ -289,3 +289,20 @@ def test_a_song_too_short_for_a_cd_is_refused(tmp_path):
     assert result.exit_code == EXIT_BAD_INPUT
     assert "short.wav" in result.stderr and "4 s" in result.stderr
     assert not any(out.iterdir())
+
+
+def test_an_album_target_out_of_reach_lowers_every_song_together(tmp_path):
+    paths = _songs(tmp_path)
+    spec = _spec(tmp_path, paths, "lufs = -2.0")  # no song gets there under -1 dBTP
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["album", str(spec), "-o", str(out)])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    report = json.loads((out / "album.json").read_text(encoding="utf-8"))
+    assert report["shift_db"] < -0.5 and "under its target" in result.stderr
+    songs = sorted(out.glob("0*.flac"))
+    mixes = [paths["loud"], paths["ballad"], paths["mono"]]
+    mix_levels = np.array([_lufs(*sf.read(str(p), always_2d=True)) for p in mixes])
+    out_levels = np.array([_lufs(*sf.read(str(p), always_2d=True)) for p in songs])
+    np.testing.assert_allclose(out_levels - out_levels.max(), np.clip(mix_levels - mix_levels.max(), -8.0, 0.0), atol=1.0)
+    for song in songs:
+        assert signals.true_peak_reference_dbtp(sf.read(str(song), always_2d=True)[0]) <= CEILING_DBTP + 0.05
