@@ -254,11 +254,16 @@ def test_album_from_mixes_on_the_command_line(tmp_path):
     paths = _songs(tmp_path)
     out = tmp_path / "out"
     result = runner.invoke(
-        app, ["album", str(paths["loud"]), str(paths["ballad"]), "--ref", str(paths["ref"]), "-o", str(out), "--gap", "0.5"]
+        app,
+        ["album", str(paths["loud"]), str(paths["ballad"]), "--ref", str(paths["ref"]), "-o", str(out), "--gap", "0.5",
+         "--quietest", "-3"],
     )
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     sheet = parse_cue((out / "album.cue").read_text(encoding="utf-8"))
     assert [t.title for t in sheet.tracks] == ["loud", "ballad"]
+    report = json.loads((out / "album.json").read_text(encoding="utf-8"))
+    levels = [s["lufs"] for s in report["songs"]]
+    assert levels[0] - levels[1] == pytest.approx(3.0, abs=1.0)  # the ballad was 6+ LU under: bounded at 3
     # 0.5 s is 37.5 CD frames: the gap is rounded up to 38, so the song starts on a frame.
     assert sheet.tracks[1].start_samples - sheet.tracks[1].pregap_start_samples == 38 * SAMPLES_PER_FRAME
 

@@ -33,6 +33,9 @@ def album(
     performer: Optional[str] = typer.Option(None, "--performer", help="Album performer, with mixes."),
     gap: float = typer.Option(2.0, "--gap", help="Seconds of silence before each song, with mixes (0: segues)."),
     file_format: str = typer.Option("wav", "--format", help="The songs' files: wav, flac or aiff, with mixes."),
+    quietest: float = typer.Option(
+        -8.0, "--quietest", help="No song more than this many LU under the loudest (e.g. -8), with mixes."
+    ),
     lufs: Optional[float] = LUFS_OPTION,
     ceiling: float = CEILING_OPTION,
     eq_amount: Optional[float] = EQ_AMOUNT_OPTION,
@@ -63,9 +66,11 @@ def album(
                 fail(f"--format {file_format!r}: choose {', '.join(FORMATS)}")
             if gap < 0:
                 fail(f"--gap {gap:g}: must be 0 or more seconds")
+            if not -40.0 <= quietest <= 0.0:
+                fail(f"--quietest {quietest:g}: choose -40 to 0 LU")
             spec = spec_from_files(
                 inputs, [str(r) for r in ref], lufs, ceiling, title=title or "Untitled", performer=performer,
-                gap_s=gap, format=file_format,
+                gap_s=gap, format=file_format, quietest_lu=quietest,
             )
         config = fit_config(None, spec.ceiling_dbtp, eq_amount, "32f", amount, only, no_fix, highpass, mono_below)
         if not output.is_dir():
