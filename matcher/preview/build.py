@@ -165,8 +165,67 @@ def _reference_clip(reference: ReferenceAudio) -> tuple[str, np.ndarray, int, fl
     return "reference", audio, rate, start
 
 
-def _blend(references: Sequence[ReferenceAudio], weights: Sequence[float] | None) -> Analysis:
-    return combine([r.analysis for r in references], weights)
+@dataclass(frozen=True)
+class _Page:
+    """What a page needs from either source: the whole mix and references, and where the
+    master's figures and curves come from."""
+
+    mix_path: Path
+    mix: Analysis
+    references: Sequence[ReferenceAudio]
+    weights: Sequence[float] | None
+    reference_note: str
+    settings: Settings
+    notes: Sequence[str]
+
+
+def _assemble(
+    page: _Page,
+    start_s: float,
+    before: np.ndarray,
+    after: np.ndarray,
+    rate: int,
+    result: Analysis,
+    result_is_excerpt: bool,
+    result_figures: Figures,
+    result_short_term: Series | None,
+    gain_db: float,
+    reduction_db: np.ndarray,
+) -> PreviewData:
+    heaviest = _heaviest(page.references, page.weights)
+    clips = [("before", before, rate, start_s), ("after", after, rate, start_s)]
+    clip = _reference_clip(heaviest)
+    encoded, common = excerpts(clips + ([clip] if clip is not None else []))
+    reference = combine([r.analysis for r in page.references], page.weights)
+    short_term = {"mix": short_term_of(page.mix)}
+    if result_short_term is not None:
+        short_term["result"] = result_short_term
+    if heaviest.analysis.short_term_lufs:
+        short_term["reference"] = short_term_of(heaviest.analysis)
+    mix_true_peak = true_peak_dbtp(page.mix_path) if page.mix.true_peak_dbtp is None else None
+    tp = result_figures.true_peak_dbtp
+    return PreviewData(
+        mix_name=page.mix_path.name,
+        reference_names=tuple(r.name for r in page.references),
+        reference_note=page.reference_note,
+        settings=page.settings,
+        mix=page.mix,
+        reference=reference,
+        result=result,
+        result_is_excerpt=result_is_excerpt,
+        figures={
+            "mix": figures_of(page.mix, mix_true_peak),
+            "result": result_figures,
+            "reference": _reference_figures(page.references, reference),
+        },
+        gain_db=gain_db,
+        short_term=short_term,
+        limiter_reduction_db=Series(LIMITER_STEP_S, tuple(np.round(reduction_db, 2).tolist())),
+        excerpts=encoded,
+        equal_loudness_lufs=common,
+        streaming=streaming_gains(result_figures.integrated_lufs, tp if tp is not None else FLOOR_DB),
+        notes=tuple(page.notes),
+    )
 
 
 def preview_after_match(
@@ -185,38 +244,10 @@ def preview_after_match(
     start = loudest_start_s(mix.short_term_lufs, mix.short_term_hop_s, mix.duration_s)
     before, rate = read_span(mix_path, start, EXCERPT_S)
     after, _ = read_span(master_path, start, EXCERPT_S)
-    heaviest = _heaviest(references, weights)
-    clips = [("before", before, rate, start), ("after", after, rate, start)]
-    clip = _reference_clip(heaviest)
-    clips += [clip] if clip is not None else []
-    encoded, common = excerpts(clips)
-    reference = _blend(references, weights)
     reduction = report.limiter_reduction_db if report.limiter_reduction_db is not None else np.zeros(0)
-    short_term = {"mix": short_term_of(mix), "result": short_term_of(result)}
-    if heaviest.analysis.short_term_lufs:
-        short_term["reference"] = short_term_of(heaviest.analysis)
-    return PreviewData(
-        mix_name=mix_path.name,
-        reference_names=tuple(r.name for r in references),
-        reference_note=reference_note,
-        settings=settings,
-        mix=mix,
-        reference=reference,
-        result=result,
-        result_is_excerpt=False,
-        figures={
-            "mix": figures_of(mix, true_peak_dbtp(mix_path) if mix.true_peak_dbtp is None else None),
-            "result": figures_of(result),
-            "reference": _reference_figures(references, weights, reference),
-        },
-        gain_db=report.gain_db,
-        short_term=short_term,
-        limiter_reduction_db=Series(LIMITER_STEP_S, tuple(np.round(reduction, 2).tolist())),
-        excerpts=encoded,
-        equal_loudness_lufs=common,
-        streaming=streaming_gains(report.output_lufs, report.output_true_peak_dbtp),
-        notes=tuple(notes),
-    )
+    page = _Page(mix_path, mix, references, weights, reference_note, settings, notes)
+    measured = Figures(report.output_lufs, report.output_true_peak_dbtp, report.output_loudness_range_lu, report.output_plr_db)
+    return _assemble(page, start, before, after, rate, result, False, measured, short_term_of(result), report.gain_db, reduction)
 
 
 def preview_from_plan(
@@ -229,57 +260,26 @@ def preview_from_plan(
     plan: GainPlan,
     notes: Sequence[str] = (),
 ) -> PreviewData:
-    """The page of a preview: settings and plan for the whole mix, only the excerpt rendered."""
+    """The page of a preview: settings and plan for the whole mix, only the excerpt rendered;
+    the master's figures and short-term loudness are the plan's predictions."""
     info = sf.info(str(mix_path))
     start = loudest_start_s(mix.short_term_lufs, mix.short_term_hop_s, mix.duration_s)
     before, rate = read_span(mix_path, start, EXCERPT_S)
     after = render_excerpt(mix_path, settings, plan, info.samplerate, info.channels, start, before.shape[0] / rate)
     result = analyze(after, rate)
-    heaviest = _heaviest(references, weights)
-    clips = [("before", before, rate, start), ("after", after, rate, start)]
-    clip = _reference_clip(heaviest)
-    clips += [clip] if clip is not None else []
-    encoded, common = excerpts(clips)
-    reference = _blend(references, weights)
-    predicted_lufs = plan.predicted_lufs if plan.predicted_lufs is not None else result.integrated_lufs
-    predicted_tp = plan.predicted_true_peak_dbtp if plan.predicted_true_peak_dbtp is not None else result.true_peak_dbtp
-    predicted = Figures(
-        predicted_lufs,
-        predicted_tp,
-        plan.predicted_lra_lu if plan.predicted_lra_lu is not None else result.loudness_range_lu,
-        None if predicted_tp is None else predicted_tp - predicted_lufs,
-    )
-    short_term = {"mix": short_term_of(mix)}
+    lufs = plan.predicted_lufs if plan.predicted_lufs is not None else result.integrated_lufs
+    tp = plan.predicted_true_peak_dbtp if plan.predicted_true_peak_dbtp is not None else result.true_peak_dbtp
+    lra = plan.predicted_lra_lu if plan.predicted_lra_lu is not None else result.loudness_range_lu
+    predicted = Figures(lufs, tp, lra, None if tp is None else tp - lufs)
+    short_term = None
     if plan.predicted_short_term_lufs is not None:
-        short_term["result"] = Series(0.1, tuple(np.round(plan.predicted_short_term_lufs, 2).tolist()))
-    if heaviest.analysis.short_term_lufs:
-        short_term["reference"] = short_term_of(heaviest.analysis)
+        short_term = Series(LIMITER_STEP_S, tuple(np.round(plan.predicted_short_term_lufs, 2).tolist()))
     reduction = largest_per_subblock(plan.reduction_db, info.samplerate, plan.tick_samples)
-    return PreviewData(
-        mix_name=mix_path.name,
-        reference_names=tuple(r.name for r in references),
-        reference_note=reference_note,
-        settings=settings,
-        mix=mix,
-        reference=reference,
-        result=result,
-        result_is_excerpt=True,
-        figures={
-            "mix": figures_of(mix, true_peak_dbtp(mix_path) if mix.true_peak_dbtp is None else None),
-            "result": predicted,
-            "reference": _reference_figures(references, weights, reference),
-        },
-        gain_db=plan.makeup_gain_db,
-        short_term=short_term,
-        limiter_reduction_db=Series(LIMITER_STEP_S, tuple(np.round(reduction, 2).tolist())),
-        excerpts=encoded,
-        equal_loudness_lufs=common,
-        streaming=streaming_gains(predicted_lufs, predicted_tp if predicted_tp is not None else FLOOR_DB),
-        notes=tuple(notes),
-    )
+    page = _Page(mix_path, mix, references, weights, reference_note, settings, notes)
+    return _assemble(page, start, before, after, rate, result, True, predicted, short_term, plan.makeup_gain_db, reduction)
 
 
-def _reference_figures(references: Sequence[ReferenceAudio], weights: Sequence[float] | None, blend: Analysis) -> Figures:
+def _reference_figures(references: Sequence[ReferenceAudio], blend: Analysis) -> Figures:
     """The blend's figures; its true peak the largest of the references' (measured from the
     files where the analysis has none)."""
     peaks = []
