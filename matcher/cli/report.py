@@ -108,7 +108,8 @@ def _leveler_text(settings: Settings, ratio: float | None, low_db: float, high_d
     )
 
 
-def _fixes_text(settings: Settings) -> str:
+def fixes_text(settings: Settings) -> str:
+    """The mix fixes the settings apply, in words (\"none\" when none)."""
     fixes = settings.fixes
     parts = []
     if fixes.remove_dc:
@@ -123,7 +124,7 @@ def _fixes_text(settings: Settings) -> str:
 
 
 def _add_eq_and_format_rows(table: Table, settings: Settings, with_largest_moves: bool = False) -> None:
-    table.add_row("fixes", _fixes_text(settings))
+    table.add_row("fixes", fixes_text(settings))
     log_f = np.log2(SUMMARY_BANDS_HZ)
     for name, centers, gains in _curves(settings):
         amount = settings.eq.amount if name == "EQ" else settings.width.amount

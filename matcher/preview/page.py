@@ -24,6 +24,7 @@ from html import escape
 
 from matcher import __version__
 from matcher.fitting.settings import Settings
+from matcher.cli.report import fixes_text
 from matcher.io.writing import write_text_atomic
 from matcher.preview import plots
 from matcher.preview.data import Excerpt, Figures, PreviewData
@@ -381,7 +382,7 @@ def _settings_table(settings: Settings) -> str:
     if output.bit_depth == "16":
         depth += f", TPDF dither (seed {output.dither_seed})" if output.dither else ", no dither"
     rows.append(("Output", depth))
-    rows.append(("Repairs", _fixes_text(settings)))
+    rows.append(("Repairs", fixes_text(settings)))
     body = "".join(
         f'<tr><th scope="row">{escape(name)}</th><td>{escape(text)}</td></tr>'
         for name, text in rows
@@ -415,20 +416,6 @@ def _width_text(settings: Settings) -> str:
         parts.append(f"mono below {width.mono_below_hz:g} Hz")
     parts.append(f"amount {width.amount:.0%}")
     return "; ".join(parts)
-
-
-def _fixes_text(settings: Settings) -> str:
-    fixes = settings.fixes
-    parts = []
-    if fixes.remove_dc:
-        parts.append("DC removed")
-    if fixes.highpass_hz is not None:
-        parts.append(f"high-pass at {fixes.highpass_hz:g} Hz")
-    if fixes.invert_right:
-        parts.append("right channel's polarity inverted")
-    if fixes.balance_db:
-        parts.append(f"balance corrected by {fixes.balance_db:+.1f} dB")
-    return ", ".join(parts) if parts else "none"
 
 
 def _settings_json(settings: Settings) -> str:
