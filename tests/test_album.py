@@ -282,7 +282,7 @@ def test_bad_codes_fail_before_any_work(tmp_path, isrc, extra, needle):
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0]
-    assert not out.exists() or not any(out.iterdir())
+    assert not out.exists()
 
 
 def test_a_song_too_short_for_a_cd_is_refused(tmp_path):
@@ -293,7 +293,7 @@ def test_a_song_too_short_for_a_cd_is_refused(tmp_path):
     result = runner.invoke(app, ["album", str(paths["loud"]), str(short), "--ref", str(paths["ref"]), "-o", str(out)])
     assert result.exit_code == EXIT_BAD_INPUT
     assert "short.wav" in result.stderr and "4 s" in result.stderr
-    assert not any(out.iterdir())
+    assert not out.exists()
 
 
 def test_an_album_target_out_of_reach_lowers_every_song_together(tmp_path):
@@ -311,3 +311,18 @@ def test_an_album_target_out_of_reach_lowers_every_song_together(tmp_path):
     np.testing.assert_allclose(out_levels - out_levels.max(), np.clip(mix_levels - mix_levels.max(), -8.0, 0.0), atol=1.0)
     for song in songs:
         assert signals.true_peak_reference_dbtp(sf.read(str(song), always_2d=True)[0]) <= CEILING_DBTP + 0.05
+
+
+def test_a_silent_song_or_an_earlier_delivery_stops_the_album_cleanly(tmp_path):
+    paths = _songs(tmp_path)
+    silent = tmp_path / "silent.wav"
+    sf.write(str(silent), np.zeros((6 * RATE_HZ, 2)), RATE_HZ)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["album", str(paths["loud"]), str(silent), "--ref", str(paths["ref"]), "-o", str(out)])
+    assert result.exit_code == EXIT_BAD_INPUT and "silent.wav" in result.stderr and not out.exists()
+    out.mkdir()
+    (out / "album.cue").write_text("an earlier delivery", encoding="utf-8")
+    result = runner.invoke(app, ["album", str(paths["loud"]), "--ref", str(paths["ref"]), "-o", str(out)])
+    assert result.exit_code == EXIT_BAD_INPUT and "--force" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["album.cue"]
+    assert (out / "album.cue").read_text(encoding="utf-8") == "an earlier delivery"

@@ -73,13 +73,17 @@ def album(
                 gap_s=gap, format=file_format, quietest_lu=quietest,
             )
         config = fit_config(None, spec.ceiling_dbtp, eq_amount, "32f", amount, only, no_fix, highpass, mono_below)
-        if not output.is_dir():
+        created = not output.is_dir()
+        if created:
             if not output.parent.is_dir():
                 fail(f"{output}: folder {output.parent} does not exist")
             output.mkdir()
-        result = master_album(
-            spec, output, config, force, parse_references=_references, on_song=lambda text: None
-        )
+        try:
+            result = master_album(spec, output, config, force, parse_references=_references)
+        except BaseException:
+            if created and not any(output.iterdir()):
+                output.rmdir()  # nothing was delivered: leave no trace
+            raise
     _print(result)
 
 
