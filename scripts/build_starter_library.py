@@ -16,7 +16,7 @@ import csv
 import shutil
 from pathlib import Path
 
-from matcher.cli.files import analyze_file
+from matcher.jobs import analyze_file
 from matcher.library.store import Library, Profile, file_sha256, starter_library_dir, today
 from matcher.library.styles import make_styles, save_styles
 

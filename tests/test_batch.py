@@ -449,7 +449,7 @@ def library(tmp_path_factory):
 
 @pytest.mark.parametrize("how", ["library", "style"])
 def test_library_and_style_choose_the_references_per_mix(tmp_path, library, how):
-    from matcher.cli.files import master_file
+    from matcher.jobs import master_file
     from matcher.library.choice import LibraryChoice, StyleChoice
     from matcher.library.styles import load_styles
 
@@ -571,7 +571,7 @@ def test_a_scheduler_out_of_reach_is_a_one_line_error_before_anything_is_written
 def test_an_internal_error_fails_its_mix_alone_and_exits_1(first, tmp_path, monkeypatch):
     # A defect met by one mix (simulated: the engine raises TypeError for it) fails that
     # mix alone, flagged as internal; the exit code (1) says it is automaster's fault.
-    import matcher.cli.files as files
+    import matcher.jobs as files
     from matcher.batch import runner as batch_runner
     from matcher.batch.jobs import master_one
 

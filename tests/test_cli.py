@@ -362,7 +362,7 @@ def test_suggest_then_render_gives_the_same_file_as_match(tmp_path, mix, ref):
 
 
 def test_the_suggested_figures_are_what_the_master_measures(tmp_path, mix, ref):
-    from matcher.cli.files import master_file, suggest_file
+    from matcher.jobs import master_file, suggest_file
     from matcher.fitting.config import FitConfig
 
     plan = suggest_file(mix, [ref], FitConfig()).plan
@@ -618,7 +618,7 @@ def test_debug_lets_the_package_error_through(tmp_path):
 def test_an_analysis_stops_at_the_next_block_once_told_to(tmp_path):
     import threading
 
-    from matcher.cli.files import Cancelled, analyze_source
+    from matcher.jobs import Cancelled, analyze_source
     from matcher.io.reading import AudioSource, open_audio
 
     path = _write(tmp_path / "long.wav", signals.pink_noise(5.0, SAMPLE_RATE_HZ, seed=1))
@@ -692,7 +692,7 @@ def test_starting_the_command_line_does_not_load_the_engine():
 def test_progress_counts_every_pass_once(tmp_path, monkeypatch, kept):
     # The progress bar's total is 3 x the mix (analysis, pass 1, the written take) plus the
     # references; the take is counted as written whether or not the EQ'd mix was kept.
-    from matcher.cli.files import master_file
+    from matcher.jobs import master_file
     from matcher.fitting.config import FitConfig
     from matcher.rendering import renderer
 
@@ -871,7 +871,7 @@ def test_a_read_only_output_folder_fails_cleanly(tmp_path, monkeypatch, mix, ref
 
 @pytest.mark.parametrize("where", ["fitting", "writing"])
 def test_ctrl_c_stops_cleanly_and_leaves_nothing(tmp_path, monkeypatch, mix, ref, where):
-    from matcher.cli import files
+    from matcher import jobs as files
     from matcher.dsp.dither import Quantizer
 
     if where == "fitting":

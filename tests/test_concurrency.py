@@ -83,7 +83,7 @@ def test_stages_one_after_another_give_the_same_master(tmp_path):
     import signals
     import soundfile as sf
 
-    from matcher.cli.files import master_file
+    from matcher.jobs import master_file
     from matcher.concurrency import stages_overlapped
     from matcher.fitting.config import FitConfig
 

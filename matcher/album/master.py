@@ -31,7 +31,7 @@ from matcher.analysis.combine import combine
 from matcher.analysis.loudness import LoudnessMeter
 from matcher.analysis.result import Analysis
 from matcher.analysis.streaming import ServiceGain, streaming_gains
-from matcher.cli.files import analyze_source, require_audible
+from matcher.jobs import analyze_source, require_audible
 from matcher.dsp.dither import Quantizer
 from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig

@@ -2,7 +2,7 @@
 
 A worker gets the batch's :class:`Recipe` once (the references already analysed, or a
 chooser, and the fitting options) and a :class:`BatchJob` per mix. :func:`master_one` runs
-the same :func:`~matcher.cli.files.master_file` as ``automaster match``, so a batch's master
+the same :func:`~matcher.jobs.master_file` as ``automaster match``, so a batch's master
 is bit for bit the master ``match`` writes, and returns a :class:`JobResult` whatever
 happens to the mix: one bad file never stops a batch. Everything here pickles, so that it
 can be sent to another process or another machine.
@@ -26,7 +26,7 @@ from matcher.fitting.config import FitConfig
 from matcher.library.choice import Choice
 
 if TYPE_CHECKING:
-    from matcher.cli.files import Chooser
+    from matcher.jobs import Chooser
 
 OK = "ok"
 FAILED = "failed"
@@ -220,7 +220,7 @@ def master_one(job: BatchJob, recipe: Recipe, overlap: bool | None = None) -> Jo
 
 
 def _master_one(job: BatchJob, recipe: Recipe) -> JobResult:
-    from matcher.cli.files import master_file
+    from matcher.jobs import master_file
     from matcher.library.store import file_sha256
 
     start = time.perf_counter()

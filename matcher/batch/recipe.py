@@ -36,7 +36,7 @@ def analyse_reference(path: Path, stop: threading.Event | None = None) -> Analys
     AudioFileError, InvalidAudioError
         Unreadable, too short, silent or only a DC offset (the message names the file).
     """
-    from matcher.cli.files import analyze_source, require_audible
+    from matcher.jobs import analyze_source, require_audible
     from matcher.io.reading import AudioSource, open_audio
 
     info = open_audio(path)

@@ -110,7 +110,7 @@ def match(
 ) -> None:
     """Master MIX so that it matches the reference track(s): loudness, tonal balance, width and
     loudness range."""
-    from matcher.cli.files import master_file
+    from matcher.jobs import master_file
     from matcher.cli.report import print_match_summary
     from matcher.io.writing import output_format, write_text_atomic
 
@@ -132,7 +132,7 @@ def match(
         if not report.target_reached:
             warn_out_of_reach(mix, settings, report.output_lufs)
         if report_page is not None or plot is not None:
-            from matcher.cli.files import report_after_match
+            from matcher.jobs import report_after_match
 
             write_pages(report_after_match(mix, refs, mastered, output), report_page, plot)
         print_match_summary(stdout, output, settings, report)
@@ -159,7 +159,7 @@ def suggest(
     ),
 ) -> None:
     """Show the settings 'match' would use, and what the master would measure; render nothing."""
-    from matcher.cli.files import suggest_file
+    from matcher.jobs import suggest_file
     from matcher.cli.report import print_suggestion
     from matcher.io.writing import write_text_atomic
 
@@ -189,7 +189,7 @@ def render(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
     """Render saved (possibly edited) settings onto MIX exactly: no analysis, no fitting."""
-    from matcher.cli.files import render_settings_file
+    from matcher.jobs import render_settings_file
     from matcher.cli.report import print_match_summary
     from matcher.errors import AudioFileError
     from matcher.fitting.settings import Settings
@@ -217,7 +217,7 @@ def analyze(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full analysis as JSON to this file."),
 ) -> None:
     """Measure loudness, peaks, loudness range and tonal balance of FILE."""
-    from matcher.cli.files import analyze_file
+    from matcher.jobs import analyze_file
     from matcher.cli.report import print_analysis
     from matcher.io.writing import write_text_atomic
 

@@ -43,7 +43,7 @@ from matcher.cli.common import (
 
 if TYPE_CHECKING:
     from matcher.batch.jobs import BatchJob
-    from matcher.cli.files import Chooser
+    from matcher.jobs import Chooser
     from matcher.fitting.config import FitConfig
 
 FORMATS = ("wav", "flac", "aiff")

@@ -32,7 +32,7 @@ def add(
     library: Optional[Path] = LIBRARY_OPTION,
 ) -> None:
     """Analyse each file once and keep its profile (the audio is not copied)."""
-    from matcher.cli.files import analyze_file, require_audible
+    from matcher.jobs import analyze_file, require_audible
     from matcher.errors import AutomasterError
     from matcher.library.store import Profile, file_sha256, today
 
@@ -136,7 +136,7 @@ def remove(
 @library_app.command("rescan")
 def rescan(library: Optional[Path] = LIBRARY_OPTION) -> None:
     """Analyse again the references whose files changed (by sha256); report missing ones."""
-    from matcher.cli.files import analyze_file
+    from matcher.jobs import analyze_file
     from matcher.errors import AutomasterError
     from matcher.library.store import Profile, file_sha256, today
 

@@ -86,7 +86,7 @@ def preview(
 ) -> None:
     """Show what 'match' would do as a report page: the curves, the figures and settings, and
     the loudest 25 s before and after at equal loudness; renders only that excerpt."""
-    from matcher.cli.files import preview_file
+    from matcher.jobs import preview_file
     from matcher.cli.report import print_suggestion
 
     output = output if output is not None else mix.with_name(f"{mix.stem}_report.html")

@@ -1,4 +1,5 @@
-"""File-level jobs for the CLI: analyse a file, master a file. No printing here."""
+"""File-level jobs: analyse, fit, master or preview a mix given as files, as the command line, a
+batch and an album run them. No printing here."""
 
 from __future__ import annotations
 
