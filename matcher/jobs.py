@@ -109,11 +109,13 @@ def fit_files(
     on_block: Progress | None = None,
     weights: Sequence[float] | None = None,
     choose: Chooser | None = None,
+    true_peaks: bool = False,
 ) -> Fitted:
     """Open and analyse mix and references, and fit; the mix stays open for rendering.
 
     ``weights`` (one per reference, relative) blend the references; ``choose``, used when
-    there are no references, picks them from the mix's analysis.
+    there are no references, picks them from the mix's analysis. ``true_peaks`` measures
+    the inputs' true peaks too (a report page shows them; the fit needs none).
     """
     mix_info = open_audio(mix_path)
     ref_infos = [open_audio(r) for r in references if isinstance(r, Path)]
@@ -127,7 +129,7 @@ def fit_files(
 
     def analyse(info: AudioInfo, keep: bool) -> tuple[AudioSource, Analysis]:
         source = AudioSource(info, on_block, cache=keep)
-        analysis = analyze_source(source, true_peak=False, stop=stop, condition=keep)
+        analysis = analyze_source(source, true_peak=true_peaks, stop=stop, condition=keep)
         require_audible(info, analysis)
         return source, analysis
 
@@ -159,10 +161,12 @@ def master_file(
     on_block: Progress | None = None,
     weights: Sequence[float] | None = None,
     choose: Chooser | None = None,
+    true_peaks: bool = False,
 ) -> Mastered:
-    """Analyse mix and references, fit, and render the master to ``output_path``."""
+    """Analyse mix and references, fit, and render the master to ``output_path``
+    (``true_peaks``: see :func:`fit_files`)."""
     check_output_path(output_path, [mix_path, *(r for r in references if isinstance(r, Path))], force)
-    fitted = fit_files(mix_path, references, config, on_block, weights, choose)
+    fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks)
     report = render_file(fitted.source, fitted.settings, output_path)
     return Mastered(fitted.analysis, fitted.settings, report, fitted.choice, fitted.references, fitted.weights)
 
@@ -246,9 +250,10 @@ def preview_file(
     from matcher.analysis.condition import mix_problems
     from matcher.preview.build import preview_from_plan
 
-    fitted = fit_files(mix_path, references, config, on_block, weights, choose)
+    fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks=True)
     source = fitted.source
-    plan = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels).plan(lambda: source(report=False))
+    renderer = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels)
+    plan = renderer.plan(lambda: source(report=False), short_term=True)
     suggested = Suggested(fitted.analysis, fitted.settings, plan, fitted.choice, fitted.references, fitted.weights)
     note = fitted.choice.how if fitted.choice is not None else "given with --ref"
     data = preview_from_plan(

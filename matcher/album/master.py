@@ -22,8 +22,8 @@ import soundfile as sf
 
 from matcher.album import redbook
 from matcher.album.cue import CueSheet, CueTrack, render_cue
-from matcher.album.page import render_album_page
 from matcher.album.edits import apply_fades, sound_bounds, trim_span
+from matcher.album.page import render_album_page
 from matcher.album.spec import AlbumSpec
 from matcher.album.tags import replaygain_tags, write_tags
 from matcher.analysis.analyzer import Analyzer, analyze
@@ -31,7 +31,6 @@ from matcher.analysis.combine import combine
 from matcher.analysis.loudness import LoudnessMeter
 from matcher.analysis.result import Analysis
 from matcher.analysis.streaming import ServiceGain, streaming_gains
-from matcher.jobs import analyze_source, require_audible
 from matcher.dsp.dither import Quantizer
 from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
@@ -39,6 +38,7 @@ from matcher.fitting.fit import fit
 from matcher.fitting.settings import LimiterSettings, OutputSettings
 from matcher.io.reading import AudioSource, open_audio
 from matcher.io.writing import AtomicAudioWriter, check_output_path, write_text_atomic
+from matcher.jobs import analyze_source, require_audible
 from matcher.rendering.renderer import GainPlan, Renderer, collect_into
 
 IMAGE_NAME = "album.wav"
@@ -173,10 +173,10 @@ def master_album(
     for k, song in enumerate(spec.songs):
         say(f"analysing {k + 1}/{len(spec.songs)}: {song.file.name}")
         info = open_audio(song.file)
-        source = AudioSource(info)
-        bounds = sound_bounds(source(report=False), spec.trim_threshold_dbfs) if spec.trim else None
-        span = trim_span(bounds, info.frames, info.sample_rate_hz, spec.trim_margin_s)
-        audio = _read(song.file, span)
+        whole = _read(song.file, (0, info.frames))  # decoded once for the trim and the analysis
+        bounds = sound_bounds([whole], spec.trim_threshold_dbfs) if spec.trim else None
+        span = trim_span(bounds, whole.shape[0], info.sample_rate_hz, spec.trim_margin_s)
+        audio = whole[span[0] : span[1]]
         if audio.shape[0] < redbook.MIN_TRACK_S * info.sample_rate_hz:
             raise InvalidAudioError(
                 f"{song.file}: {audio.shape[0] / info.sample_rate_hz:.2f} s long once trimmed; "

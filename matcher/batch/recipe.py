@@ -36,8 +36,8 @@ def analyse_reference(path: Path, stop: threading.Event | None = None) -> Analys
     AudioFileError, InvalidAudioError
         Unreadable, too short, silent or only a DC offset (the message names the file).
     """
-    from matcher.jobs import analyze_source, require_audible
     from matcher.io.reading import AudioSource, open_audio
+    from matcher.jobs import analyze_source, require_audible
 
     info = open_audio(path)
     analysis = analyze_source(AudioSource(info), true_peak=False, stop=stop, condition=False)

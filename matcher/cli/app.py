@@ -14,6 +14,7 @@ from typing import List, Optional
 import typer
 
 from matcher._allocator import keep_freed_memory
+from matcher.cli.album import album
 from matcher.cli.common import (
     AMOUNT_OPTION,
     BIT_DEPTH_OPTION,
@@ -38,15 +39,13 @@ from matcher.cli.common import (
     frames_of,
     progress,
     reference_target,
-    report_choice,
     stderr,
     stdout,
-    warn_about_the_mix,
+    tell_outcome,
     warn_cut_short,
     warn_out_of_reach,
 )
 from matcher.cli.library import library_app
-from matcher.cli.album import album
 from matcher.cli.preview import PLOT_OPTION, REPORT_OPTION, check_page_paths, preview, write_pages
 from matcher.concurrency import prefer_single_threaded_blas
 
@@ -110,9 +109,9 @@ def match(
 ) -> None:
     """Master MIX so that it matches the reference track(s): loudness, tonal balance, width and
     loudness range."""
-    from matcher.jobs import master_file
     from matcher.cli.report import print_match_summary
     from matcher.io.writing import output_format, write_text_atomic
+    from matcher.jobs import master_file
 
     output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
     with errors():
@@ -122,15 +121,13 @@ def match(
         check_page_paths([report_page, plot], [mix, *refs, output], force)
         total = frames_of([mix]) * 3 + frames_of(refs)
         with progress(total, f"mastering {mix.name}") as advance:
-            mastered = master_file(mix, refs, output, config, force, advance, weights, choose)
-        mix_analysis, settings, report = mastered.analysis, mastered.settings, mastered.report
-        report_choice(mastered.choice)
-        warn_cut_short([mix, *refs])
-        warn_about_the_mix(mix, mix_analysis, settings)
+            mastered = master_file(
+                mix, refs, output, config, force, advance, weights, choose, true_peaks=report_page is not None
+            )
+        settings, report = mastered.settings, mastered.report
+        tell_outcome(mix, refs, mastered, report.target_reached, report.output_lufs)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
-        if not report.target_reached:
-            warn_out_of_reach(mix, settings, report.output_lufs)
         if report_page is not None or plot is not None:
             from matcher.jobs import report_after_match
 
@@ -159,23 +156,19 @@ def suggest(
     ),
 ) -> None:
     """Show the settings 'match' would use, and what the master would measure; render nothing."""
-    from matcher.jobs import suggest_file
     from matcher.cli.report import print_suggestion
     from matcher.io.writing import write_text_atomic
+    from matcher.jobs import suggest_file
 
     with errors():
         config = fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
         refs, weights, choose = reference_target(ref, library, k, style)
         with progress(frames_of([mix]) * 2 + frames_of(refs), f"analysing {mix.name}") as advance:
             suggested = suggest_file(mix, refs, config, advance, weights, choose)
-        mix_analysis, settings, plan = suggested.analysis, suggested.settings, suggested.plan
-        report_choice(suggested.choice)
-        warn_cut_short([mix, *refs])
-        warn_about_the_mix(mix, mix_analysis, settings)
+        settings, plan = suggested.settings, suggested.plan
+        tell_outcome(mix, refs, suggested, plan.target_reached, plan.predicted_lufs, "the master would be")
         if json_path is not None:
             write_text_atomic(json_path, settings.to_json())
-        if not plan.target_reached and plan.predicted_lufs is not None:
-            warn_out_of_reach(mix, settings, plan.predicted_lufs, "the master would be")
         print_suggestion(stdout, mix, settings, plan)
 
 
@@ -189,11 +182,11 @@ def render(
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
     """Render saved (possibly edited) settings onto MIX exactly: no analysis, no fitting."""
-    from matcher.jobs import render_settings_file
     from matcher.cli.report import print_match_summary
     from matcher.errors import AudioFileError
     from matcher.fitting.settings import Settings
     from matcher.io.writing import output_format
+    from matcher.jobs import render_settings_file
 
     output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
     with errors():
@@ -217,9 +210,9 @@ def analyze(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full analysis as JSON to this file."),
 ) -> None:
     """Measure loudness, peaks, loudness range and tonal balance of FILE."""
-    from matcher.jobs import analyze_file
     from matcher.cli.report import print_analysis
     from matcher.io.writing import write_text_atomic
+    from matcher.jobs import analyze_file
 
     with errors():
         with progress(frames_of([file]), f"analysing {file.name}") as advance:

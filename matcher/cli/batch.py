@@ -43,8 +43,8 @@ from matcher.cli.common import (
 
 if TYPE_CHECKING:
     from matcher.batch.jobs import BatchJob
-    from matcher.jobs import Chooser
     from matcher.fitting.config import FitConfig
+    from matcher.jobs import Chooser
 
 FORMATS = ("wav", "flac", "aiff")
 
@@ -223,7 +223,14 @@ def _progress(total: int, done: int) -> Iterator:
     if not (stderr.is_terminal and total > done):
         yield lambda: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("[progress.description]{task.description}"),

@@ -292,6 +292,24 @@ def warn_cut_short(paths: List[Path]) -> None:
             stderr.print(f"automaster: warning: {path}: {problem}", markup=False, highlight=False, soft_wrap=True)
 
 
+def tell_outcome(
+    mix: Path,
+    references: List[Path],
+    outcome,
+    target_reached: bool,
+    output_lufs: float | None,
+    master: str = "the master is",
+) -> None:
+    """Everything ``match``, ``suggest`` and ``preview`` say on stderr after fitting: the
+    references chosen, inputs cut short, the mix's problems and fixes, and a loudness target
+    out of reach. ``outcome`` is a :class:`~matcher.jobs.Mastered` or ``Suggested``."""
+    report_choice(outcome.choice)
+    warn_cut_short([mix, *references])
+    warn_about_the_mix(mix, outcome.analysis, outcome.settings)
+    if not target_reached and output_lufs is not None:
+        warn_out_of_reach(mix, outcome.settings, output_lufs, master)
+
+
 def already_matches(analysis, settings) -> bool:
     """True when the fit changes nothing but the peaks: flat EQ and width, no compression, the
     mix's own loudness and loudness range as targets."""

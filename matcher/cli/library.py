@@ -32,8 +32,8 @@ def add(
     library: Optional[Path] = LIBRARY_OPTION,
 ) -> None:
     """Analyse each file once and keep its profile (the audio is not copied)."""
-    from matcher.jobs import analyze_file, require_audible
     from matcher.errors import AutomasterError
+    from matcher.jobs import analyze_file, require_audible
     from matcher.library.store import Profile, file_sha256, today
 
     tags = tuple(dict.fromkeys(t.strip() for t in tag if t.strip()))
@@ -136,8 +136,8 @@ def remove(
 @library_app.command("rescan")
 def rescan(library: Optional[Path] = LIBRARY_OPTION) -> None:
     """Analyse again the references whose files changed (by sha256); report missing ones."""
-    from matcher.jobs import analyze_file
     from matcher.errors import AutomasterError
+    from matcher.jobs import analyze_file
     from matcher.library.store import Profile, file_sha256, today
 
     counts = {"unchanged": 0, "updated": 0, "missing": 0, "failed": 0}

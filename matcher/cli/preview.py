@@ -27,11 +27,8 @@ from matcher.cli.common import (
     frames_of,
     progress,
     reference_target,
-    report_choice,
     stdout,
-    warn_about_the_mix,
-    warn_cut_short,
-    warn_out_of_reach,
+    tell_outcome,
 )
 
 REPORT_HELP = "Write a report page (self-contained HTML): curves, figures, settings, a fair before/after."
@@ -86,8 +83,8 @@ def preview(
 ) -> None:
     """Show what 'match' would do as a report page: the curves, the figures and settings, and
     the loudest 25 s before and after at equal loudness; renders only that excerpt."""
-    from matcher.jobs import preview_file
     from matcher.cli.report import print_suggestion
+    from matcher.jobs import preview_file
 
     output = output if output is not None else mix.with_name(f"{mix.stem}_report.html")
     with errors():
@@ -96,11 +93,7 @@ def preview(
         check_page_paths([output, plot], [mix, *refs], force)
         with progress(frames_of([mix]) * 2 + frames_of(refs), f"previewing {mix.name}") as advance:
             suggested, data = preview_file(mix, refs, config, advance, weights, choose)
-        report_choice(suggested.choice)
-        warn_cut_short([mix, *refs])
-        warn_about_the_mix(mix, suggested.analysis, suggested.settings)
         plan = suggested.plan
-        if not plan.target_reached and plan.predicted_lufs is not None:
-            warn_out_of_reach(mix, suggested.settings, plan.predicted_lufs, "the master would be")
+        tell_outcome(mix, refs, suggested, plan.target_reached, plan.predicted_lufs, "the master would be")
         write_pages(data, output, plot)
         print_suggestion(stdout, mix, suggested.settings, plan)

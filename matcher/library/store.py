@@ -245,10 +245,11 @@ class Library:
 
     def remove(self, name: str) -> None:
         """Forget a profile (the audio file is not touched)."""
-        row = self.index().row(name) if self._profile_path(name).is_file() else None
-        if row is None:
+        path = self._profile_path(name)
+        if not path.is_file():
             raise LibraryError(f"{self.root}: no profile named {name!r}")
-        self._profile_path(name).unlink()
+        row = self.index().row(name)
+        path.unlink()
         self._save_index(self.index().without(np.array([row])))
 
     # --- internals ---------------------------------------------------------------------

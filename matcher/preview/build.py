@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,11 @@ from matcher.analysis.combine import combine
 from matcher.analysis.loudness import LoudnessMeter
 from matcher.analysis.result import Analysis
 from matcher.analysis.streaming import streaming_gains
-from matcher.analysis.truepeak import TruePeakDetector
 from matcher.dsp.multiband import frame_samples
 from matcher.fitting.settings import Settings
 from matcher.preview.data import Excerpt, Figures, PreviewData, Series
 from matcher.rendering.renderer import GainPlan, Renderer, collect_into, largest_per_subblock
-from matcher.units import FLOOR_DB, gain_to_db
+from matcher.units import FLOOR_DB
 
 EXCERPT_S = 25.0
 PRE_ROLL_S = 3.0
@@ -111,16 +110,6 @@ def measure_lufs(audio: np.ndarray, sample_rate_hz: int) -> float:
     return float(meter.finish().integrated_lufs())
 
 
-def true_peak_dbtp(path: Path) -> float:
-    """True peak of a whole file (4x oversampled, ITU-R BS.1770-4 Annex 2)."""
-    info = sf.info(str(path))
-    detector = TruePeakDetector(info.samplerate, with_short_interpolator=False, frame_samples=256)
-    peaks = [detector.process(block) for block in sf.blocks(str(path), blocksize=1 << 18, dtype="float32", always_2d=True)]
-    peaks.append(detector.finish())
-    every = np.concatenate(peaks)
-    return float(gain_to_db(every.max())) if every.size else FLOOR_DB
-
-
 def encode_flac(audio: np.ndarray, sample_rate_hz: int) -> bytes:
     """16-bit FLAC of a clip (every browser plays it)."""
     buffer = io.BytesIO()
@@ -140,10 +129,8 @@ def excerpts(clips: Sequence[tuple[str, np.ndarray, int, float]]) -> tuple[tuple
     return encoded, common
 
 
-def figures_of(analysis: Analysis, true_peak: float | None = None) -> Figures:
-    tp = analysis.true_peak_dbtp if analysis.true_peak_dbtp is not None else true_peak
-    plr = None if tp is None else tp - analysis.integrated_lufs
-    return Figures(analysis.integrated_lufs, tp, analysis.loudness_range_lu, plr)
+def figures_of(analysis: Analysis) -> Figures:
+    return Figures(analysis.integrated_lufs, analysis.true_peak_dbtp, analysis.loudness_range_lu, analysis.plr_db)
 
 
 def short_term_of(analysis: Analysis) -> Series:
@@ -202,7 +189,6 @@ def _assemble(
         short_term["result"] = result_short_term
     if heaviest.analysis.short_term_lufs:
         short_term["reference"] = short_term_of(heaviest.analysis)
-    mix_true_peak = true_peak_dbtp(page.mix_path) if page.mix.true_peak_dbtp is None else None
     tp = result_figures.true_peak_dbtp
     return PreviewData(
         mix_name=page.mix_path.name,
@@ -214,9 +200,9 @@ def _assemble(
         result=result,
         result_is_excerpt=result_is_excerpt,
         figures={
-            "mix": figures_of(page.mix, mix_true_peak),
+            "mix": figures_of(page.mix),
             "result": result_figures,
-            "reference": _reference_figures(page.references, reference),
+            "reference": figures_of(reference),  # combine: the largest true peak, the mean PLR
         },
         gain_db=gain_db,
         short_term=short_term,
@@ -277,15 +263,3 @@ def preview_from_plan(
     reduction = largest_per_subblock(plan.reduction_db, info.samplerate, plan.tick_samples)
     page = _Page(mix_path, mix, references, weights, reference_note, settings, notes)
     return _assemble(page, start, before, after, rate, result, True, predicted, short_term, plan.makeup_gain_db, reduction)
-
-
-def _reference_figures(references: Sequence[ReferenceAudio], blend: Analysis) -> Figures:
-    """The blend's figures; its true peak the largest of the references' (measured from the
-    files where the analysis has none)."""
-    peaks = []
-    for r in references:
-        if r.analysis.true_peak_dbtp is not None:
-            peaks.append(r.analysis.true_peak_dbtp)
-        elif r.path is not None:
-            peaks.append(true_peak_dbtp(r.path))
-    return figures_of(replace(blend, true_peak_dbtp=max(peaks) if peaks else None))

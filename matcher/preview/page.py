@@ -23,8 +23,8 @@ import os
 from html import escape
 
 from matcher import __version__
-from matcher.fitting.settings import Settings
 from matcher.cli.report import fixes_text
+from matcher.fitting.settings import Settings
 from matcher.io.writing import write_text_atomic
 from matcher.preview import plots
 from matcher.preview.data import Excerpt, Figures, PreviewData
@@ -213,7 +213,8 @@ def _header(data: PreviewData) -> str:
     if data.result_is_excerpt:
         parts.append(
             '<p class="muted">This is a preview: the master was rendered for the excerpt only,'
-            " and its curves and figures are measured on that excerpt.</p>"
+            " and its curves are measured on that excerpt; its figures are the gain plan's"
+            " predictions for the whole track.</p>"
         )
     parts.append("</header>")
     return "\n".join(parts)
@@ -255,7 +256,7 @@ def _figures_table(data: PreviewData) -> str:
         "Loudness per ITU-R BS.1770-4, loudness range per EBU Tech 3342, true peak 4× oversampled."
     )
     if data.result_is_excerpt:
-        caption += " The master's figures are measured on the rendered excerpt."
+        caption += " The master's figures are the gain plan's predictions for the whole track."
     lines.append(f"<caption>{caption}</caption>\n</table>")
     return "\n".join(lines)
 

@@ -371,8 +371,11 @@ class Renderer:
             for start in range(0, tail.shape[0], CHUNK_SAMPLES):
                 yield tail[start : start + CHUNK_SAMPLES].astype(np.float32, copy=False)
 
-    def plan(self, source: BlockSource) -> GainPlan:
-        """Pass 1: measure the equalised signal and solve the gain curve."""
+    def plan(self, source: BlockSource, short_term: bool = False) -> GainPlan:
+        """Pass 1: measure the equalised signal and solve the gain curve.
+
+        ``short_term=True`` also predicts the output's short-term loudness (for a preview's
+        plot; an array as long as the file's 100 ms sub-blocks, so only when asked)."""
         ticks = lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples
         detector = TruePeakDetector(self.sample_rate_hz, frame_samples=self.tick_samples)
         kweighting = KWeightedPower(self.sample_rate_hz, self.channels)
@@ -420,9 +423,11 @@ class Renderer:
             if abs(probed - aim_lu) > REAIM_LU:
                 ride = leveler.fit(aim_for(aim_lu, probed, aim_lu))
         plan = self._solve(peak_db, power, ticks_per_subblock, target, ride)
-        energy = _subblock_energy(power, ticks_per_subblock, plan.gain_db)
-        short_term = SubBlockEnergies(energy, np.ones_like(energy)).short_term_lufs()
-        return replace(plan, compressor_reduction_db=self.compressor_reduction_db, predicted_short_term_lufs=short_term)
+        predicted = None
+        if short_term:
+            energy = _subblock_energy(power, ticks_per_subblock, plan.gain_db)
+            predicted = SubBlockEnergies(energy, np.ones_like(energy)).short_term_lufs()
+        return replace(plan, compressor_reduction_db=self.compressor_reduction_db, predicted_short_term_lufs=predicted)
 
     def _probe_range(
         self, peak_db: np.ndarray, power: np.ndarray, ticks_per_subblock: int, target: float | None, ride: Ride
