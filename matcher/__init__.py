@@ -1,5 +1,10 @@
 """automaster: reference-matching automatic mastering.
 
+    >>> import matcher
+    >>> result = matcher.master("mix.wav", ["favourite.wav"], "master.wav", lufs=-14)
+
+or on arrays:
+
     >>> from matcher import analyze, fit, render
     >>> settings = fit(analyze(mix, rate), analyze(reference, ref_rate))
     >>> master = render(mix, rate, settings)
@@ -25,6 +30,15 @@ _EXPORTS = {
     "FixSettings": "matcher.fitting.settings",
     "FitConfig": "matcher.fitting.config",
     "InvalidAudioError": "matcher.errors",
+    "MasterResult": "matcher.api",
+    "Note": "matcher.notes",
+    "Suggestion": "matcher.api",
+    "UsageError": "matcher.errors",
+    "analyze_file": "matcher.api",
+    "master": "matcher.api",
+    "preview": "matcher.api",
+    "render_file": "matcher.api",
+    "suggest": "matcher.api",
     "LimiterSettings": "matcher.fitting.settings",
     "LoudnessSettings": "matcher.fitting.settings",
     "OutputSettings": "matcher.fitting.settings",
@@ -47,6 +61,15 @@ __all__ = [
     "FitConfig",
     "FixSettings",
     "InvalidAudioError",
+    "MasterResult",
+    "Note",
+    "Suggestion",
+    "UsageError",
+    "analyze_file",
+    "master",
+    "preview",
+    "render_file",
+    "suggest",
     "LimiterSettings",
     "LoudnessSettings",
     "OutputSettings",
@@ -61,9 +84,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from matcher.analysis.analyzer import analyze
+    from matcher.api import MasterResult, Suggestion, analyze_file, master, preview, render_file, suggest
+    from matcher.notes import Note
     from matcher.analysis.combine import combine
     from matcher.analysis.result import Analysis
-    from matcher.errors import AudioFileError, AutomasterError, InvalidAudioError, SettingsError
+    from matcher.errors import AudioFileError, AutomasterError, InvalidAudioError, SettingsError, UsageError
     from matcher.fitting.config import FitConfig
     from matcher.fitting.fit import fit
     from matcher.fitting.settings import (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import queue
 import threading
@@ -32,18 +33,76 @@ def prefer_single_threaded_blas() -> None:
         os.environ.setdefault(variable, "1")
 
 
+_PIN_LOCK = threading.Lock()
+_pin_holders = 0
+_pin_limits = None
+
+
 @contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run BLAS on one thread while the block runs.
+def pinned_native_threads() -> Iterator[None]:
+    """Run BLAS and OpenMP on one thread while any engine work of this process runs.
 
-    The engine runs its stages on threads of its own; a BLAS that also spreads each matrix
-    product over every core makes those threads wait on each other (two true-peak meters
-    side by side: 1.6x slower on two cores). The limit is process-wide and lifted on exit.
+    Two reasons. A master must be the same bit for bit whatever runs it: OpenBLAS splits a
+    matrix product differently over 1 and over 2 threads, and the sums come out different
+    in the last bit (a true peak, a K-weighted energy), which moves a gain by one LSB
+    somewhere. And the engine runs its stages on threads of its own: a BLAS that also
+    spreads each product over every core makes those threads wait on each other (analysing
+    a 3-minute track took 18-33 s instead of 2 s from Python with the default pool).
+
+    The limit is process-wide (the native libraries have one setting each), so it is held
+    by reference count: the first engine call to enter sets it, the last to leave restores
+    the caller's settings. Engine calls running side by side in threads (a Dask worker, a
+    web server) therefore never see the limit lifted under them. Nested use is cheap.
     """
-    from threadpoolctl import threadpool_limits
+    global _pin_holders, _pin_limits
+    with _PIN_LOCK:
+        if _pin_holders == 0:
+            from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+            _release_blas_control()
+            _pin_limits = threadpool_limits(limits=1)
+        _pin_holders += 1
+    try:
         yield
+    finally:
+        with _PIN_LOCK:
+            _pin_holders -= 1
+            if _pin_holders == 0 and _pin_limits is not None:
+                _release_blas_control()
+                _pin_limits.restore_original_limits()
+                _pin_limits = None
+                _release_blas_control()
+
+
+def _release_blas_control() -> None:
+    """Let this thread set OpenBLAS's thread count.
+
+    threadpoolctl (3.8 and later) lets only one thread, the first to set a limit, change a
+    process-wide OpenBLAS pool, and silently ignores every other thread: the engine's limit
+    set from a Dask worker's or a web server's thread did nothing, and its products ran on
+    two threads there (one master one byte different from the same job run elsewhere).
+    The engine's limit is held for every thread by the reference count above, so whichever
+    thread takes or gives it back may do so.
+    """
+    import threadpoolctl
+
+    clear = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def engine_call(function: F) -> F:
+    """Decorate an engine entry point: it runs under :func:`pinned_native_threads`."""
+
+    @functools.wraps(function)
+    def pinned(*args, **kwargs):
+        with pinned_native_threads():
+            return function(*args, **kwargs)
+
+    return pinned  # type: ignore[return-value]
 
 
 _OVERLAP: contextvars.ContextVar[bool] = contextvars.ContextVar("automaster_overlap_stages", default=True)

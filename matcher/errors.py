@@ -34,3 +34,8 @@ class LibraryError(AutomasterError, LookupError):
 class DeliveryError(AutomasterError, ValueError):
     """Delivery data that a CD or its metadata cannot carry: a malformed ISRC or UPC/EAN, too
     many tracks, a track or disc of the wrong length, a tag that cannot be written."""
+
+
+class UsageError(AutomasterError, ValueError):
+    """Options that cannot be used as given: a value out of range, an unknown name, options
+    that contradict each other, or one that has no effect given the others."""

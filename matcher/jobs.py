@@ -15,6 +15,7 @@ import numpy as np
 from matcher.analysis.analyzer import Analyzer
 from matcher.analysis.condition import only_dc
 from matcher.analysis.result import Analysis
+from matcher.concurrency import engine_call
 from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
 from matcher.fitting.fit import fit
@@ -31,6 +32,7 @@ class Cancelled(Exception):
     """An analysis stopped because a job beside it failed or the user interrupted."""
 
 
+@engine_call
 def analyze_source(
     source: AudioSource, true_peak: bool = True, stop: threading.Event | None = None, condition: bool = True
 ) -> Analysis:
@@ -102,6 +104,7 @@ class Suggested:
     weights: tuple[float, ...] | None = None
 
 
+@engine_call
 def fit_files(
     mix_path: Path,
     references: References,
@@ -152,6 +155,7 @@ def fit_files(
     return Fitted(mix_source, mix_analysis, settings, choice, tuple(targets), None if weights is None else tuple(weights))
 
 
+@engine_call
 def master_file(
     mix_path: Path,
     references: References,
@@ -171,6 +175,7 @@ def master_file(
     return Mastered(fitted.analysis, fitted.settings, report, fitted.choice, fitted.references, fitted.weights)
 
 
+@engine_call
 def suggest_file(
     mix_path: Path,
     references: References,
@@ -198,6 +203,7 @@ def render_settings_file(
     return render_file(AudioSource(open_audio(mix_path), on_block), settings, output_path)
 
 
+@engine_call
 def render_file(source: AudioSource, settings: Settings, output_path: Path) -> RenderReport:
     """Render ``settings`` onto ``source`` and write the result atomically.
 
@@ -237,6 +243,7 @@ def page_references(reference_paths: Sequence[Path | Analysis], fitted_reference
     ]
 
 
+@engine_call
 def preview_file(
     mix_path: Path,
     references: References,

@@ -345,7 +345,7 @@ def test_amounts_and_switches_per_stage(tmp_path, mix, ref):
     width_only = _suggested(tmp_path, mix, ref, "--only", "width", "--mono-below", "90")
     assert (width_only.eq.amount, width_only.width.amount, width_only.loudness.target_lufs) == (0.0, 1.0, None)
     assert width_only.width.mono_below_hz == 90.0
-    fixes = _suggested(tmp_path, mix, ref, "--no-fix", "dc,highpass", "--highpass", "30")
+    fixes = _suggested(tmp_path, mix, ref, "--no-fix", "dc,highpass")
     assert not fixes.fixes.remove_dc and fixes.fixes.highpass_hz is None
     assert _suggested(tmp_path, mix, ref, "--highpass", "30").fixes.highpass_hz == 30.0
 
@@ -570,7 +570,7 @@ BAD_INPUT: dict[str, Case] = {
     "unknown output extension": _bad_output("out.mp4"),
     "float FLAC": _bad_output("x.flac", "--bit-depth", "32f"),
     "eq amount 150": _bad_option("--eq-amount", "150", needle="--eq-amount 150"),
-    "amount of 150 %": _bad_option("--amount", "width=150", needle="--amount width 150"),
+    "amount of 150 %": _bad_option("--amount", "width=150", needle="--amount width=150 is outside 0-100 %"),
     "amount of an unknown stage": _bad_option("--amount", "eq=50,loud=50", needle="unknown 'loud'"),
     "amount without a number": _bad_option("--amount", "eq", needle="not STAGE=PERCENT"),
     "eq amount given twice": _bad_option("--eq-amount", "50", "--amount", "eq=60", needle="give the EQ amount once"),
@@ -578,6 +578,21 @@ BAD_INPUT: dict[str, Case] = {
     "no-fix of an unknown fix": _bad_option("--no-fix", "dither", needle="unknown 'dither'"),
     "high-pass at 1 kHz": _bad_option("--highpass", "1000", needle="high-pass 1000"),
     "bit depth 12": _bad_option("--bit-depth", "12", needle="--bit-depth '12'"),
+    # An option with no effect given the others is refused, naming both.
+    "--lufs with --only eq": _bad_option("--only", "eq", "--lufs", "-14", needle="--lufs -14 has no effect with --only eq"),
+    "an amount of a stage left out": _bad_option(
+        "--only", "eq,loudness", "--amount", "width=50", needle="--amount width=50 has no effect with --only eq,loudness"
+    ),
+    "--eq-amount without eq": _bad_option("--only", "width", "--eq-amount", "50", needle="--amount eq=50 has no effect with --only width"),
+    "--no-fix with the fixes off": _bad_option("--only", "eq", "--no-fix", "dc", needle="--no-fix dc has no effect with --only eq"),
+    "--highpass with its fix off": _bad_option(
+        "--no-fix", "highpass", "--highpass", "30", needle="--highpass 30 has no effect with --no-fix highpass"
+    ),
+    "--highpass with the fixes off": _bad_option("--only", "eq", "--highpass", "30", needle="--highpass 30 has no effect with --only eq"),
+    "--mono-below without width": _bad_option(
+        "--only", "eq", "--mono-below", "100", needle="--mono-below 100 has no effect with --only eq"
+    ),
+    "--k with --ref": _bad_option("--k", "2", needle="--k 2 has no effect with --ref"),
     "analyze missing file": _analyze_missing,
     "suggest, silent mix": lambda tmp: (["suggest", str(_silence(tmp)), "--ref", str(_inputs(tmp)[1])], "silence.wav"),
     "render, missing settings": _settings_file(None),
@@ -893,7 +908,7 @@ def test_ctrl_c_stops_cleanly_and_leaves_nothing(tmp_path, monkeypatch, mix, ref
     before = _snapshot(tmp_path)
     result = _match(mix, [ref], tmp_path / "out.wav")
     assert result.exit_code == 130
-    assert "interrupted; no output written" in result.stderr
+    assert "interrupted (no partial file is left)" in result.stderr
     assert _snapshot(tmp_path) == before
 
 

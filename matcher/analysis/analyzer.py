@@ -11,6 +11,7 @@ from matcher.analysis.loudness import SUBBLOCK_S, LoudnessMeter
 from matcher.analysis.result import Analysis
 from matcher.analysis.spectrum import DYNAMICS_CROSSOVERS_HZ, SpectrumAnalyzer
 from matcher.analysis.truepeak import TruePeakDetector
+from matcher.concurrency import engine_call
 from matcher.units import FLOOR_DB, gain_to_db
 
 CHUNK_SAMPLES = 1 << 18
@@ -19,6 +20,10 @@ CHUNK_SAMPLES = 1 << 18
 
 class Analyzer:
     """Feed a track block by block; :meth:`finish` returns its :class:`Analysis`.
+
+    Run it under :func:`matcher.concurrency.pinned_native_threads` (as :func:`analyze` and
+    the file jobs do): BLAS on one thread, for speed beside the engine's own threads and for
+    the same figures to the last bit whatever the caller's thread pools.
 
     Parameters
     ----------
@@ -123,6 +128,7 @@ class Analyzer:
             self._true_peak_max = max(self._true_peak_max, float(peaks.max()))
 
 
+@engine_call
 def analyze_blocks(blocks: Iterable[np.ndarray], sample_rate_hz: int, channels: int) -> Analysis:
     """Analyse a track given as an iterable of blocks of shape (n, channels)."""
     analyzer = Analyzer(sample_rate_hz, channels)
@@ -131,6 +137,7 @@ def analyze_blocks(blocks: Iterable[np.ndarray], sample_rate_hz: int, channels: 
     return analyzer.finish()
 
 
+@engine_call
 def analyze(audio: np.ndarray, sample_rate_hz: int) -> Analysis:
     """Analyse a whole track.
 

@@ -7,9 +7,11 @@ from typing import Sequence
 import numpy as np
 
 from matcher.analysis.result import Analysis
+from matcher.concurrency import engine_call
 from matcher.units import FLOOR_DB, db_to_power, power_to_db
 
 
+@engine_call
 def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None) -> Analysis:
     """Combine reference analyses: power-averaged spectra, mean loudness.
 

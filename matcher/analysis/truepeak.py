@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from matcher.concurrency import engine_call
 from matcher.dsp.filters import OVERSAMPLING_TAPS_PER_PHASE, oversampling_bank
 from matcher.units import gain_to_db
 
@@ -59,8 +60,8 @@ class TruePeakDetector:
     (:func:`polyphase_frame_matrix`): BLAS does this at two to three times the speed of
     overlap-save FFT convolution with filters this short, and each frame's maximum is the
     maximum of one row of the product. Phase 0, the samples themselves, is read directly.
-    Run single-threaded BLAS when several detectors run at once (see
-    :func:`matcher.concurrency.single_threaded_blas`).
+    Its callers run it under :func:`matcher.concurrency.pinned_native_threads`: one BLAS
+    thread, for speed beside the engine's own threads and for the same result every time.
 
     Parameters
     ----------
@@ -280,6 +281,7 @@ def gained_peak_bounds(
     return upper, lower
 
 
+@engine_call
 def true_peak_dbtp(audio: np.ndarray, sample_rate_hz: float) -> float:
     """True peak (dBTP) of a whole signal of shape (n, channels), both interpolators."""
     detector = TruePeakDetector(sample_rate_hz)

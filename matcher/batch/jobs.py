@@ -281,20 +281,12 @@ def _frames(path: Path) -> int:
 
 
 def _warnings(mix_path: Path, mastered) -> tuple[str, ...]:
-    from matcher.analysis.condition import mix_problems
-    from matcher.io.reading import open_audio
+    """The warnings ``match`` would print about this mix and its master."""
+    from matcher.notes import WARNING, outcome_notes
 
-    found = list(mix_problems(mastered.analysis))
-    cut_short = open_audio(mix_path).cut_short
-    if cut_short is not None:
-        found.append(cut_short)
-    settings, report = mastered.settings, mastered.report
-    if not report.target_reached:
-        found.append(
-            f"{settings.loudness.target_lufs:.1f} LUFS is out of reach under a {settings.limiter.ceiling_dbtp:.1f} "
-            f"dBTP ceiling; the master is {report.output_lufs:.1f} LUFS"
-        )
-    return tuple(found)
+    report = mastered.report
+    notes = outcome_notes(mix_path, (), mastered.analysis, mastered.settings, None, report.target_reached, report.output_lufs)
+    return tuple(note.text for note in notes if note.kind == WARNING)
 
 
 def _finite(value: float) -> float | None:

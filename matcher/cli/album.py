@@ -42,13 +42,15 @@ def album(
     amount: Optional[str] = AMOUNT_OPTION,
     only: Optional[str] = ONLY_OPTION,
     no_fix: Optional[str] = NO_FIX_OPTION,
-    highpass: float = HIGHPASS_OPTION,
+    highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
 ) -> None:
-    """Master an album: songs matched to the references in tone and density, their loudness
-    balanced as the mixes had it, trimmed, faded and spaced; per-song files, a 16-bit CD
-    image with its CUE sheet (PQ data), and a report."""
+    """Master an album: its songs together, and its CD image.
+
+    Songs are matched to the references in tone and density, their loudness balanced as the
+    mixes had it, trimmed, faded and spaced; per-song files, a 16-bit CD image with its CUE
+    sheet (PQ data), and a report."""
     from matcher.album.master import master_album
     from matcher.album.spec import FORMATS, load_spec, spec_from_files
 

@@ -15,6 +15,7 @@ import typer
 
 from matcher._allocator import keep_freed_memory
 from matcher.cli.album import album
+from matcher.cli.batch import batch
 from matcher.cli.common import (
     AMOUNT_OPTION,
     BIT_DEPTH_OPTION,
@@ -34,26 +35,30 @@ from matcher.cli.common import (
     REF_OPTION,
     STYLE_OPTION,
     State,
+    Typer,
     errors,
-    fit_config,
     frames_of,
+    is_stdout,
+    option_values,
+    print_json,
+    print_notes,
+    print_pages,
     progress,
-    reference_target,
+    reference_pairs,
+    split_references,
     stderr,
     stdout,
-    tell_outcome,
-    warn_cut_short,
-    warn_out_of_reach,
 )
 from matcher.cli.library import library_app
-from matcher.cli.preview import PLOT_OPTION, REPORT_OPTION, check_page_paths, preview, write_pages
+from matcher.cli.preview import PLOT_OPTION, REPORT_OPTION, preview
+from matcher.options import CLI_NAMES
 from matcher.concurrency import prefer_single_threaded_blas
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "app", "main"]
 
 SWITCH_INTERVAL_S = 0.0005
 
-app = typer.Typer(
+app = Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Reference-matching automatic mastering: master a mix so it stands beside the tracks you love.",
@@ -68,9 +73,6 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-app.add_typer(library_app, name="library")
-app.command()(preview)
-app.command()(album)
 
 
 @app.callback()
@@ -88,7 +90,7 @@ def match(
     mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
     ref: Optional[List[Path]] = REF_OPTION,
     library: Optional[Path] = LIBRARY_CHOICE_OPTION,
-    k: int = K_OPTION,
+    k: Optional[int] = K_OPTION,
     style: Optional[str] = STYLE_OPTION,
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Output file (.wav, .flac, .aiff). Default: MIX_master.wav beside the mix."
@@ -99,7 +101,7 @@ def match(
     amount: Optional[str] = AMOUNT_OPTION,
     only: Optional[str] = ONLY_OPTION,
     no_fix: Optional[str] = NO_FIX_OPTION,
-    highpass: float = HIGHPASS_OPTION,
+    highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
@@ -107,32 +109,25 @@ def match(
     plot: Optional[Path] = PLOT_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
-    """Master MIX so that it matches the reference track(s): loudness, tonal balance, width and
-    loudness range."""
+    """Master MIX to match reference tracks.
+
+    The master gets the references' loudness, tonal balance, width and loudness range, every
+    true peak under the ceiling."""
+    from matcher.api import master
     from matcher.cli.report import print_match_summary
-    from matcher.io.writing import output_format, write_text_atomic
-    from matcher.jobs import master_file
 
-    output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
     with errors():
-        config = fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
-        refs, weights, choose = reference_target(ref, library, k, style)
-        output_format(output, bit_depth)
-        check_page_paths([report_page, plot], [mix, *refs, output], force)
-        total = frames_of([mix]) * 3 + frames_of(refs)
-        with progress(total, f"mastering {mix.name}") as advance:
-            mastered = master_file(
-                mix, refs, output, config, force, advance, weights, choose, true_peaks=report_page is not None
+        refs, _ = split_references(ref)
+        with progress(frames_of([mix]) * 3 + frames_of(refs), f"mastering {mix.name}") as advance:
+            result = master(
+                mix, reference_pairs(ref), output, library=library, k=k, style=style,
+                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+                save_settings=save_settings, report_page=report_page, plot=plot, force=force, progress=advance,
+                names=CLI_NAMES,
             )
-        settings, report = mastered.settings, mastered.report
-        tell_outcome(mix, refs, mastered, report.target_reached, report.output_lufs)
-        if save_settings is not None:
-            write_text_atomic(save_settings, settings.to_json())
-        if report_page is not None or plot is not None:
-            from matcher.jobs import report_after_match
-
-            write_pages(report_after_match(mix, refs, mastered, output), report_page, plot)
-        print_match_summary(stdout, output, settings, report)
+        print_notes(result.notes)
+        print_pages(result.report_page, result.plot)
+        print_match_summary(stdout, result.output, result.settings, result.report)
 
 
 @app.command()
@@ -140,7 +135,7 @@ def suggest(
     mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
     ref: Optional[List[Path]] = REF_OPTION,
     library: Optional[Path] = LIBRARY_CHOICE_OPTION,
-    k: int = K_OPTION,
+    k: Optional[int] = K_OPTION,
     style: Optional[str] = STYLE_OPTION,
     lufs: Optional[float] = LUFS_OPTION,
     ceiling: float = CEILING_OPTION,
@@ -148,28 +143,33 @@ def suggest(
     amount: Optional[str] = AMOUNT_OPTION,
     only: Optional[str] = ONLY_OPTION,
     no_fix: Optional[str] = NO_FIX_OPTION,
-    highpass: float = HIGHPASS_OPTION,
+    highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (edit them, then: automaster render MIX --settings FILE)."
     ),
 ) -> None:
-    """Show the settings 'match' would use, and what the master would measure; render nothing."""
+    """Show the settings 'match' would use; render nothing.
+
+    Also what the master would measure: loudness, true peak, PLR and loudness range."""
+    from matcher.api import suggest as suggest_settings
     from matcher.cli.report import print_suggestion
-    from matcher.io.writing import write_text_atomic
-    from matcher.jobs import suggest_file
 
     with errors():
-        config = fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below)
-        refs, weights, choose = reference_target(ref, library, k, style)
+        refs, _ = split_references(ref)
         with progress(frames_of([mix]) * 2 + frames_of(refs), f"analysing {mix.name}") as advance:
-            suggested = suggest_file(mix, refs, config, advance, weights, choose)
-        settings, plan = suggested.settings, suggested.plan
-        tell_outcome(mix, refs, suggested, plan.target_reached, plan.predicted_lufs, "the master would be")
-        if json_path is not None:
-            write_text_atomic(json_path, settings.to_json())
-        print_suggestion(stdout, mix, settings, plan)
+            result = suggest_settings(
+                mix, reference_pairs(ref), library=library, k=k, style=style,
+                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+                json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance,
+                names=CLI_NAMES,
+            )
+        print_notes(result.notes)
+        if json_path is not None and is_stdout(json_path):
+            print_json(result.settings.to_json())
+        else:
+            print_suggestion(stdout, mix, result.settings, result.plan)
 
 
 @app.command()
@@ -181,27 +181,18 @@ def render(
     ),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
-    """Render saved (possibly edited) settings onto MIX exactly: no analysis, no fitting."""
-    from matcher.cli.report import print_match_summary
-    from matcher.errors import AudioFileError
-    from matcher.fitting.settings import Settings
-    from matcher.io.writing import output_format
-    from matcher.jobs import render_settings_file
+    """Render saved settings onto MIX.
 
-    output = output if output is not None else mix.with_name(f"{mix.stem}_master.wav")
+    The settings (from suggest --json or match --save-settings, edited or not) are rendered
+    exactly: no analysis, no fitting."""
+    from matcher.api import render_file
+    from matcher.cli.report import print_match_summary
+
     with errors():
-        try:
-            text = settings_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AudioFileError(f"{settings_path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-        settings = Settings.from_json(text, str(settings_path))
-        output_format(output, settings.output.bit_depth)
         with progress(frames_of([mix]) * 2, f"rendering {mix.name}") as advance:
-            report = render_settings_file(mix, settings, output, force, advance)
-        warn_cut_short([mix])
-        if not report.target_reached:
-            warn_out_of_reach(mix, settings, report.output_lufs)
-        print_match_summary(stdout, output, settings, report)
+            result = render_file(mix, settings_path, output, force=force, progress=advance)
+        print_notes(result.notes)
+        print_match_summary(stdout, result.output, result.settings, result.report)
 
 
 @app.command()
@@ -209,23 +200,27 @@ def analyze(
     file: Path = typer.Argument(..., help="Audio file to analyse."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full analysis as JSON to this file."),
 ) -> None:
-    """Measure loudness, peaks, loudness range and tonal balance of FILE."""
+    """Measure FILE: loudness, peaks, loudness range, tonal balance."""
+    from matcher.api import analyze_file
     from matcher.cli.report import print_analysis
-    from matcher.io.writing import write_text_atomic
-    from matcher.jobs import analyze_file
+    from matcher.notes import cut_short_notes
 
     with errors():
         with progress(frames_of([file]), f"analysing {file.name}") as advance:
-            _, analysis = analyze_file(file, advance)
-        warn_cut_short([file])
-        if json_path is not None:
-            write_text_atomic(json_path, analysis.to_json())
-        print_analysis(stdout, file, analysis)
+            analysis = analyze_file(
+                file, json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance
+            )
+        print_notes(cut_short_notes([file]))
+        if json_path is not None and is_stdout(json_path):
+            print_json(analysis.to_json())
+        else:
+            print_analysis(stdout, file, analysis)
 
 
-from matcher.cli.batch import batch  # noqa: E402 - registered after the commands above
-
+app.command()(preview)
 app.command()(batch)
+app.command()(album)
+app.add_typer(library_app, name="library")
 
 
 def main() -> None:

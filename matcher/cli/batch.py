@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Iterator, List, Optional
 import typer
 
 from matcher.cli.common import (
+    add_column,
+    new_table,
     AMOUNT_OPTION,
     BIT_DEPTH_OPTION,
     CEILING_OPTION,
@@ -38,7 +40,7 @@ from matcher.cli.common import (
     reference_target,
     stderr,
     stdout,
-    warn_cut_short,
+    print_notes,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ def batch(
     ),
     ref: Optional[List[Path]] = REF_OPTION,
     library: Optional[Path] = LIBRARY_CHOICE_OPTION,
-    k: int = K_OPTION,
+    k: Optional[int] = K_OPTION,
     style: Optional[str] = STYLE_OPTION,
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created if missing; its parent must exist)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Local worker processes (default: one per core)."),
@@ -79,11 +81,13 @@ def batch(
     amount: Optional[str] = AMOUNT_OPTION,
     only: Optional[str] = ONLY_OPTION,
     no_fix: Optional[str] = NO_FIX_OPTION,
-    highpass: float = HIGHPASS_OPTION,
+    highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
 ) -> None:
-    """Master every MIX into OUT (MIX_master.wav each) against the same references, a
+    """Master many mixes into one folder.
+
+    Every MIX is mastered into OUT (MIX_master.wav each) against the same references, a
     library's nearest ones or a style, as 'match' would; a manifest (JSON and CSV) lists
     what became of each.
 
@@ -165,8 +169,9 @@ def _run(plan: _Plan) -> int:
     from matcher.batch.jobs import FAILED, longest_first
     from matcher.batch.recipe import make_recipe
     from matcher.batch.runner import DaskRunner, LocalRunner
+    from matcher.notes import cut_short_notes
 
-    warn_cut_short(plan.refs)
+    print_notes(cut_short_notes(plan.refs))
     recipe = make_recipe(plan.config, plan.refs, plan.weights, plan.choose, plan.extension)
     runner = DaskRunner(recipe, plan.scheduler) if plan.scheduler else LocalRunner(recipe, plan.workers)
     with runner:  # a scheduler out of reach fails here, before anything is written
@@ -181,13 +186,12 @@ def _run(plan: _Plan) -> int:
             results = {r.mix: r for r in triage.skipped + triage.refused}
             for entry in [*triage.skipped, *triage.refused, *mf.pending(triage.to_do, recipe.fingerprint)]:
                 manifest.record(entry)
-            manifest.save()
-            if plan.scheduler and triage.to_do and runner.workers() == 0:
-                stderr.print(
-                    f"automaster: note: no Dask workers at {plan.scheduler} yet; waiting for them",
-                    markup=False, highlight=False, soft_wrap=True,
-                )
+            # From the first save on, an interruption leaves a manifest behind and says so
+            # (before it, nothing was written).
             try:
+                manifest.save()
+                if plan.scheduler and triage.to_do and runner.workers() == 0:
+                    stderr.print(f"automaster: note: no Dask workers at {plan.scheduler} yet; waiting for them")
                 with _progress(len(plan.jobs), len(results)) as advance:
                     for result in runner.results(longest_first(triage.to_do)):
                         if result.status == FAILED:
@@ -204,8 +208,7 @@ def _run(plan: _Plan) -> int:
                 finished = sum(1 for r in results.values() if r.done)
                 stderr.print(
                     f"automaster: interrupted; {finished} of {len(plan.jobs)} mixes are done, as "
-                    f"{manifest.json_path} lists (run the same command again to finish)",
-                    markup=False, highlight=False, soft_wrap=True,
+                    f"{manifest.json_path} lists (run the same command again to finish)"
                 )
                 raise typer.Exit(EXIT_INTERRUPTED)
     order = {str(j.mix_path): i for i, j in enumerate(plan.jobs)}
@@ -233,7 +236,7 @@ def _progress(total: int, done: int) -> Iterator:
     )
 
     with Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("mixes"),
@@ -248,15 +251,13 @@ def _progress(total: int, done: int) -> Iterator:
 
 def _report(results, manifest) -> None:
     """The table of every mix on stdout; warnings and errors on stderr."""
-    from rich.table import Table
-
     from matcher.batch.jobs import FAILED, OK
     from matcher.batch.manifest import reference_label
 
-    table = Table(title=f"batch: {manifest.out_dir}", title_justify="left")
+    table = new_table(f"batch: {manifest.out_dir}")
     for name, justify in (("file", "left"), ("reference", "left"), ("LUFS", "right"), ("true peak", "right"),
                           ("time", "right"), ("status", "left")):
-        table.add_column(name, justify=justify, overflow="fold")
+        add_column(table, name, justify=justify)
     for r in results:
         table.add_row(
             Path(r.mix).name,

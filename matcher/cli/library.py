@@ -7,9 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from matcher.cli.common import EXIT_BAD_INPUT, errors, fail, frames_of, progress, stderr, stdout
+from matcher.cli.common import EXIT_BAD_INPUT, Typer, errors, fail, frames_of, progress, stderr, stdout
 
-library_app = typer.Typer(
+library_app = Typer(
     no_args_is_help=True,
     help="Keep analysed references: add, list, show, remove, rescan, and group them into styles.",
 )

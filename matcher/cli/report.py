@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from matcher.analysis.result import Analysis
+from matcher.cli.common import add_column, new_table
 from matcher.fitting.settings import Settings
 from matcher.rendering.renderer import GainPlan, RenderReport
 
@@ -26,9 +27,9 @@ def _curves(settings: Settings) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 def print_match_summary(console: Console, output: Path, settings: Settings, report: RenderReport) -> None:
     """The figures of a finished master."""
-    table = Table(title=f"master written: {output}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table = new_table(f"master written: {output}", show_header=False)
+    add_column(table, style="bold")
+    add_column(table)
     target = settings.loudness.target_lufs
     table.add_row("loudness", f"{report.output_lufs:.2f} LUFS" + (f" (target {target:.2f})" if target is not None else ""))
     table.add_row("true peak", f"{report.output_true_peak_dbtp:.2f} dBTP (ceiling {settings.limiter.ceiling_dbtp:.1f})")
@@ -46,9 +47,9 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
 
 def print_suggestion(console: Console, mix: Path, settings: Settings, plan: GainPlan) -> None:
     """The settings match would render, and what the master would measure."""
-    table = Table(title=f"suggested settings for {mix}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table = new_table(f"suggested settings for {mix}", show_header=False)
+    add_column(table, style="bold")
+    add_column(table)
     target = settings.loudness.target_lufs
     table.add_row("loudness target", f"{target:.2f} LUFS" if target is not None else "the mix's own")
     if plan.predicted_lufs is not None:
@@ -163,9 +164,9 @@ def _hz(f: float) -> str:
 
 def print_analysis(console: Console, path: Path, a: Analysis) -> None:
     """An analysis as two tables: levels, and the tonal balance."""
-    levels = Table(title=f"{path}", show_header=False, title_justify="left")
-    levels.add_column(style="bold")
-    levels.add_column(justify="right")
+    levels = new_table(f"{path}", show_header=False)
+    add_column(levels, style="bold")
+    add_column(levels)
     levels.add_row("format", f"{a.sample_rate_hz} Hz, {'mono' if a.channels == 1 else 'stereo'}, {a.duration_s:.1f} s")
     levels.add_row("integrated loudness", f"{a.integrated_lufs:.2f} LUFS")
     st = [v for v in a.short_term_lufs if v > -70]
@@ -176,11 +177,11 @@ def print_analysis(console: Console, path: Path, a: Analysis) -> None:
     levels.add_row("sample peak", f"{a.sample_peak_dbfs:.2f} dBFS")
     levels.add_row("PLR", f"{a.plr_db:.1f} dB")
     console.print(levels)
-    bands = Table(title="tonal balance (dB re mean of 100 Hz-8 kHz) and width", title_justify="left")
-    bands.add_column("band")
-    bands.add_column("mid", justify="right")
-    bands.add_column("side", justify="right")
-    bands.add_column("side/mid", justify="right")
+    bands = new_table("tonal balance (dB re mean of 100 Hz-8 kHz) and width")
+    add_column(bands, "band")
+    add_column(bands, "mid", justify="right")
+    add_column(bands, "side", justify="right")
+    add_column(bands, "side/mid", justify="right")
     centers = np.asarray(a.band_centers_hz)
     mid = np.asarray(a.mid_spectrum_db)
     side = np.asarray(a.side_spectrum_db)
@@ -194,9 +195,9 @@ def print_analysis(console: Console, path: Path, a: Analysis) -> None:
         width_text = f"{a.width_db[i]:+.1f}" if a.width_db[i] > -200 else "-"
         bands.add_row(f"{_hz(f)} Hz", f"{mid[i] - offset:+.1f}", side_text, width_text)
     console.print(bands)
-    dynamics = Table(title="band dynamics (mid, 400 ms levels, dB)", title_justify="left")
+    dynamics = new_table("band dynamics (mid, 400 ms levels, dB)")
     for heading in ("band", "10 %", "median", "95 %", "spread"):
-        dynamics.add_column(heading, justify="left" if heading == "band" else "right")
+        add_column(dynamics, heading, justify="left" if heading == "band" else "right")
     edges = [0.0, *a.dynamics_crossovers_hz, None]
     for k, (p10, p50, p95) in enumerate(a.band_level_percentiles_db):
         lo, hi = edges[k], edges[k + 1]
@@ -213,9 +214,9 @@ def _condition_table(a: Analysis) -> Table:
     """Stereo correlation, DC, balance, clipping and silence, and what looks wrong."""
     from matcher.analysis.condition import mix_problems
 
-    table = Table(title="condition", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table = new_table("condition", show_header=False)
+    add_column(table, style="bold")
+    add_column(table)
     if a.channels == 2:
         bands = "  ".join(f"{c:+.2f}" for c in a.band_lr_correlation)
         table.add_row("L/R correlation", f"{a.lr_correlation:+.2f} (per band, low to high: {bands})")

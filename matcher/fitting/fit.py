@@ -9,6 +9,7 @@ import numpy as np
 from matcher.analysis.combine import combine
 from matcher.analysis.condition import BALANCE_WARNING_DB, CORRELATION_WARNING
 from matcher.analysis.result import Analysis
+from matcher.concurrency import engine_call
 from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
 from matcher.dsp.multiband import band_responses, gain_reduction_db
@@ -45,6 +46,7 @@ COMPRESSOR_TIMES_MS = ((30.0, 250.0), (15.0, 180.0), (8.0, 120.0), (5.0, 80.0))
 the gain does not follow the bass's own cycles (distortion) or the beat (pumping)."""
 
 
+@engine_call
 def fit(
     mix: Analysis,
     reference: Analysis | Sequence[Analysis],

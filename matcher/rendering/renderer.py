@@ -37,7 +37,7 @@ from matcher.analysis.loudness import (
     subblock_boundaries,
 )
 from matcher.analysis.truepeak import TruePeakDetector, gained_peak_bounds
-from matcher.concurrency import BackgroundConsumer, prefetched, single_threaded_blas
+from matcher.concurrency import BackgroundConsumer, engine_call, prefetched
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.filters import interpolate_curve_db
@@ -371,6 +371,7 @@ class Renderer:
             for start in range(0, tail.shape[0], CHUNK_SAMPLES):
                 yield tail[start : start + CHUNK_SAMPLES].astype(np.float32, copy=False)
 
+    @engine_call
     def plan(self, source: BlockSource, short_term: bool = False) -> GainPlan:
         """Pass 1: measure the equalised signal and solve the gain curve.
 
@@ -386,7 +387,6 @@ class Renderer:
         cache: list[np.ndarray] | None = []
         cached_bytes = 0
         with (
-            single_threaded_blas(),
             BackgroundConsumer(lambda block: peaks.append(detector.process(block))) as measure_peaks,
             BackgroundConsumer(lambda block: energies.process(kweighting.process(block))) as measure_energy,
         ):
@@ -550,6 +550,7 @@ class Renderer:
             yield block * _interpolated_gain(tick_gain, self.tick_samples, position, block.shape[0])[:, None]
             position += block.shape[0]
 
+    @engine_call
     def render(self, source: BlockSource, open_take: OpenTake, plan: GainPlan | None = None) -> RenderReport:
         """Plan, then render takes until one holds; return the report of the kept one.
 
@@ -573,6 +574,7 @@ class Renderer:
         finally:
             self._eq_cache = None
 
+    @engine_call
     def run(self, source: BlockSource, plan: GainPlan, sink: Sink) -> RenderReport:
         """One take of a plan, without check or correction: every block goes to ``sink``."""
         try:
@@ -601,7 +603,6 @@ class Renderer:
         peaks: list[np.ndarray] = []
         sample_peak = 0.0
         with (
-            single_threaded_blas(),
             BackgroundConsumer(lambda block: peaks.append(detector.process(block))) as measure_peaks,
             BackgroundConsumer(meter.process) as measure_loudness,
             BackgroundConsumer(sink) as hand_over,
@@ -707,6 +708,7 @@ def render_stream(
     return Renderer(settings, sample_rate_hz, channels).render(source, open_take)
 
 
+@engine_call
 def render(audio: np.ndarray, sample_rate_hz: int, settings: Settings) -> np.ndarray:
     """Apply settings to a whole signal.
 

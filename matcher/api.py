@@ -1,0 +1,426 @@
+"""automaster from Python, file to file: what the command line does, as functions.
+
+    >>> import matcher
+    >>> result = matcher.master("mix.wav", ["favourite.wav"], "master.wav", lufs=-14)
+    >>> result.lufs, result.true_peak_dbtp
+    (-14.0, -1.05)
+
+Each function takes the options of its command (as keyword arguments, with the units in
+their names), refuses what the command refuses with the same one-line message (an
+:class:`~matcher.errors.AutomasterError`), writes its files atomically, and returns the
+figures the command prints, with the notes it prints on stderr (warnings about the mix,
+references chosen, a target out of reach) as :class:`~matcher.notes.Note` objects. The
+masters are bit for bit the command line's.
+
+The array API (:func:`matcher.analyze`, :func:`matcher.fit`, :func:`matcher.render`) works
+on numpy arrays instead of files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from matcher.analysis.result import Analysis
+from matcher.fitting.settings import Settings
+from matcher.notes import Note, cut_short_notes, out_of_reach_note, outcome_notes
+from matcher.options import PYTHON_NAMES, OptionNames, fit_config, reference_target
+from matcher.rendering.renderer import GainPlan, RenderReport
+
+PathLike = str | os.PathLike
+Reference = PathLike | tuple[PathLike, float]
+"""A reference file, or a file and its share of the blend (``("b.wav", 0.3)``: 30 %)."""
+Progress = Callable[[int], None]
+"""Called with the number of frames of every block read (for a progress display)."""
+
+
+@dataclass(frozen=True)
+class MasterResult:
+    """A master written, and what it measures (on the written file, as it was written).
+
+    Attributes
+    ----------
+    output : Path
+    lufs, true_peak_dbtp, loudness_range_lu, plr_db : float
+        The master's integrated loudness, true peak, loudness range and peak-to-loudness ratio.
+    gain_db : float
+        Make-up gain applied before the limiter.
+    target_lufs : float or None
+        The loudness target (None: the mix kept its level).
+    target_reached : bool
+        False when the target was out of reach under the ceiling (a note says so).
+    settings : Settings
+        What was rendered (save it with ``settings.to_json()``; render it again with
+        :func:`render_file`).
+    report : RenderReport
+        Everything rendering measured and did (limiter, compressor, leveler).
+    analysis : Analysis or None
+        The mix's analysis (None for :func:`render_file`, which analyses nothing).
+    references : tuple of str
+        The references matched (file names, or library profiles chosen).
+    weights : tuple of float or None
+        Their shares of the blend (None: equal).
+    notes : tuple of Note
+    report_page, plot : Path or None
+        The report page and the curves picture, when asked for.
+    """
+
+    output: Path
+    lufs: float
+    true_peak_dbtp: float
+    loudness_range_lu: float
+    plr_db: float
+    gain_db: float
+    target_lufs: float | None
+    target_reached: bool
+    settings: Settings
+    report: RenderReport
+    analysis: Analysis | None
+    references: tuple[str, ...]
+    weights: tuple[float, ...] | None
+    notes: tuple[Note, ...]
+    report_page: Path | None = None
+    plot: Path | None = None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The settings ``master`` would render, and what the master would measure.
+
+    Attributes
+    ----------
+    settings : Settings
+    plan : GainPlan
+        The solved gain curve and the figures behind it.
+    predicted_lufs, predicted_true_peak_dbtp, predicted_loudness_range_lu : float or None
+    target_reached : bool
+    analysis : Analysis
+        The mix's analysis.
+    references, weights, notes
+        As in :class:`MasterResult`.
+    report_page, plot : Path or None
+        The preview's page and picture (:func:`preview`).
+    """
+
+    settings: Settings
+    plan: GainPlan
+    predicted_lufs: float | None
+    predicted_true_peak_dbtp: float | None
+    predicted_loudness_range_lu: float | None
+    target_reached: bool
+    analysis: Analysis
+    references: tuple[str, ...]
+    weights: tuple[float, ...] | None
+    notes: tuple[Note, ...]
+    report_page: Path | None = None
+    plot: Path | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """A mastering job's options, checked: the fit configuration and the references."""
+
+    config: object
+    paths: list[Path]
+    weights: list[float] | None
+    choose: object
+
+
+def options(
+    references: Sequence[Reference] = (),
+    *,
+    library: PathLike | None = None,
+    k: int | None = None,
+    style: str | None = None,
+    lufs: float | None = None,
+    ceiling_dbtp: float = -1.0,
+    amount: Mapping[str, float] | None = None,
+    only: Iterable[str] | str | None = None,
+    no_fix: Iterable[str] | str = (),
+    highpass_hz: float | None = None,
+    mono_below_hz: float | None = None,
+    bit_depth: str = "24",
+    names: OptionNames = PYTHON_NAMES,
+) -> Options:
+    """Check a job's options (see :func:`master`); raises :class:`~matcher.errors.UsageError`."""
+    config = fit_config(
+        lufs=lufs,
+        ceiling_dbtp=ceiling_dbtp,
+        amounts=amount,
+        only=_names(only) if only is not None else None,
+        no_fix=_names(no_fix),
+        highpass_hz=highpass_hz,
+        mono_below_hz=mono_below_hz,
+        bit_depth=bit_depth,
+        names=names,
+    )
+    pairs = [(Path(r[0]), float(r[1])) if isinstance(r, tuple) else (Path(r), None) for r in references]
+    paths, weights, choose = reference_target(pairs, None if library is None else Path(library), k, style, names)
+    return Options(config, paths, weights, choose)
+
+
+def master(
+    mix: PathLike,
+    references: Sequence[Reference] = (),
+    output: PathLike | None = None,
+    *,
+    library: PathLike | None = None,
+    k: int | None = None,
+    style: str | None = None,
+    lufs: float | None = None,
+    ceiling_dbtp: float = -1.0,
+    amount: Mapping[str, float] | None = None,
+    only: Iterable[str] | str | None = None,
+    no_fix: Iterable[str] | str = (),
+    highpass_hz: float | None = None,
+    mono_below_hz: float | None = None,
+    bit_depth: str = "24",
+    save_settings: PathLike | None = None,
+    report_page: PathLike | None = None,
+    plot: PathLike | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    names: OptionNames = PYTHON_NAMES,
+) -> MasterResult:
+    """Master a mix file to match reference files (``automaster match``).
+
+    Parameters
+    ----------
+    mix : path
+        WAV, FLAC, AIFF, OGG or MP3, at least 3 s.
+    references : sequence of path or (path, share)
+        Reference files; ``("b.wav", 0.3)`` gives one its share of the blend. None given
+        (and no ``library`` or ``style``): the starter library's nearest references.
+    output : path, optional
+        ``.wav``, ``.flac`` or ``.aif(f)``; default ``MIX_master.wav`` beside the mix.
+    library, k : path and int, optional
+        Blend the ``k`` (default 3) profiles of a reference library nearest to the mix.
+    style : str, optional
+        Match toward a style of the library (or of the per-user or starter library).
+    lufs : float, optional
+        Integrated loudness target instead of the references'.
+    ceiling_dbtp : float
+        True-peak ceiling.
+    amount : mapping, optional
+        Percent of each stage's match: ``{"eq": 60, "width": 100, "dynamics": 0}``.
+    only : iterable of str or str, optional
+        Run only these stages (``eq``, ``width``, ``dynamics``, ``loudness``, ``fixes``).
+    no_fix : iterable of str or str
+        Mix fixes to switch off (``dc``, ``highpass``, ``polarity``, ``balance``).
+    highpass_hz, mono_below_hz : float, optional
+        The subsonic high-pass's corner (default 20 Hz); mono below a frequency.
+    bit_depth : {"16", "24", "32f"}
+    save_settings, report_page, plot : path, optional
+        Also write the settings (JSON), a report page (HTML) and the curves (PNG).
+    force : bool
+        Replace existing output files (never an input).
+
+    Returns
+    -------
+    MasterResult
+
+    Raises
+    ------
+    AutomasterError
+        Bad input or options (one line naming the file or the options); nothing is written.
+    """
+    from matcher.io.writing import check_output_path, output_format, write_text_atomic
+    from matcher.jobs import master_file, report_after_match
+
+    mix = Path(mix)
+    output = Path(output) if output is not None else mix.with_name(f"{mix.stem}_master.wav")
+    job = options(
+        references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
+        only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
+        names=names,
+    )
+    output_format(output, bit_depth)
+    extras = [Path(p) for p in (save_settings, report_page, plot) if p is not None]
+    for path in extras:
+        check_output_path(path, [mix, *job.paths, output], force)
+    mastered = master_file(
+        mix, job.paths, output, job.config, force, progress, job.weights, job.choose, true_peaks=report_page is not None
+    )
+    settings, report = mastered.settings, mastered.report
+    if save_settings is not None:
+        write_text_atomic(save_settings, settings.to_json())
+    if report_page is not None or plot is not None:
+        _write_pages(report_after_match(mix, job.paths, mastered, output), report_page, plot)
+    notes = outcome_notes(
+        mix, job.paths, mastered.analysis, settings, mastered.choice, report.target_reached, report.output_lufs
+    )
+    return MasterResult(
+        output=output,
+        lufs=report.output_lufs,
+        true_peak_dbtp=report.output_true_peak_dbtp,
+        loudness_range_lu=report.output_loudness_range_lu,
+        plr_db=report.output_plr_db,
+        gain_db=report.gain_db,
+        target_lufs=settings.loudness.target_lufs,
+        target_reached=report.target_reached,
+        settings=settings,
+        report=report,
+        analysis=mastered.analysis,
+        references=_reference_names(job.paths, mastered.choice),
+        weights=mastered.weights,
+        notes=tuple(notes),
+        report_page=None if report_page is None else Path(report_page),
+        plot=None if plot is None else Path(plot),
+    )
+
+
+def suggest(
+    mix: PathLike,
+    references: Sequence[Reference] = (),
+    *,
+    json_path: PathLike | None = None,
+    progress: Progress | None = None,
+    names: OptionNames = PYTHON_NAMES,
+    **option_values,
+) -> Suggestion:
+    """The settings :func:`master` would render, and what the master would measure
+    (``automaster suggest``); renders nothing. Takes :func:`master`'s options;
+    ``json_path`` saves the settings."""
+    from matcher.io.writing import write_text_atomic
+    from matcher.jobs import suggest_file
+
+    mix = Path(mix)
+    job = options(references, names=names, **option_values)
+    suggested = suggest_file(mix, job.paths, job.config, progress, job.weights, job.choose)
+    if json_path is not None:
+        write_text_atomic(json_path, suggested.settings.to_json())
+    return _suggestion(mix, job, suggested)
+
+
+def preview(
+    mix: PathLike,
+    references: Sequence[Reference] = (),
+    output: PathLike | None = None,
+    *,
+    plot: PathLike | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    names: OptionNames = PYTHON_NAMES,
+    **option_values,
+) -> Suggestion:
+    """A report page of what :func:`master` would do (``automaster preview``): the curves,
+    the figures, the settings and the loudest 25 s before and after at equal loudness.
+    Takes :func:`master`'s options; ``output`` defaults to ``MIX_report.html``."""
+    from matcher.io.writing import check_output_path
+    from matcher.jobs import preview_file
+
+    mix = Path(mix)
+    output = Path(output) if output is not None else mix.with_name(f"{mix.stem}_report.html")
+    job = options(references, names=names, **option_values)
+    for path in (output, plot):
+        if path is not None:
+            check_output_path(Path(path), [mix, *job.paths], force)
+    suggested, data = preview_file(mix, job.paths, job.config, progress, job.weights, job.choose)
+    _write_pages(data, output, plot)
+    result = _suggestion(mix, job, suggested)
+    from dataclasses import replace
+
+    return replace(result, report_page=output, plot=None if plot is None else Path(plot))
+
+
+def render_file(
+    mix: PathLike,
+    settings: Settings | PathLike,
+    output: PathLike | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> MasterResult:
+    """Render settings onto a mix (``automaster render``): no analysis, no fitting.
+
+    ``settings`` is a :class:`~matcher.fitting.settings.Settings` or the path of its JSON
+    (from :func:`suggest` or ``save_settings``, edited or not). The settings :func:`master`
+    used give a bit-identical master.
+    """
+    from matcher.errors import AudioFileError
+    from matcher.io.writing import output_format
+    from matcher.jobs import render_settings_file
+
+    mix = Path(mix)
+    output = Path(output) if output is not None else mix.with_name(f"{mix.stem}_master.wav")
+    if not isinstance(settings, Settings):
+        path = Path(settings)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AudioFileError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        settings = Settings.from_json(text, str(path))
+    output_format(output, settings.output.bit_depth)
+    report = render_settings_file(mix, settings, output, force, progress)
+    notes = cut_short_notes([mix])
+    if not report.target_reached:
+        notes.append(out_of_reach_note(mix, settings, report.output_lufs))
+    return MasterResult(
+        output=output,
+        lufs=report.output_lufs,
+        true_peak_dbtp=report.output_true_peak_dbtp,
+        loudness_range_lu=report.output_loudness_range_lu,
+        plr_db=report.output_plr_db,
+        gain_db=report.gain_db,
+        target_lufs=settings.loudness.target_lufs,
+        target_reached=report.target_reached,
+        settings=settings,
+        report=report,
+        analysis=None,
+        references=(),
+        weights=None,
+        notes=tuple(notes),
+    )
+
+
+def analyze_file(path: PathLike, *, json_path: PathLike | None = None, progress: Progress | None = None) -> Analysis:
+    """Measure a file (``automaster analyze``): loudness, peaks, loudness range, tonal
+    balance, width and condition; ``json_path`` saves the analysis."""
+    from matcher.io.writing import write_text_atomic
+    from matcher.jobs import analyze_file as analyse
+
+    _, analysis = analyse(Path(path), progress)
+    if json_path is not None:
+        write_text_atomic(json_path, analysis.to_json())
+    return analysis
+
+
+def _suggestion(mix: Path, job: Options, suggested) -> Suggestion:
+    plan = suggested.plan
+    notes = outcome_notes(
+        mix, job.paths, suggested.analysis, suggested.settings, suggested.choice, plan.target_reached,
+        plan.predicted_lufs, "the master would be",
+    )
+    return Suggestion(
+        settings=suggested.settings,
+        plan=plan,
+        predicted_lufs=plan.predicted_lufs,
+        predicted_true_peak_dbtp=plan.predicted_true_peak_dbtp,
+        predicted_loudness_range_lu=plan.predicted_lra_lu,
+        target_reached=plan.target_reached,
+        analysis=suggested.analysis,
+        references=_reference_names(job.paths, suggested.choice),
+        weights=suggested.weights,
+        notes=tuple(notes),
+    )
+
+
+def _write_pages(data, report_page: PathLike | None, plot: PathLike | None) -> None:
+    if report_page is not None:
+        from matcher.preview.page import write_page
+
+        write_page(data, report_page)
+    if plot is not None:
+        from matcher.preview.plots import write_curves_png
+
+        write_curves_png(data, plot)
+
+
+def _reference_names(paths: Sequence[Path], choice) -> tuple[str, ...]:
+    return tuple(choice.names) if choice is not None else tuple(p.name for p in paths)
+
+
+def _names(value: Iterable[str] | str) -> list[str]:
+    return [v for v in value.split(",")] if isinstance(value, str) else list(value)

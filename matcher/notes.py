@@ -1,0 +1,119 @@
+"""What a person should be told about a master besides its figures: the references chosen,
+inputs cut short, the mix's problems and the fixes applied to them, a mix that already
+matches, and a loudness target out of reach. The command line prints these notes, a batch
+keeps them in its manifest, the Python API returns them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from matcher.analysis.condition import mix_problems
+from matcher.analysis.result import Analysis
+from matcher.fitting.settings import Settings
+from matcher.io.reading import open_audio
+from matcher.library.choice import Choice
+
+REFERENCES = "references"
+WARNING = "warning"
+FIX = "fix"
+NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One thing to tell: its kind (``references``, ``warning``, ``fix``, ``note``), the
+    file it is about (empty when none) and the text."""
+
+    kind: str
+    subject: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.text}" if self.subject else self.text
+
+
+def choice_note(choice: Choice | None) -> list[Note]:
+    """Which references a chooser picked, and why (nothing for references given)."""
+    if choice is None:
+        return []
+    if choice.distances is None:
+        chosen = ", ".join(choice.names)
+    else:
+        chosen = ", ".join(
+            f"{name} (distance {d:.2f}, weight {100 * w:.0f} %)"
+            for name, d, w in zip(choice.names, choice.distances, choice.weights)
+        )
+    return [Note(REFERENCES, chosen, choice.how)]
+
+
+def cut_short_notes(paths: Sequence[Path]) -> list[Note]:
+    """Inputs whose header promises more audio than the file holds."""
+    notes = []
+    for path in paths:
+        problem = open_audio(path).cut_short
+        if problem is not None:
+            notes.append(Note(WARNING, str(path), problem))
+    return notes
+
+
+def mix_notes(mix: Path, analysis: Analysis, settings: Settings | None = None) -> list[Note]:
+    """The mix's problems, and the fixes the settings apply to them."""
+    notes = [Note(WARNING, str(mix), problem) for problem in mix_problems(analysis)]
+    if settings is None:
+        return notes
+    fixes = settings.fixes
+    if fixes.invert_right:
+        notes.append(Note(FIX, str(mix), "the right channel's polarity is flipped (--no-fix polarity keeps it)"))
+    if fixes.balance_db:
+        notes.append(Note(FIX, str(mix), f"the channels are levelled by {abs(fixes.balance_db):.1f} dB (--no-fix balance keeps them)"))
+    if already_matches(analysis, settings):
+        notes.append(Note(
+            NOTE, str(mix),
+            "already matches the reference (the same audio?): the master is the mix, its peaks brought under the ceiling",
+        ))
+    return notes
+
+
+def out_of_reach_note(mix: Path, settings: Settings, output_lufs: float, master: str = "the master is") -> Note:
+    """A loudness target the limiter could not reach under the ceiling."""
+    return Note(
+        WARNING,
+        str(mix),
+        f"{settings.loudness.target_lufs:.1f} LUFS is out of reach under a {settings.limiter.ceiling_dbtp:.1f} dBTP "
+        f"ceiling (more limiting would only squash the mix); {master} {output_lufs:.1f} LUFS",
+    )
+
+
+def outcome_notes(
+    mix: Path,
+    references: Sequence[Path],
+    analysis: Analysis,
+    settings: Settings,
+    choice: Choice | None,
+    target_reached: bool,
+    output_lufs: float | None,
+    master: str = "the master is",
+) -> list[Note]:
+    """Everything to tell after a mix was fitted (and rendered): the references chosen,
+    inputs cut short, the mix's problems and fixes, and a loudness target out of reach."""
+    notes = choice_note(choice) + cut_short_notes([mix, *references]) + mix_notes(mix, analysis, settings)
+    if not target_reached and output_lufs is not None:
+        notes.append(out_of_reach_note(mix, settings, output_lufs, master))
+    return notes
+
+
+def already_matches(analysis: Analysis, settings: Settings) -> bool:
+    """True when the fit changes nothing but the peaks: flat EQ and width, no compression, the
+    mix's own loudness and loudness range as targets."""
+    width = settings.width
+    dynamics = settings.dynamics
+    target = settings.loudness.target_lufs
+    return (
+        max(map(abs, settings.eq.gain_db), default=0.0) < 0.1
+        and (width is None or max(map(abs, width.side_gain_db), default=0.0) < 0.1)
+        and all(b.ratio == 1.0 for b in dynamics.bands)
+        and (dynamics.target_lra_lu is None or abs(dynamics.target_lra_lu - analysis.loudness_range_lu) < 0.1)
+        and (target is None or abs(target - analysis.integrated_lufs) < 0.05)
+    )

@@ -1,0 +1,202 @@
+"""The mastering options a person gives, checked and turned into a fit configuration and a
+choice of references: shared by the command line and the Python API, so that both accept,
+refuse and mean the same things.
+
+An option that would have no effect given the others (``--lufs`` with ``--only eq``) is
+refused with a message naming both, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from matcher.errors import UsageError
+from matcher.fitting.config import FitConfig
+from matcher.fitting.settings import LimiterSettings, OutputSettings
+
+AMOUNT_STAGES = ("eq", "width", "dynamics")
+STAGES = (*AMOUNT_STAGES, "loudness", "fixes")
+FIXES = ("dc", "highpass", "polarity", "balance")
+BIT_DEPTHS = ("16", "24", "32f")
+DEFAULT_HIGHPASS_HZ = 20.0
+DEFAULT_K = 3
+
+
+@dataclass(frozen=True)
+class OptionNames:
+    """How the options are named in messages: as command-line flags or as keyword arguments."""
+
+    lufs: str
+    amount: str
+    only: str
+    no_fix: str
+    highpass: str
+    mono_below: str
+    ref: str
+    library: str
+    k: str
+    style: str
+    bit_depth: str
+
+
+CLI_NAMES = OptionNames(
+    "--lufs", "--amount", "--only", "--no-fix", "--highpass", "--mono-below", "--ref", "--library", "--k",
+    "--style", "--bit-depth",
+)
+PYTHON_NAMES = OptionNames(
+    "lufs=", "amount=", "only=", "no_fix=", "highpass_hz=", "mono_below_hz=", "references=", "library=", "k=",
+    "style=", "bit_depth=",
+)
+
+
+def checked_names(values: Collection[str], allowed: tuple[str, ...], option: str) -> list[str]:
+    """Lower-cased names, each one of ``allowed``."""
+    names = [str(v).strip().lower() for v in values if str(v).strip()]
+    for name in names:
+        if name not in allowed:
+            raise UsageError(f"{option} {','.join(values)!r}: unknown {name!r}; choose from {', '.join(allowed)}")
+    return names
+
+
+def fit_config(
+    *,
+    lufs: float | None = None,
+    ceiling_dbtp: float = -1.0,
+    amounts: Mapping[str, float] | None = None,
+    only: Collection[str] | None = None,
+    no_fix: Collection[str] = (),
+    highpass_hz: float | None = None,
+    mono_below_hz: float | None = None,
+    bit_depth: str = "24",
+    names: OptionNames = CLI_NAMES,
+) -> FitConfig:
+    """The fit configuration of a person's options.
+
+    Parameters
+    ----------
+    lufs : float, optional
+        Loudness target (LUFS) instead of the references'.
+    ceiling_dbtp : float
+    amounts : mapping of stage to percent (0-100), optional
+        How much of the ``eq``, ``width`` and ``dynamics`` match to apply (default 100 %).
+    only : collection of str, optional
+        Run only these stages (of :data:`STAGES`); None: all.
+    no_fix : collection of str
+        Mix fixes (of :data:`FIXES`) to switch off.
+    highpass_hz, mono_below_hz : float, optional
+        The subsonic high-pass's corner (default 20 Hz), and mono below a frequency.
+    bit_depth : {"16", "24", "32f"}
+
+    Raises
+    ------
+    UsageError
+        A value out of range, an unknown name, or an option that has no effect given the
+        others; the message names the options.
+    """
+    if bit_depth not in BIT_DEPTHS:
+        raise UsageError(f"{names.bit_depth} {bit_depth!r}: choose 16, 24 or 32f")
+    stages = set(checked_names(only, STAGES, names.only)) if only is not None else set(STAGES)
+    only_text = f"{names.only} {','.join(sorted(stages))}"
+    percents = {}
+    for stage, percent in (amounts or {}).items():
+        (stage,) = checked_names([stage], AMOUNT_STAGES, names.amount)
+        percent = float(percent)
+        if not 0.0 <= percent <= 100.0:  # NaN fails this too
+            raise UsageError(f"{names.amount} {stage}={percent:g} is outside 0-100 %")
+        if stage not in stages:
+            raise UsageError(f"{names.amount} {stage}={percent:g} has no effect with {only_text}: the {stage} stage is off")
+        percents[stage] = percent
+    switched_off = set(checked_names(no_fix, FIXES, names.no_fix))
+    if lufs is not None and "loudness" not in stages:
+        raise UsageError(
+            f"{names.lufs} {lufs:g} has no effect with {only_text}: the loudness stage is off "
+            f"(add loudness to {names.only})"
+        )
+    if switched_off and "fixes" not in stages:
+        raise UsageError(f"{names.no_fix} {','.join(sorted(switched_off))} has no effect with {only_text}: the fixes are off")
+    if highpass_hz is not None and ("fixes" not in stages or "highpass" in switched_off):
+        why = f"{only_text}: the fixes are off" if "fixes" not in stages else f"{names.no_fix} highpass"
+        raise UsageError(f"{names.highpass} {highpass_hz:g} has no effect with {why}")
+    if mono_below_hz is not None and "width" not in stages:
+        raise UsageError(f"{names.mono_below} {mono_below_hz:g} has no effect with {only_text}: the width stage is off")
+    fixes = set(FIXES) - switched_off if "fixes" in stages else set()
+    try:
+        return FitConfig(
+            target_lufs=lufs,
+            follow_loudness="loudness" in stages,
+            eq_amount=percents.get("eq", 100.0) / 100.0 if "eq" in stages else 0.0,
+            width_amount=percents.get("width", 100.0) / 100.0 if "width" in stages else 0.0,
+            dynamics_amount=percents.get("dynamics", 100.0) / 100.0 if "dynamics" in stages else 0.0,
+            remove_dc="dc" in fixes,
+            highpass_hz=(DEFAULT_HIGHPASS_HZ if highpass_hz is None else highpass_hz) if "highpass" in fixes else None,
+            fix_polarity="polarity" in fixes,
+            fix_balance="balance" in fixes,
+            mono_below_hz=mono_below_hz,
+            limiter=LimiterSettings(ceiling_dbtp=ceiling_dbtp),
+            output=OutputSettings(bit_depth=bit_depth),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def blend_weights(given: Sequence[float | None], paths: Sequence[Path], option: str = "--ref") -> list[float] | None:
+    """Blend weights of references, each given as a fraction of the blend or not at all.
+
+    References without a weight share what the others leave of 1, equally (``a``, ``b`` at
+    0.3: 70 % a, 30 % b); given for every reference, weights are relative (2 and 1: two
+    thirds and one third). None when no reference has a weight (an equal blend).
+    """
+    for path, weight in zip(paths, given):
+        if weight is not None and not (math.isfinite(weight) and weight >= 0):
+            raise UsageError(f"{option} {path}:{weight:g}: the weight must be a number >= 0")
+    if all(w is None for w in given):
+        return None
+    stated = sum(w for w in given if w is not None)
+    unstated = [i for i, w in enumerate(given) if w is None]
+    if unstated:
+        if stated >= 1.0:
+            left = ", ".join(str(paths[i]) for i in unstated)
+            raise UsageError(f"{option} weights add up to {stated:g}, leaving nothing for {left}")
+        share = (1.0 - stated) / len(unstated)
+        given = [share if w is None else w for w in given]
+    elif stated <= 0:
+        raise UsageError(f"{option} weights are all 0")
+    return [float(w) for w in given]
+
+
+def reference_target(
+    references: Sequence[tuple[Path, float | None]],
+    library: Path | None = None,
+    k: int | None = None,
+    style: str | None = None,
+    names: OptionNames = CLI_NAMES,
+):
+    """The references to match: ``(paths, weights, chooser)``.
+
+    Files (each with its share of the blend, or None), or a chooser: a style's centre, the
+    ``k`` (default 3) nearest profiles of ``library``, or, with none of these, of the starter
+    library that ships with automaster.
+    """
+    if references and (library is not None or style is not None):
+        raise UsageError(f"give {names.ref}, or {names.library} and {names.style}, not both")
+    if k is not None and k < 1:
+        raise UsageError(f"{names.k} {k}: choose at least 1 reference")
+    if k is not None and references:
+        raise UsageError(f"{names.k} {k} has no effect with {names.ref}: the references are given")
+    if k is not None and style is not None:
+        raise UsageError(f"{names.k} {k} has no effect with {names.style}: a style blends all its members")
+    if references:
+        paths = [Path(p) for p, _ in references]
+        return paths, blend_weights([w for _, w in references], paths, names.ref), None
+    from matcher.library.choice import LibraryChoice, StyleChoice
+    from matcher.library.store import default_library_dir, starter_library_dir
+
+    if style is not None:
+        if library is None:  # the user's own styles, or else the starter library's
+            library = default_library_dir()
+            library = library if (library / "styles.json").is_file() else starter_library_dir()
+        return [], None, StyleChoice(library, style)
+    return [], None, LibraryChoice(library if library is not None else starter_library_dir(), k or DEFAULT_K)
