@@ -15,8 +15,9 @@ import numpy as np
 
 from matcher.analysis.result import Analysis
 from matcher.errors import LibraryError
-from matcher.library.features import MIN_SCALE, features, group_weights
-from matcher.library.store import Library
+from matcher.library.features import Standardiser, features
+from matcher.library.store import Library, starter_library_dir
+from matcher.library.styles import load_styles
 
 CLOSENESS_FLOOR = 0.05
 """Added to every distance (standardised units) before weighting by its inverse, so that a
@@ -48,20 +49,6 @@ class Choice:
     distances: tuple[float, ...] | None
     analyses: tuple[Analysis, ...]
     how: str
-
-
-class Standardiser:
-    """Standardises feature vectors by a library's mean and spread, and weights each group
-    of features (tone, loudness, dynamics, width) equally."""
-
-    def __init__(self, library_features: np.ndarray):
-        x = np.asarray(library_features, dtype=np.float64)
-        self.mean = x.mean(axis=0) if x.shape[0] else np.zeros(x.shape[1])
-        spread = x.std(axis=0) if x.shape[0] > 1 else np.zeros(x.shape[1])
-        self.scale = np.maximum(spread, MIN_SCALE) / group_weights()
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
 
 
 def closeness_weights(distances: Sequence[float]) -> np.ndarray:
@@ -132,8 +119,6 @@ class StyleChoice:
     name: str
 
     def __call__(self, mix: Analysis) -> Choice:
-        from matcher.library.styles import load_styles
-
         style = load_styles(Library(self.library_dir)).get(self.name)
         return Choice(
             names=(f"style {style.name}",),
@@ -145,7 +130,5 @@ class StyleChoice:
 
 
 def _library_label(folder: Path) -> str:
-    from matcher.library.store import starter_library_dir
-
     same = Path(folder).resolve() == starter_library_dir().resolve()
     return "the starter library (no --ref given; see matcher/references/README.md)" if same else str(folder)

@@ -17,8 +17,7 @@ from matcher.analysis.combine import combine
 from matcher.analysis.result import Analysis
 from matcher.errors import LibraryError
 from matcher.io.writing import write_text_atomic
-from matcher.library.choice import Standardiser
-from matcher.library.features import FEATURE_NAMES, GROUPS
+from matcher.library.features import FEATURE_NAMES, GROUPS, Standardiser
 from matcher.library.store import Library, today, unique_name
 from matcher.serialization import from_json, to_json
 
