@@ -282,6 +282,72 @@ def test_unknown_style_and_empty_library_are_one_line_errors(tmp_path, six):
     assert not (tmp_path / "mix_master.wav").exists()
 
 
+# --- library folders that are missing, empty or something else -------------------------
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every path under ``root`` with its sha256, or "dir"."""
+    return {
+        str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+MISSING_LIBRARY = {
+    "match": lambda mix, lib: ["match", mix, "--library", lib],
+    "match --style": lambda mix, lib: ["match", mix, "--library", lib, "--style", "loud"],
+    "suggest": lambda mix, lib: ["suggest", mix, "--library", lib],
+    "preview": lambda mix, lib: ["preview", mix, "--library", lib],
+    "batch": lambda mix, lib: ["batch", mix, "--library", lib, "--out", str(Path(mix).parent / "out")],
+    "library list": lambda mix, lib: ["library", "list", "--library", lib],
+    "library show": lambda mix, lib: ["library", "show", "bright_a", "--library", lib],
+    "library remove": lambda mix, lib: ["library", "remove", "bright_a", "--library", lib],
+    "library rescan": lambda mix, lib: ["library", "rescan", "--library", lib],
+    "library styles": lambda mix, lib: ["library", "styles", "--library", lib],
+}
+
+
+@pytest.mark.parametrize("build", MISSING_LIBRARY.values(), ids=MISSING_LIBRARY.keys())
+def test_a_missing_library_folder_is_named_not_called_empty(tmp_path, build):
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    missing = tmp_path / "no-such-library"
+    before = _snapshot(tmp_path)
+    _one_line_error(_run(*build(str(mix), str(missing))), f"{missing}: the library folder does not exist")
+    assert _snapshot(tmp_path) == before
+
+
+def test_library_add_makes_a_library_folder_only_in_an_existing_folder(tmp_path):
+    track = _write(tmp_path / "song.wav", _track(0.0, 0.1, 1))
+    before = _snapshot(tmp_path)
+    _one_line_error(
+        _run("library", "add", str(track), "--library", str(tmp_path / "nowhere" / "lib")),
+        f"its folder {tmp_path / 'nowhere'} does not exist",
+    )
+    _one_line_error(_run("library", "add", str(track), "--library", str(track)), "is a file, not a library folder")
+    assert _snapshot(tmp_path) == before
+    _ok(_run("library", "add", str(track), "--library", str(tmp_path / "lib")))
+    assert Library(tmp_path / "lib").names() == ["song"]
+
+
+def test_an_empty_folder_is_an_empty_library_and_a_folder_of_other_things_is_not_one(tmp_path):
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    listed = _run("library", "list", "--library", str(empty))
+    _ok(listed)
+    assert "is empty" in listed.stdout
+    _one_line_error(_run("match", str(mix), "--library", str(empty)), f"{empty}: the library is empty")
+    _one_line_error(_run("library", "show", "mix", "--library", str(empty)), "no profile named 'mix'")
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    _write(audio / "song.wav", _track(0.0, 0.1, 1))
+    before = _snapshot(tmp_path)
+    for args in (["match", str(mix)], ["library", "list"], ["library", "rescan"]):
+        _one_line_error(_run(*args, "--library", str(audio)), f"{audio}: not a reference library")
+    assert _snapshot(tmp_path) == before
+    assert not (tmp_path / "mix_master.wav").exists()
+
+
 # --- the starter library -----------------------------------------------------------------
 
 

@@ -183,7 +183,9 @@ def reference_target(ref: List[Path] | None, library: Path | None, k: int, style
 
     Files given with ``--ref`` (weights from ``FILE:WEIGHT``), or a chooser: a style's centre,
     the ``k`` nearest profiles of ``--library``, or, with none of these, of the starter
-    library that ships with automaster.
+    library that ships with automaster. The library and the style are checked here, before
+    any audio is read: a missing folder, one that is not a library, an empty library and an
+    unknown style are :class:`~matcher.errors.LibraryError`.
     """
     if ref and (library is not None or style is not None):
         fail("give --ref, or --library and --style, not both")
@@ -193,14 +195,16 @@ def reference_target(ref: List[Path] | None, library: Path | None, k: int, style
         paths, weights = parse_references(ref)
         return paths, weights, None
     from matcher.library.choice import LibraryChoice, StyleChoice
-    from matcher.library.store import default_library_dir, starter_library_dir
+    from matcher.library.store import Library, starter_library_dir
+    from matcher.library.styles import find_style, style_library_dir
 
     if style is not None:
-        if library is None:  # the user's own styles, or else the starter library's
-            library = default_library_dir()
-            library = library if (library / "styles.json").is_file() else starter_library_dir()
+        library = style_library_dir(library)
+        find_style(Library(library), style)
         return [], None, StyleChoice(library, style)
-    return [], None, LibraryChoice(library if library is not None else starter_library_dir(), k)
+    library = library if library is not None else starter_library_dir()
+    Library(library).require_profiles()
+    return [], None, LibraryChoice(library, k)
 
 
 def report_choice(choice) -> None:

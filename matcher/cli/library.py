@@ -25,6 +25,11 @@ def open_library(folder: Optional[Path]):
     return Library(folder if folder is not None else default_library_dir())
 
 
+def say(text: str) -> None:
+    """A line on stdout, as it is (file names are never markup)."""
+    stdout.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 @library_app.command("add")
 def add(
     files: List[Path] = typer.Argument(..., help="Reference tracks to analyse and keep."),
@@ -43,13 +48,15 @@ def add(
     failed = 0
     with errors():
         lib = open_library(library)
+        if library is not None:
+            _check_new_library_folder(library)
         with progress(frames_of(files), "analysing references") as advance:
             for path in files:
                 try:
                     sha256 = file_sha256(path) if path.is_file() else ""
                     known = lib.find_hash(sha256) if sha256 else None
                     if known is not None:
-                        stdout.print(f"{path}: already in the library as {known}", markup=False, highlight=False)
+                        say(f"{path}: already in the library as {known}")
                         continue
                     info, analysis = analyze_file(path, advance)
                     require_audible(info, analysis)
@@ -58,13 +65,26 @@ def add(
                     failed += 1
                     continue
                 except OSError as exc:
-                    stderr.print(f"automaster: error: {path}: cannot be read ({exc.strerror})", markup=False)
+                    stderr.print(
+                        f"automaster: error: {path}: cannot be read ({exc.strerror})",
+                        markup=False, highlight=False, soft_wrap=True,
+                    )
                     failed += 1
                     continue
                 (stored,) = lib.add([Profile(path.stem, sha256, str(path.resolve()), tags, today(), analysis)])
-                stdout.print(f"{path}: added as {stored.name}", markup=False, highlight=False)
+                say(f"{path}: added as {stored.name}")
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _check_new_library_folder(folder: Path) -> None:
+    """``--library`` of ``add``: an existing folder, or a new one in an existing folder (the
+    per-user library is made with its parents; a folder given by hand, as ``batch --out``)."""
+    if folder.exists() and not folder.is_dir():
+        fail(f"--library {folder}: is a file, not a library folder")
+    parent = folder.absolute().parent
+    if not folder.exists() and not parent.is_dir():
+        fail(f"--library {folder}: its folder {parent} does not exist")
 
 
 @library_app.command("list")
@@ -73,12 +93,19 @@ def list_(library: Optional[Path] = LIBRARY_OPTION) -> None:
     from rich.table import Table
 
     from matcher.library.features import FEATURE_NAMES
+    from matcher.library.store import starter_library_dir
 
     with errors():
         lib = open_library(library)
+        if library is None and not lib.root.exists():
+            say(
+                f"no library of your own yet at {lib.root} (add references: automaster library add FILES; "
+                f"the starter library's: automaster library list --library {starter_library_dir()})"
+            )
+            return
         index = lib.index()
     if len(index) == 0:
-        stdout.print(f"the library at {lib.root} is empty (add references: automaster library add FILES)", markup=False)
+        say(f"the library at {lib.root} is empty (add references: automaster library add FILES)")
         return
     lufs = index.features[:, FEATURE_NAMES.index("loudness_lufs")]
     lra = index.features[:, FEATURE_NAMES.index("loudness_range_lu")]
@@ -113,8 +140,8 @@ def show(
 
     with errors():
         profile = open_library(library).get(name)
-    stdout.print(f"{profile.name}: {profile.source}", markup=False, highlight=False)
-    stdout.print(f"sha256 {profile.sha256}, added {profile.added}, tags: {', '.join(profile.tags) or '-'}", markup=False)
+    say(f"{profile.name}: {profile.source}")
+    say(f"sha256 {profile.sha256}, added {profile.added}, tags: {', '.join(profile.tags) or '-'}")
     print_analysis(stdout, Path(profile.name), profile.analysis)
 
 

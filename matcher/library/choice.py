@@ -16,8 +16,8 @@ import numpy as np
 from matcher.analysis.result import Analysis
 from matcher.errors import LibraryError
 from matcher.library.features import Standardiser, features
-from matcher.library.store import Library, starter_library_dir
-from matcher.library.styles import load_styles
+from matcher.library.store import Library, is_starter_library
+from matcher.library.styles import find_style
 
 CLOSENESS_FLOOR = 0.05
 """Added to every distance (standardised units) before weighting by its inverse, so that a
@@ -73,9 +73,7 @@ class NearestReferences:
         from sklearn.neighbors import NearestNeighbors
 
         self.library = library
-        self.index = library.index()
-        if len(self.index) == 0:
-            raise LibraryError(f"{library.root}: the library is empty (add references: automaster library add FILES)")
+        self.index = library.require_profiles()
         self.standardise = Standardiser(self.index.features)
         self._model = NearestNeighbors(algorithm="kd_tree").fit(self.standardise(self.index.features))
 
@@ -119,16 +117,20 @@ class StyleChoice:
     name: str
 
     def __call__(self, mix: Analysis) -> Choice:
-        style = load_styles(Library(self.library_dir)).get(self.name)
+        style = find_style(Library(self.library_dir), self.name)
+        where = " of the starter library" if is_starter_library(self.library_dir) else ""
+        n = len(style.members)
+        members = f"{n} reference{'s' if n != 1 else ''}: {', '.join(style.members)}"
         return Choice(
             names=(f"style {style.name}",),
             weights=(1.0,),
             distances=None,
             analyses=(style.target,),
-            how=f"the centre of style {style.name!r} ({len(style.members)} references: {', '.join(style.members)})",
+            how=f"the centre of style {style.name!r}{where} ({members})",
         )
 
 
 def _library_label(folder: Path) -> str:
-    same = Path(folder).resolve() == starter_library_dir().resolve()
-    return "the starter library (no --ref given; see matcher/references/README.md)" if same else str(folder)
+    if is_starter_library(folder):
+        return "the starter library (no --ref given; see matcher/references/README.md)"
+    return str(folder)

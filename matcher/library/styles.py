@@ -10,6 +10,7 @@ which ``match --style NAME`` matches toward. Saved as ``styles.json`` in the lib
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,14 @@ from matcher.analysis.result import Analysis
 from matcher.errors import LibraryError
 from matcher.io.writing import write_text_atomic
 from matcher.library.features import FEATURE_NAMES, GROUPS, Standardiser
-from matcher.library.store import Library, today, unique_name
+from matcher.library.store import (
+    Library,
+    default_library_dir,
+    is_starter_library,
+    starter_library_dir,
+    today,
+    unique_name,
+)
 from matcher.serialization import from_json, to_json
 
 MAX_STYLES = 8
@@ -58,12 +66,13 @@ class StyleSet:
     styles: tuple[Style, ...]
     schema_version: int = SCHEMA_VERSION
 
-    def get(self, name: str) -> Style:
+    def get(self, name: str, where: str = "the library") -> Style:
+        """The style called ``name``; ``where`` names the library in the error."""
         for style in self.styles:
             if style.name == name:
                 return style
         known = ", ".join(s.name for s in self.styles)
-        raise LibraryError(f"no style named {name!r}; the library's styles are: {known}")
+        raise LibraryError(f"{where} has no style named {name!r}; its styles are: {known}")
 
     def to_json(self) -> str:
         return to_json(self)
@@ -129,13 +138,46 @@ def save_styles(library: Library, styles: StyleSet) -> None:
 
 
 def load_styles(library: Library) -> StyleSet:
-    path = library.styles_path
-    if not path.is_file():
+    """The styles saved in a library.
+
+    Raises
+    ------
+    LibraryError
+        No library there, no styles yet, or styles of another version.
+    """
+    library.index()
+    if not library.styles_path.is_file():
         raise LibraryError(f"{library.root}: no styles yet (make them: automaster library styles)")
-    styles = StyleSet.from_json(path.read_text(encoding="utf-8"), str(path))
+    styles = _read_styles(library)
+    path = library.styles_path
     if styles.feature_names != FEATURE_NAMES:
         raise LibraryError(f"{path}: made by another version (remake them: automaster library styles)")
     return styles
+
+
+def find_style(library: Library, name: str) -> Style:
+    """The style called ``name`` in a library."""
+    where = "the starter library" if is_starter_library(library.root) else str(library.root)
+    return load_styles(library).get(name, where)
+
+
+def style_library_dir(folder: Path | None) -> Path:
+    """The library whose styles ``--style`` names: ``folder`` when given; else the per-user
+    library once it has styles, else the starter library (``library styles`` lists the
+    same ones)."""
+    if folder is not None:
+        return Path(folder)
+    own = Library(default_library_dir())
+    return own.root if own.styles_path.is_file() else starter_library_dir()
+
+
+def _read_styles(library: Library) -> StyleSet:
+    path = library.styles_path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LibraryError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    return StyleSet.from_json(text, str(path))
 
 
 # Words for what sets a centre apart: (score, word when high, word when low).
