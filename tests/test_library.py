@@ -265,6 +265,97 @@ def test_styles_split_the_library_and_match_toward_a_centre(tmp_path, six):
     assert StyleChoice(library.root, loud.name)(analyze(sf.read(str(mix))[0], RATE_HZ)).analyses[0] == loud.target
 
 
+def _two_styles(root: Path, six: Library) -> Library:
+    """The six references in a library of their own, grouped into the bright and the dark."""
+    library = Library(root)
+    library.add([six.get(n) for n in TRACKS])
+    save_styles(library, make_styles(library, 2))
+    return library
+
+
+def _style_of(library: Library, member: str):
+    return next(s for s in load_styles(library).styles if member in s.members)
+
+
+def test_a_removed_profile_leaves_its_style_and_match_blends_the_others(tmp_path, six):
+    library = _two_styles(tmp_path / "lib", six)
+    bright, dark = _style_of(library, "bright_a"), _style_of(library, "dark_a")
+    assert sorted(bright.members) == ["bright_a", "bright_b", "bright_c"]
+    names = [s.name for s in load_styles(library).styles]
+    result = _run("library", "remove", "bright_c", "--library", str(library.root))
+    _ok(result)
+    assert f"style {bright.name}: now the blend of bright_a, bright_b" in result.stdout
+    after = load_styles(library)
+    assert [s.name for s in after.styles] == names  # not grouped again: the same names
+    assert sorted(after.get(bright.name).members) == ["bright_a", "bright_b"]
+    assert after.get(dark.name) == dark  # untouched
+
+    measured = {n: _lufs(_track(*TRACKS[n])) for n in ("bright_a", "bright_b", "bright_c")}
+    remaining_lufs = np.mean([measured["bright_a"], measured["bright_b"]])
+    all_three_lufs = np.mean(list(measured.values()))
+    assert abs(all_three_lufs - remaining_lufs) > 3 * LOUDNESS_TOLERANCE_LU  # the check below can tell them apart
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    out = tmp_path / "out.wav"
+    result = _run("match", str(mix), "--library", str(library.root), "--style", bright.name, "-o", str(out))
+    _ok(result)
+    assert "2 references: bright_a, bright_b" in result.stderr and "bright_c" not in result.stderr
+    # The blend is an equal one: its loudness is the mean of the members' measured loudness.
+    assert _lufs(sf.read(str(out))[0]) == pytest.approx(remaining_lufs, abs=LOUDNESS_TOLERANCE_LU)
+
+
+def test_a_style_left_with_no_members_is_gone(tmp_path, six):
+    library = _two_styles(tmp_path / "lib", six)
+    dark, bright = _style_of(library, "dark_a"), _style_of(library, "bright_a")
+    result = _run("library", "remove", "dark_a", "dark_b", "dark_c", "--library", str(library.root))
+    _ok(result)
+    assert f"style {dark.name}: no references left; the style is gone" in result.stdout
+    assert load_styles(library).styles == (bright,)
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    _one_line_error(_run("match", str(mix), "--library", str(library.root), "--style", dark.name), "no style named")
+    # With the last style gone, so are the styles: --style says there are none yet.
+    _ok(_run("library", "remove", "bright_a", "bright_b", "bright_c", "--library", str(library.root)))
+    assert not library.styles_path.exists()
+    _one_line_error(_run("match", str(mix), "--library", str(library.root), "--style", bright.name), "no styles yet")
+
+
+def test_rescan_makes_the_centre_of_a_changed_members_style_again(tmp_path):
+    files = {
+        name: _write(tmp_path / f"{name}.wav", _track(*TRACKS[name]))
+        for name in ("bright_a", "bright_b", "dark_a", "dark_b")
+    }
+    lib = tmp_path / "lib"
+    _ok(_run("library", "add", *map(str, files.values()), "--library", str(lib)))
+    _ok(_run("library", "styles", "--count", "2", "--library", str(lib)))
+    library = Library(lib)
+    bright, dark = _style_of(library, "bright_a"), _style_of(library, "dark_a")
+    _write(files["bright_b"], _track(3.5, 0.11, 2))  # the same track, 6 dB quieter
+    result = _run("library", "rescan", "--library", str(lib))
+    _ok(result)
+    assert f"style {bright.name}: now the blend of" in result.stdout
+    after = load_styles(library)
+    assert after.get(dark.name) == dark
+    remade = after.get(bright.name)
+    assert remade.members == bright.members
+    measured = np.mean([_lufs(sf.read(str(files[n]))[0]) for n in remade.members])
+    assert bright.target.integrated_lufs - measured > 2.0  # the old centre is far from it
+    assert remade.target.integrated_lufs == pytest.approx(measured, abs=0.1)
+    quieter = library.get("bright_b").analysis
+    assert remade.centre_features[FEATURE_NAMES.index("loudness_lufs")] == pytest.approx(
+        np.mean([library.get("bright_a").analysis.integrated_lufs, quieter.integrated_lufs]), abs=1e-3
+    )
+
+
+def test_styles_naming_a_profile_deleted_by_hand_are_refused(tmp_path, six):
+    library = _two_styles(tmp_path / "lib", six)
+    (library.profiles_dir / "dark_b.json").unlink()
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    dark = _style_of(library, "dark_a")
+    _one_line_error(
+        _run("match", str(mix), "--library", str(library.root), "--style", dark.name),
+        "'dark_b', which is no longer in the library",
+    )
+
+
 def test_styles_are_the_same_every_time(six):
     assert make_styles(six) == make_styles(six)
 

@@ -150,14 +150,18 @@ def remove(
     names: List[str] = typer.Argument(..., help="Profile names."),
     library: Optional[Path] = LIBRARY_OPTION,
 ) -> None:
-    """Forget profiles (the audio files are not touched)."""
+    """Forget profiles (the audio files are not touched). They leave their styles, whose
+    centres are made again from the other members."""
+    from matcher.library.styles import restyle
+
     with errors():
         lib = open_library(library)
         for name in names:
             lib.get(name)  # every name checked before any is removed
-        for name in names:
+        for name in dict.fromkeys(names):
             lib.remove(name)
-            stdout.print(f"removed {name}", markup=False, highlight=False)
+            say(f"removed {name}")
+        tell_restyled(restyle(lib))
 
 
 @library_app.command("rescan")
@@ -166,15 +170,17 @@ def rescan(library: Optional[Path] = LIBRARY_OPTION) -> None:
     from matcher.errors import AutomasterError
     from matcher.jobs import analyze_file
     from matcher.library.store import Profile, file_sha256, today
+    from matcher.library.styles import restyle
 
     counts = {"unchanged": 0, "updated": 0, "missing": 0, "failed": 0}
+    updated = []
     with errors():
         lib = open_library(library)
         for name in lib.names():
             profile = lib.get(name)
             source = Path(profile.source)
             if not source.is_file():
-                stdout.print(f"{name}: {source} is missing; the profile is kept", markup=False, highlight=False)
+                say(f"{name}: {source} is missing; the profile is kept")
                 counts["missing"] += 1
                 continue
             sha256 = file_sha256(source)
@@ -188,11 +194,24 @@ def rescan(library: Optional[Path] = LIBRARY_OPTION) -> None:
                 counts["failed"] += 1
                 continue
             lib.replace(Profile(name, sha256, profile.source, profile.tags, today(), analysis))
-            stdout.print(f"{name}: {source} changed; analysed again", markup=False, highlight=False)
+            say(f"{name}: {source} changed; analysed again")
             counts["updated"] += 1
-    stdout.print(", ".join(f"{n} {what}" for what, n in counts.items()), markup=False)
+            updated.append(name)
+        tell_restyled(restyle(lib, updated))
+    say(", ".join(f"{n} {what}" for what, n in counts.items()))
     if counts["failed"]:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def tell_restyled(changes) -> None:
+    """What :func:`~matcher.library.styles.restyle` did, a line per style."""
+    for change in changes:
+        if change.members:
+            say(f"style {change.name}: now the blend of {', '.join(change.members)}")
+        else:
+            say(f"style {change.name}: no references left; the style is gone")
+    if changes:
+        say("(the styles keep their names; to group the library again: automaster library styles)")
 
 
 @library_app.command("styles")

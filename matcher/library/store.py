@@ -270,13 +270,15 @@ class Library:
         return stored
 
     def replace(self, profile: Profile) -> None:
-        """Overwrite the stored profile of the same name (a rescanned file)."""
+        """Overwrite the stored profile of the same name (a rescanned file). The styles
+        holding it are not changed here: :func:`matcher.library.styles.restyle` does that."""
         row = self.index().row(profile.name)
         write_text_atomic(self._profile_path(profile.name), profile.to_json())
         self._save_index(self.index().without(np.array([row])).plus(Index.of([profile])))
 
     def remove(self, name: str) -> None:
-        """Forget a profile (the audio file is not touched)."""
+        """Forget a profile (the audio file is not touched). It stays in the styles until
+        :func:`matcher.library.styles.restyle` takes it out (``library remove`` does)."""
         self.require_folder()
         path = self._profile_path(name)
         if not path.is_file():
