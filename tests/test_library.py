@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -484,3 +485,48 @@ def test_a_style_without_a_library_comes_from_the_starter_library(tmp_path, monk
     _ok(result)
     assert f"style {style.name!r}" in result.stderr
     assert _lufs(sf.read(str(out))[0]) == pytest.approx(style.target.integrated_lufs, abs=LOUDNESS_TOLERANCE_LU)
+
+
+# --- tables in a narrow terminal ----------------------------------------------------------
+
+
+def _columns(rendered: str) -> list[str]:
+    """Each column's text, its lines joined, without borders and spaces."""
+    columns: dict[int, str] = {}
+    for line in rendered.splitlines():
+        cells = line.split("│")[1:-1]  # body lines only: the header's bars are ┃
+        for k, cell in enumerate(cells):
+            columns[k] = columns.get(k, "") + cell.replace(" ", "")
+    return list(columns.values())
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_library_list_keeps_every_value_whole_in_any_width(width):
+    import io
+
+    from rich.console import Console
+
+    from matcher.cli.library import profiles_table
+
+    long_source = "/home/someone/music/references/" + "a-very-long-folder-name/" * 4 + "the song [live] (final).flac"
+    profiles = [
+        replace(_profile("widelands_beauty_of_the_flat_lands", _track(2.0, 0.1, 1), ("folk", "acoustic")),
+                source=long_source),
+        _profile("dark", _track(-3.0, 0.02, 2)),
+    ]
+    index = Index.of(profiles)
+    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
+    console.print(profiles_table("a library", index))
+    rendered = console.file.getvalue()
+    assert max(map(len, rendered.splitlines())) <= width
+    lines = rendered.splitlines()
+    columns = _columns(rendered)
+    for k, profile in enumerate(profiles):
+        lufs, lra = (index.features[k, FEATURE_NAMES.index(f)] for f in ("loudness_lufs", "loudness_range_lu"))
+        figures = [f"{lufs:.1f}", f"{lra:.1f}", "0:04.0", profile.added]
+        for figure in figures:  # each on one line, whole
+            assert any(f" {figure} " in line for line in lines), (figure, rendered)
+        for text in (profile.name, ", ".join(profile.tags), profile.source):  # folded, but all there
+            assert any(text.replace(" ", "") in column for column in columns), (text, rendered)
+    if width >= 80:  # one column per field while the numbers fit
+        assert all(h in lines[1] + lines[2] for h in ("LUFS", "LRA", "length", "added", "source"))

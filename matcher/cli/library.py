@@ -90,9 +90,6 @@ def _check_new_library_folder(folder: Path) -> None:
 @library_app.command("list")
 def list_(library: Optional[Path] = LIBRARY_OPTION) -> None:
     """List the library's profiles."""
-    from rich.table import Table
-
-    from matcher.library.features import FEATURE_NAMES
     from matcher.library.store import starter_library_dir
 
     with errors():
@@ -107,18 +104,19 @@ def list_(library: Optional[Path] = LIBRARY_OPTION) -> None:
     if len(index) == 0:
         say(f"the library at {lib.root} is empty (add references: automaster library add FILES)")
         return
+    stdout.print(profiles_table(f"{lib.root}: {_profiles(len(index))}", index))
+
+
+def profiles_table(title: str, index):
+    """The profiles of an :class:`~matcher.library.store.Index` as a table that keeps every
+    value whole in a narrow terminal."""
+    from matcher.cli.tables import FittedTable
+    from matcher.library.features import FEATURE_NAMES
+
     lufs = index.features[:, FEATURE_NAMES.index("loudness_lufs")]
     lra = index.features[:, FEATURE_NAMES.index("loudness_range_lu")]
-    table = Table(title=f"{lib.root}: {len(index)} profiles", title_justify="left")
-    for heading in ("name", "tags", "LUFS", "LRA", "length", "added", "source"):
-        table.add_column(
-            heading,
-            justify="right" if heading in ("LUFS", "LRA", "length") else "left",
-            no_wrap=heading != "source",
-            overflow="fold",
-        )
-    for k in range(len(index)):
-        table.add_row(
+    rows = [
+        (
             str(index.names[k]),
             str(index.tags[k]).replace(",", ", "),
             f"{lufs[k]:.1f}",
@@ -127,7 +125,15 @@ def list_(library: Optional[Path] = LIBRARY_OPTION) -> None:
             str(index.added[k]),
             str(index.sources[k]),
         )
-    stdout.print(table)
+        for k in range(len(index))
+    ]
+    return FittedTable.of(
+        title,
+        ("name", "tags", "LUFS", "LRA", "length", "added", "source"),
+        rows,
+        numbers=("LUFS", "LRA", "length"),
+        whole=("added",),
+    )
 
 
 @library_app.command("show")
@@ -221,19 +227,32 @@ def styles(
 ) -> None:
     """Group the library into styles (k-means on the profiles' features); saved as styles.json
     in the library, for: automaster match MIX --style NAME."""
-    from rich.table import Table
-
-    from matcher.library.features import FEATURE_NAMES
     from matcher.library.styles import make_styles, save_styles
 
     with errors():
         lib = open_library(library)
         made = make_styles(lib, count)
         save_styles(lib, made)
-    table = Table(title=f"{len(made.styles)} styles, saved in {lib.styles_path}", title_justify="left")
-    for heading in ("style", "LUFS", "LRA", "references"):
-        table.add_column(heading, justify="right" if heading in ("LUFS", "LRA") else "left")
+    stdout.print(styles_table(f"{_count(len(made.styles), 'style')}, saved in {lib.styles_path}", made))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _profiles(n: int) -> str:
+    return _count(n, "profile")
+
+
+def styles_table(title: str, made):
+    """A :class:`~matcher.library.styles.StyleSet` as a table: name, centre's loudness and
+    loudness range, members."""
+    from matcher.cli.tables import FittedTable
+    from matcher.library.features import FEATURE_NAMES
+
+    rows = []
     for style in made.styles:
         centre = dict(zip(FEATURE_NAMES, style.centre_features))
-        table.add_row(style.name, f"{centre['loudness_lufs']:.1f}", f"{centre['loudness_range_lu']:.1f}", ", ".join(style.members))
-    stdout.print(table)
+        lufs, lra = centre["loudness_lufs"], centre["loudness_range_lu"]
+        rows.append((style.name, f"{lufs:.1f}", f"{lra:.1f}", ", ".join(style.members)))
+    return FittedTable.of(title, ("style", "LUFS", "LRA", "references"), rows, numbers=("LUFS", "LRA"))
