@@ -487,6 +487,45 @@ def test_a_style_without_a_library_comes_from_the_starter_library(tmp_path, monk
     assert _lufs(sf.read(str(out))[0]) == pytest.approx(style.target.integrated_lufs, abs=LOUDNESS_TOLERANCE_LU)
 
 
+def test_library_styles_without_a_library_lists_the_starter_librarys(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no library of one's own
+    starter_before = _snapshot(starter_library_dir())
+    result = runner.invoke(app, ["library", "styles"], env={"COLUMNS": "200"})
+    _ok(result)
+    assert "the starter library's styles, which --style uses" in result.stdout
+    starter = load_styles(Library(starter_library_dir()))
+    for style in starter.styles:
+        assert style.name in result.stdout and all(m in result.stdout for m in style.members)
+    assert _snapshot(starter_library_dir()) == starter_before  # listed, not made again
+    assert not (tmp_path / "data").exists()
+    _one_line_error(_run("library", "styles", "--count", "3"), "the starter library's styles are fixed")
+
+
+def test_library_styles_and_style_read_the_same_library(tmp_path, monkeypatch, six):
+    # With a library of one's own, 'library styles' groups it, and --style uses those styles.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    own = Library(tmp_path / "data" / "automaster" / "library")
+    own.add([six.get(n) for n in TRACKS])
+    result = runner.invoke(app, ["library", "styles", "--count", "2"], env={"COLUMNS": "200"})
+    _ok(result)
+    styles = load_styles(own)
+    assert all(s.name in result.stdout for s in styles.styles)
+    bright = _style_of(own, "bright_a")
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    out = tmp_path / "out.wav"
+    result = _run("match", str(mix), "--style", bright.name, "-o", str(out))
+    _ok(result)
+    assert f"style {bright.name!r} (3 references" in result.stderr and "starter" not in result.stderr
+    assert _lufs(sf.read(str(out))[0]) == pytest.approx(bright.target.integrated_lufs, abs=LOUDNESS_TOLERANCE_LU)
+    # Down to one profile, it cannot be grouped again: 'library styles' lists the style left,
+    # the one --style still uses.
+    _ok(_run("library", "remove", *[n for n in TRACKS if n != "bright_a"]))
+    result = runner.invoke(app, ["library", "styles"], env={"COLUMNS": "200"})
+    _ok(result)
+    assert "1 profile: too few to group again" in result.stdout and bright.name in result.stdout
+    assert [s.members for s in load_styles(own).styles] == [("bright_a",)]
+
+
 # --- tables in a narrow terminal ----------------------------------------------------------
 
 

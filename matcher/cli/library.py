@@ -222,18 +222,43 @@ def tell_restyled(changes) -> None:
 
 @library_app.command("styles")
 def styles(
-    count: Optional[int] = typer.Option(None, "--count", "-n", help="Number of styles (default: chosen by silhouette)."),
+    count: Optional[int] = typer.Option(
+        None, "--count", "-n", help="Number of styles (default: chosen by silhouette)."
+    ),
     library: Optional[Path] = LIBRARY_OPTION,
 ) -> None:
     """Group the library into styles (k-means on the profiles' features); saved as styles.json
-    in the library, for: automaster match MIX --style NAME."""
-    from matcher.library.styles import make_styles, save_styles
+    in the library, for: automaster match MIX --style NAME. Without a library of your own
+    (two references or more), list the styles --style uses: the starter library's."""
+    from matcher.library.store import Library, starter_library_dir
+    from matcher.library.styles import load_styles, make_styles, save_styles
 
     with errors():
         lib = open_library(library)
-        made = make_styles(lib, count)
-        save_styles(lib, made)
-    stdout.print(styles_table(f"{_count(len(made.styles), 'style')}, saved in {lib.styles_path}", made))
+        exists = library is not None or lib.root.exists()
+        own = len(lib.index()) if exists else 0
+        if own >= 2 or (library is not None and not lib.styles_path.is_file()):
+            made = make_styles(lib, count)  # fewer than 2 profiles: an error that says so
+            save_styles(lib, made)
+            title = f"{_count(len(made.styles), 'style')}, saved in {lib.styles_path}"
+        elif exists and lib.styles_path.is_file():  # styles left after profiles were removed
+            if count is not None:
+                fail(f"--count {count}: {lib.root} has {_profiles(own)}; styles need at least 2")
+            made = load_styles(lib)
+            title = f"{_count(len(made.styles), 'style')} in {lib.styles_path}"
+            title += f" ({_profiles(own)}: too few to group again)"
+        else:
+            if count is not None:
+                mine = f"{lib.root} has {_profiles(own)}" if exists else f"no library at {lib.root}"
+                fail(
+                    f"--count {count}: {mine}, and the starter library's styles are fixed (group your own: "
+                    "automaster library add FILES, then automaster library styles)"
+                )
+            mine = f"{lib.root} has {_profiles(own)} (styles need 2)" if exists else f"no library of your own at {lib.root}"
+            say(f"{mine}; the starter library's styles, which --style uses:")
+            made = load_styles(Library(starter_library_dir()))
+            title = f"the starter library's {len(made.styles)} styles"
+    stdout.print(styles_table(title, made))
 
 
 def _count(n: int, what: str) -> str:
