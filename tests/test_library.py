@@ -468,6 +468,16 @@ def test_the_starter_index_is_current():
     np.testing.assert_allclose(stored.features[order], rebuilt.features, atol=1e-9)
 
 
+def test_every_style_the_readme_names_is_a_style_of_the_starter_library():
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"--style[ =]([a-z][a-z0-9._-]*)", readme))  # NAME, in capitals, is a placeholder
+    assert named, "the README names no style: this test would check nothing"
+    starter = {s.name for s in load_styles(Library(starter_library_dir())).styles}
+    assert named <= starter, f"README names styles the starter library lacks: {sorted(named - starter)}"
+
+
 def test_the_default_library_is_the_per_user_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     track = _write(tmp_path / "song.wav", _track(0.0, 0.1, 1))
