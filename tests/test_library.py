@@ -481,6 +481,10 @@ def test_every_style_the_readme_names_is_a_style_of_the_starter_library():
 def test_the_default_library_is_the_per_user_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     track = _write(tmp_path / "song.wav", _track(0.0, 0.1, 1))
+    before = runner.invoke(app, ["library", "list"], env={"COLUMNS": "300"})
+    _ok(before)  # no library yet is not an error: it says so, and where the starter library is
+    assert "no library of your own yet at" in before.stdout and str(starter_library_dir()) in before.stdout
+    assert not (tmp_path / "data").exists()
     _ok(_run("library", "add", str(track)))
     assert (tmp_path / "data" / "automaster" / "library" / "profiles" / "song.json").is_file()
     assert "song" in _run("library", "list").stdout
