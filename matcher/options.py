@@ -192,11 +192,16 @@ def reference_target(
         paths = [Path(p) for p, _ in references]
         return paths, blend_weights([w for _, w in references], paths, names.ref), None
     from matcher.library.choice import LibraryChoice, StyleChoice
-    from matcher.library.store import default_library_dir, starter_library_dir
+    from matcher.library.store import Library, starter_library_dir
+    from matcher.library.styles import find_style, style_library_dir
 
+    # The library and the style are checked here, before any audio is read: a missing
+    # folder, one that is not a library, an empty library and an unknown style are
+    # LibraryErrors.
     if style is not None:
-        if library is None:  # the user's own styles, or else the starter library's
-            library = default_library_dir()
-            library = library if (library / "styles.json").is_file() else starter_library_dir()
+        library = style_library_dir(library)
+        find_style(Library(library), style)
         return [], None, StyleChoice(library, style)
-    return [], None, LibraryChoice(library if library is not None else starter_library_dir(), k or DEFAULT_K)
+    library = library if library is not None else starter_library_dir()
+    Library(library).require_profiles()
+    return [], None, LibraryChoice(library, k or DEFAULT_K)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -265,6 +266,97 @@ def test_styles_split_the_library_and_match_toward_a_centre(tmp_path, six):
     assert StyleChoice(library.root, loud.name)(analyze(sf.read(str(mix))[0], RATE_HZ)).analyses[0] == loud.target
 
 
+def _two_styles(root: Path, six: Library) -> Library:
+    """The six references in a library of their own, grouped into the bright and the dark."""
+    library = Library(root)
+    library.add([six.get(n) for n in TRACKS])
+    save_styles(library, make_styles(library, 2))
+    return library
+
+
+def _style_of(library: Library, member: str):
+    return next(s for s in load_styles(library).styles if member in s.members)
+
+
+def test_a_removed_profile_leaves_its_style_and_match_blends_the_others(tmp_path, six):
+    library = _two_styles(tmp_path / "lib", six)
+    bright, dark = _style_of(library, "bright_a"), _style_of(library, "dark_a")
+    assert sorted(bright.members) == ["bright_a", "bright_b", "bright_c"]
+    names = [s.name for s in load_styles(library).styles]
+    result = _run("library", "remove", "bright_c", "--library", str(library.root))
+    _ok(result)
+    assert f"style {bright.name}: now the blend of bright_a, bright_b" in result.stdout
+    after = load_styles(library)
+    assert [s.name for s in after.styles] == names  # not grouped again: the same names
+    assert sorted(after.get(bright.name).members) == ["bright_a", "bright_b"]
+    assert after.get(dark.name) == dark  # untouched
+
+    measured = {n: _lufs(_track(*TRACKS[n])) for n in ("bright_a", "bright_b", "bright_c")}
+    remaining_lufs = np.mean([measured["bright_a"], measured["bright_b"]])
+    all_three_lufs = np.mean(list(measured.values()))
+    assert abs(all_three_lufs - remaining_lufs) > 3 * LOUDNESS_TOLERANCE_LU  # the check below can tell them apart
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    out = tmp_path / "out.wav"
+    result = _run("match", str(mix), "--library", str(library.root), "--style", bright.name, "-o", str(out))
+    _ok(result)
+    assert "2 references: bright_a, bright_b" in result.stderr and "bright_c" not in result.stderr
+    # The blend is an equal one: its loudness is the mean of the members' measured loudness.
+    assert _lufs(sf.read(str(out))[0]) == pytest.approx(remaining_lufs, abs=LOUDNESS_TOLERANCE_LU)
+
+
+def test_a_style_left_with_no_members_is_gone(tmp_path, six):
+    library = _two_styles(tmp_path / "lib", six)
+    dark, bright = _style_of(library, "dark_a"), _style_of(library, "bright_a")
+    result = _run("library", "remove", "dark_a", "dark_b", "dark_c", "--library", str(library.root))
+    _ok(result)
+    assert f"style {dark.name}: no references left; the style is gone" in result.stdout
+    assert load_styles(library).styles == (bright,)
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    _one_line_error(_run("match", str(mix), "--library", str(library.root), "--style", dark.name), "no style named")
+    # With the last style gone, so are the styles: --style says there are none yet.
+    _ok(_run("library", "remove", "bright_a", "bright_b", "bright_c", "--library", str(library.root)))
+    assert not library.styles_path.exists()
+    _one_line_error(_run("match", str(mix), "--library", str(library.root), "--style", bright.name), "no styles yet")
+
+
+def test_rescan_makes_the_centre_of_a_changed_members_style_again(tmp_path):
+    files = {
+        name: _write(tmp_path / f"{name}.wav", _track(*TRACKS[name]))
+        for name in ("bright_a", "bright_b", "dark_a", "dark_b")
+    }
+    lib = tmp_path / "lib"
+    _ok(_run("library", "add", *map(str, files.values()), "--library", str(lib)))
+    _ok(_run("library", "styles", "--count", "2", "--library", str(lib)))
+    library = Library(lib)
+    bright, dark = _style_of(library, "bright_a"), _style_of(library, "dark_a")
+    _write(files["bright_b"], _track(3.5, 0.11, 2))  # the same track, 6 dB quieter
+    result = _run("library", "rescan", "--library", str(lib))
+    _ok(result)
+    assert f"style {bright.name}: now the blend of" in result.stdout
+    after = load_styles(library)
+    assert after.get(dark.name) == dark
+    remade = after.get(bright.name)
+    assert remade.members == bright.members
+    measured = np.mean([_lufs(sf.read(str(files[n]))[0]) for n in remade.members])
+    assert bright.target.integrated_lufs - measured > 2.0  # the old centre is far from it
+    assert remade.target.integrated_lufs == pytest.approx(measured, abs=0.1)
+    quieter = library.get("bright_b").analysis
+    assert remade.centre_features[FEATURE_NAMES.index("loudness_lufs")] == pytest.approx(
+        np.mean([library.get("bright_a").analysis.integrated_lufs, quieter.integrated_lufs]), abs=1e-3
+    )
+
+
+def test_styles_naming_a_profile_deleted_by_hand_are_refused(tmp_path, six):
+    library = _two_styles(tmp_path / "lib", six)
+    (library.profiles_dir / "dark_b.json").unlink()
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    dark = _style_of(library, "dark_a")
+    _one_line_error(
+        _run("match", str(mix), "--library", str(library.root), "--style", dark.name),
+        "'dark_b', which is no longer in the library",
+    )
+
+
 def test_styles_are_the_same_every_time(six):
     assert make_styles(six) == make_styles(six)
 
@@ -279,6 +371,72 @@ def test_unknown_style_and_empty_library_are_one_line_errors(tmp_path, six):
     empty.mkdir()
     _one_line_error(_run("match", str(mix), "--library", str(empty)), "the library is empty")
     _one_line_error(_run("match", str(mix), "--ref", str(mix), "--library", str(empty)), "not both")
+    assert not (tmp_path / "mix_master.wav").exists()
+
+
+# --- library folders that are missing, empty or something else -------------------------
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every path under ``root`` with its sha256, or "dir"."""
+    return {
+        str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+MISSING_LIBRARY = {
+    "match": lambda mix, lib: ["match", mix, "--library", lib],
+    "match --style": lambda mix, lib: ["match", mix, "--library", lib, "--style", "loud"],
+    "suggest": lambda mix, lib: ["suggest", mix, "--library", lib],
+    "preview": lambda mix, lib: ["preview", mix, "--library", lib],
+    "batch": lambda mix, lib: ["batch", mix, "--library", lib, "--out", str(Path(mix).parent / "out")],
+    "library list": lambda mix, lib: ["library", "list", "--library", lib],
+    "library show": lambda mix, lib: ["library", "show", "bright_a", "--library", lib],
+    "library remove": lambda mix, lib: ["library", "remove", "bright_a", "--library", lib],
+    "library rescan": lambda mix, lib: ["library", "rescan", "--library", lib],
+    "library styles": lambda mix, lib: ["library", "styles", "--library", lib],
+}
+
+
+@pytest.mark.parametrize("build", MISSING_LIBRARY.values(), ids=MISSING_LIBRARY.keys())
+def test_a_missing_library_folder_is_named_not_called_empty(tmp_path, build):
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    missing = tmp_path / "no-such-library"
+    before = _snapshot(tmp_path)
+    _one_line_error(_run(*build(str(mix), str(missing))), f"{missing}: the library folder does not exist")
+    assert _snapshot(tmp_path) == before
+
+
+def test_library_add_makes_a_library_folder_only_in_an_existing_folder(tmp_path):
+    track = _write(tmp_path / "song.wav", _track(0.0, 0.1, 1))
+    before = _snapshot(tmp_path)
+    _one_line_error(
+        _run("library", "add", str(track), "--library", str(tmp_path / "nowhere" / "lib")),
+        f"its folder {tmp_path / 'nowhere'} does not exist",
+    )
+    _one_line_error(_run("library", "add", str(track), "--library", str(track)), "is a file, not a library folder")
+    assert _snapshot(tmp_path) == before
+    _ok(_run("library", "add", str(track), "--library", str(tmp_path / "lib")))
+    assert Library(tmp_path / "lib").names() == ["song"]
+
+
+def test_an_empty_folder_is_an_empty_library_and_a_folder_of_other_things_is_not_one(tmp_path):
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    listed = _run("library", "list", "--library", str(empty))
+    _ok(listed)
+    assert "is empty" in listed.stdout
+    _one_line_error(_run("match", str(mix), "--library", str(empty)), f"{empty}: the library is empty")
+    _one_line_error(_run("library", "show", "mix", "--library", str(empty)), "no profile named 'mix'")
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    _write(audio / "song.wav", _track(0.0, 0.1, 1))
+    before = _snapshot(tmp_path)
+    for args in (["match", str(mix)], ["library", "list"], ["library", "rescan"]):
+        _one_line_error(_run(*args, "--library", str(audio)), f"{audio}: not a reference library")
+    assert _snapshot(tmp_path) == before
     assert not (tmp_path / "mix_master.wav").exists()
 
 
@@ -310,9 +468,23 @@ def test_the_starter_index_is_current():
     np.testing.assert_allclose(stored.features[order], rebuilt.features, atol=1e-9)
 
 
+def test_every_style_the_readme_names_is_a_style_of_the_starter_library():
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"--style[ =]([a-z][a-z0-9._-]*)", readme))  # NAME, in capitals, is a placeholder
+    assert named, "the README names no style: this test would check nothing"
+    starter = {s.name for s in load_styles(Library(starter_library_dir())).styles}
+    assert named <= starter, f"README names styles the starter library lacks: {sorted(named - starter)}"
+
+
 def test_the_default_library_is_the_per_user_data_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     track = _write(tmp_path / "song.wav", _track(0.0, 0.1, 1))
+    before = runner.invoke(app, ["library", "list"], env={"COLUMNS": "300"})
+    _ok(before)  # no library yet is not an error: it says so, and where the starter library is
+    assert "no library of your own yet at" in before.stdout and str(starter_library_dir()) in before.stdout
+    assert not (tmp_path / "data").exists()
     _ok(_run("library", "add", str(track)))
     assert (tmp_path / "data" / "automaster" / "library" / "profiles" / "song.json").is_file()
     assert "song" in _run("library", "list").stdout
@@ -327,3 +499,87 @@ def test_a_style_without_a_library_comes_from_the_starter_library(tmp_path, monk
     _ok(result)
     assert f"style {style.name!r}" in result.stderr
     assert _lufs(sf.read(str(out))[0]) == pytest.approx(style.target.integrated_lufs, abs=LOUDNESS_TOLERANCE_LU)
+
+
+def test_library_styles_without_a_library_lists_the_starter_librarys(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no library of one's own
+    starter_before = _snapshot(starter_library_dir())
+    result = runner.invoke(app, ["library", "styles"], env={"COLUMNS": "200"})
+    _ok(result)
+    assert "the starter library's styles, which --style uses" in result.stdout
+    starter = load_styles(Library(starter_library_dir()))
+    for style in starter.styles:
+        assert style.name in result.stdout and all(m in result.stdout for m in style.members)
+    assert _snapshot(starter_library_dir()) == starter_before  # listed, not made again
+    assert not (tmp_path / "data").exists()
+    _one_line_error(_run("library", "styles", "--count", "3"), "the starter library's styles are fixed")
+
+
+def test_library_styles_and_style_read_the_same_library(tmp_path, monkeypatch, six):
+    # With a library of one's own, 'library styles' groups it, and --style uses those styles.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    own = Library(tmp_path / "data" / "automaster" / "library")
+    own.add([six.get(n) for n in TRACKS])
+    result = runner.invoke(app, ["library", "styles", "--count", "2"], env={"COLUMNS": "200"})
+    _ok(result)
+    styles = load_styles(own)
+    assert all(s.name in result.stdout for s in styles.styles)
+    bright = _style_of(own, "bright_a")
+    mix = _write(tmp_path / "mix.wav", _track(0.0, 0.05, 13))
+    out = tmp_path / "out.wav"
+    result = _run("match", str(mix), "--style", bright.name, "-o", str(out))
+    _ok(result)
+    assert f"style {bright.name!r} (3 references" in result.stderr and "starter" not in result.stderr
+    assert _lufs(sf.read(str(out))[0]) == pytest.approx(bright.target.integrated_lufs, abs=LOUDNESS_TOLERANCE_LU)
+    # Down to one profile, it cannot be grouped again: 'library styles' lists the style left,
+    # the one --style still uses.
+    _ok(_run("library", "remove", *[n for n in TRACKS if n != "bright_a"]))
+    result = runner.invoke(app, ["library", "styles"], env={"COLUMNS": "200"})
+    _ok(result)
+    assert "1 profile: too few to group again" in result.stdout and bright.name in result.stdout
+    assert [s.members for s in load_styles(own).styles] == [("bright_a",)]
+
+
+# --- tables in a narrow terminal ----------------------------------------------------------
+
+
+def _columns(rendered: str) -> list[str]:
+    """Each column's text, its lines joined, without borders and spaces."""
+    columns: dict[int, str] = {}
+    for line in rendered.splitlines():
+        cells = line.split("│")[1:-1]  # body lines only: the header's bars are ┃
+        for k, cell in enumerate(cells):
+            columns[k] = columns.get(k, "") + cell.replace(" ", "")
+    return list(columns.values())
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_library_list_keeps_every_value_whole_in_any_width(width):
+    import io
+
+    from rich.console import Console
+
+    from matcher.cli.library import profiles_table
+
+    long_source = "/home/someone/music/references/" + "a-very-long-folder-name/" * 4 + "the song [live] (final).flac"
+    profiles = [
+        replace(_profile("widelands_beauty_of_the_flat_lands", _track(2.0, 0.1, 1), ("folk", "acoustic")),
+                source=long_source),
+        _profile("dark", _track(-3.0, 0.02, 2)),
+    ]
+    index = Index.of(profiles)
+    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
+    console.print(profiles_table("a library", index))
+    rendered = console.file.getvalue()
+    assert max(map(len, rendered.splitlines())) <= width
+    lines = rendered.splitlines()
+    columns = _columns(rendered)
+    for k, profile in enumerate(profiles):
+        lufs, lra = (index.features[k, FEATURE_NAMES.index(f)] for f in ("loudness_lufs", "loudness_range_lu"))
+        figures = [f"{lufs:.1f}", f"{lra:.1f}", "0:04.0", profile.added]
+        for figure in figures:  # each on one line, whole
+            assert any(f" {figure} " in line for line in lines), (figure, rendered)
+        for text in (profile.name, ", ".join(profile.tags), profile.source):  # folded, but all there
+            assert any(text.replace(" ", "") in column for column in columns), (text, rendered)
+    if width >= 80:  # one column per field while the numbers fit
+        assert all(h in lines[1] + lines[2] for h in ("LUFS", "LRA", "length", "added", "source"))

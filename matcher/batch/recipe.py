@@ -21,7 +21,6 @@ from pathlib import Path
 
 from matcher.analysis.result import Analysis
 from matcher.batch.jobs import Recipe
-from matcher.errors import LibraryError
 from matcher.fitting.config import FitConfig
 from matcher.library.choice import Choice
 
@@ -154,13 +153,11 @@ def library_digest(folder: Path) -> str:
     Raises
     ------
     LibraryError
-        No library in ``folder``, or an empty one.
+        No library in ``folder`` (a missing folder, or not a library), or an empty one.
     """
     from matcher.library.store import Library
 
-    index = Library(folder).index()
-    if len(index) == 0:
-        raise LibraryError(f"{folder}: no reference library here, or an empty one")
+    index = Library(folder).require_profiles()
     digest = hashlib.sha256()
     for name, sha256, row in zip(index.names.tolist(), index.sha256.tolist(), index.features):
         digest.update(f"{name}\0{sha256}\0".encode("utf-8"))
@@ -209,9 +206,9 @@ def describe_chooser(choose) -> dict | None:
         where = "starter" if choose.library_dir is None else str(choose.library_dir)
         return {"library": where, "k": choose.k, "profiles": choose.profiles_sha256}
     if isinstance(choose, StyleChoice):
-        from matcher.library.styles import load_styles
+        from matcher.library.styles import find_style
 
-        style = load_styles(Library(choose.library_dir)).get(choose.name)
+        style = find_style(Library(choose.library_dir), choose.name)
         return {
             "library": str(Path(choose.library_dir).absolute()),
             "style": choose.name,

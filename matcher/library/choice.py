@@ -15,8 +15,9 @@ import numpy as np
 
 from matcher.analysis.result import Analysis
 from matcher.errors import LibraryError
-from matcher.library.features import MIN_SCALE, features, group_weights
-from matcher.library.store import Library
+from matcher.library.features import Standardiser, features
+from matcher.library.store import Library, is_starter_library
+from matcher.library.styles import find_style
 
 CLOSENESS_FLOOR = 0.05
 """Added to every distance (standardised units) before weighting by its inverse, so that a
@@ -50,20 +51,6 @@ class Choice:
     how: str
 
 
-class Standardiser:
-    """Standardises feature vectors by a library's mean and spread, and weights each group
-    of features (tone, loudness, dynamics, width) equally."""
-
-    def __init__(self, library_features: np.ndarray):
-        x = np.asarray(library_features, dtype=np.float64)
-        self.mean = x.mean(axis=0) if x.shape[0] else np.zeros(x.shape[1])
-        spread = x.std(axis=0) if x.shape[0] > 1 else np.zeros(x.shape[1])
-        self.scale = np.maximum(spread, MIN_SCALE) / group_weights()
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
-
-
 def closeness_weights(distances: Sequence[float]) -> np.ndarray:
     """Blend weights from distances: inversely proportional to ``distance + CLOSENESS_FLOOR``."""
     w = 1.0 / (np.asarray(distances, dtype=np.float64) + CLOSENESS_FLOOR)
@@ -86,9 +73,7 @@ class NearestReferences:
         from sklearn.neighbors import NearestNeighbors
 
         self.library = library
-        self.index = library.index()
-        if len(self.index) == 0:
-            raise LibraryError(f"{library.root}: the library is empty (add references: automaster library add FILES)")
+        self.index = library.require_profiles()
         self.standardise = Standardiser(self.index.features)
         self._model = NearestNeighbors(algorithm="kd_tree").fit(self.standardise(self.index.features))
 
@@ -132,20 +117,20 @@ class StyleChoice:
     name: str
 
     def __call__(self, mix: Analysis) -> Choice:
-        from matcher.library.styles import load_styles
-
-        style = load_styles(Library(self.library_dir)).get(self.name)
+        style = find_style(Library(self.library_dir), self.name)
+        where = " of the starter library" if is_starter_library(self.library_dir) else ""
+        n = len(style.members)
+        members = f"{n} reference{'s' if n != 1 else ''}: {', '.join(style.members)}"
         return Choice(
             names=(f"style {style.name}",),
             weights=(1.0,),
             distances=None,
             analyses=(style.target,),
-            how=f"the centre of style {style.name!r} ({len(style.members)} references: {', '.join(style.members)})",
+            how=f"the centre of style {style.name!r}{where} ({members})",
         )
 
 
 def _library_label(folder: Path) -> str:
-    from matcher.library.store import starter_library_dir
-
-    same = Path(folder).resolve() == starter_library_dir().resolve()
-    return "the starter library (no --ref given; see matcher/references/README.md)" if same else str(folder)
+    if is_starter_library(folder):
+        return "the starter library (no --ref given; see matcher/references/README.md)"
+    return str(folder)

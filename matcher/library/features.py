@@ -47,6 +47,20 @@ def group_weights() -> np.ndarray:
     return np.array([1.0 / np.sqrt(np.sum(groups == g)) for g in GROUPS])
 
 
+class Standardiser:
+    """Standardises feature vectors by a library's mean and spread, and weights each group
+    of features (tone, loudness, dynamics, width) equally."""
+
+    def __init__(self, library_features: np.ndarray):
+        x = np.asarray(library_features, dtype=np.float64)
+        self.mean = x.mean(axis=0) if x.shape[0] else np.zeros(x.shape[1])
+        spread = x.std(axis=0) if x.shape[0] > 1 else np.zeros(x.shape[1])
+        self.scale = np.maximum(spread, MIN_SCALE) / group_weights()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+
+
 def features(analysis: Analysis) -> np.ndarray:
     """The feature vector of an analysis, shape ``(len(FEATURE_NAMES),)``, in dB and LU.
 

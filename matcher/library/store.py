@@ -52,6 +52,11 @@ def starter_library_dir() -> Path:
     return Path(str(files("matcher") / "references"))
 
 
+def is_starter_library(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is the starter library."""
+    return Path(folder).resolve() == starter_library_dir().resolve()
+
+
 def file_sha256(path: Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB pieces."""
     digest = hashlib.sha256()
@@ -174,7 +179,9 @@ class Library:
     Parameters
     ----------
     root : path
-        The library folder; created by the first :meth:`add`.
+        The library folder; created by the first :meth:`add`. Reading a library whose
+        folder does not exist, or a folder that holds other things but no profiles, is a
+        :class:`~matcher.errors.LibraryError`; an empty folder is an empty library.
     """
 
     def __init__(self, root: str | os.PathLike):
@@ -196,10 +203,31 @@ class Library:
     # --- reading -----------------------------------------------------------------------
 
     def index(self) -> Index:
-        """The index of every profile: loaded from ``index.npz``, or rebuilt when stale."""
+        """The index of every profile: loaded from ``index.npz``, or rebuilt when stale.
+
+        Raises
+        ------
+        LibraryError
+            The folder does not exist, is a file, or is not a library (not empty, and no
+            ``profiles`` folder in it).
+        """
         if self._index is None:
             self._index = self._load_index()
         return self._index
+
+    def require_folder(self) -> None:
+        """Raise :class:`LibraryError` unless the library's folder exists."""
+        if not self.root.exists():
+            raise LibraryError(f"{self.root}: the library folder does not exist")
+        if not self.root.is_dir():
+            raise LibraryError(f"{self.root}: is a file, not a library folder")
+
+    def require_profiles(self) -> Index:
+        """The index, which must list at least one profile."""
+        index = self.index()
+        if len(index) == 0:
+            raise LibraryError(f"{self.root}: the library is empty (add references: automaster library add FILES)")
+        return index
 
     def __len__(self) -> int:
         return len(self.index())
@@ -209,13 +237,17 @@ class Library:
 
     def get(self, name: str) -> Profile:
         """The profile called ``name``."""
+        self.require_folder()
         path = self._profile_path(name)
         if not path.is_file():
             raise LibraryError(f"{self.root}: no profile named {name!r}")
         return self._read_profile(path)
 
     def find_hash(self, sha256: str) -> str | None:
-        """The name of the profile of a file with this sha256, if any."""
+        """The name of the profile of a file with this sha256, if any (none in a library
+        not made yet)."""
+        if not self.profiles_dir.is_dir():
+            return None
         hits = np.flatnonzero(self.index().sha256 == sha256)
         return str(self.index().names[hits[0]]) if hits.size else None
 
@@ -238,13 +270,16 @@ class Library:
         return stored
 
     def replace(self, profile: Profile) -> None:
-        """Overwrite the stored profile of the same name (a rescanned file)."""
+        """Overwrite the stored profile of the same name (a rescanned file). The styles
+        holding it are not changed here: :func:`matcher.library.styles.restyle` does that."""
         row = self.index().row(profile.name)
         write_text_atomic(self._profile_path(profile.name), profile.to_json())
         self._save_index(self.index().without(np.array([row])).plus(Index.of([profile])))
 
     def remove(self, name: str) -> None:
-        """Forget a profile (the audio file is not touched)."""
+        """Forget a profile (the audio file is not touched). It stays in the styles until
+        :func:`matcher.library.styles.restyle` takes it out (``library remove`` does)."""
+        self.require_folder()
         path = self._profile_path(name)
         if not path.is_file():
             raise LibraryError(f"{self.root}: no profile named {name!r}")
@@ -267,7 +302,11 @@ class Library:
         return Profile.from_json(text, str(path))
 
     def _load_index(self) -> Index:
+        self.require_folder()
         if not self.profiles_dir.is_dir():
+            with os.scandir(self.root) as entries:
+                if any(entries):  # an empty folder is an empty library; anything else is not one
+                    raise LibraryError(f"{self.root}: not a reference library (no profiles folder in it)")
             return Index.of([])
         stored = Index.from_npz(self.index_path) if self.index_path.is_file() else None
         on_disk = sorted(entry.name[:-5] for entry in os.scandir(self.profiles_dir) if entry.name.endswith(".json"))

@@ -5,11 +5,19 @@ of groups chosen by the silhouette score when not given). Each group is named af
 sets its centre apart from the library (``loud-bright``, ``dynamic-wide``...), and its
 centre is the blend of its members' analyses (:func:`matcher.analysis.combine.combine`),
 which ``match --style NAME`` matches toward. Saved as ``styles.json`` in the library.
+
+Removing a profile or analysing it again (``library rescan``) does not group the library
+again: each style keeps its name and its other members, and its centre is made again from
+the members left (:func:`restyle`); a style left with no members is dropped. Grouping again
+would rename and reshuffle styles a user has chosen by name; ``library styles`` does that
+when asked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -17,9 +25,15 @@ from matcher.analysis.combine import combine
 from matcher.analysis.result import Analysis
 from matcher.errors import LibraryError
 from matcher.io.writing import write_text_atomic
-from matcher.library.choice import Standardiser
-from matcher.library.features import FEATURE_NAMES, GROUPS
-from matcher.library.store import Library, today, unique_name
+from matcher.library.features import FEATURE_NAMES, GROUPS, Standardiser
+from matcher.library.store import (
+    Library,
+    default_library_dir,
+    is_starter_library,
+    starter_library_dir,
+    today,
+    unique_name,
+)
 from matcher.serialization import from_json, to_json
 
 MAX_STYLES = 8
@@ -59,12 +73,13 @@ class StyleSet:
     styles: tuple[Style, ...]
     schema_version: int = SCHEMA_VERSION
 
-    def get(self, name: str) -> Style:
+    def get(self, name: str, where: str = "the library") -> Style:
+        """The style called ``name``; ``where`` names the library in the error."""
         for style in self.styles:
             if style.name == name:
                 return style
         known = ", ".join(s.name for s in self.styles)
-        raise LibraryError(f"no style named {name!r}; the library's styles are: {known}")
+        raise LibraryError(f"{where} has no style named {name!r}; its styles are: {known}")
 
     def to_json(self) -> str:
         return to_json(self)
@@ -113,16 +128,80 @@ def make_styles(library: Library, n_styles: int | None = None, seed: int = 0) ->
         rows = np.flatnonzero(labels == label)
         name = unique_name(_describe(z_groups[rows].mean(axis=0)), taken)
         taken.add(name)
-        members = tuple(str(index.names[r]) for r in rows)
-        styles.append(
-            Style(
-                name=name,
-                members=members,
-                centre_features=tuple(np.round(index.features[rows].mean(axis=0), 3).tolist()),
-                target=combine([library.get(m).analysis for m in members]),
-            )
-        )
+        styles.append(_style(library, name, tuple(str(index.names[r]) for r in rows)))
     return StyleSet(made=today(), feature_names=FEATURE_NAMES, styles=tuple(styles))
+
+
+def _style(library: Library, name: str, members: tuple[str, ...]) -> Style:
+    """The style ``name`` of these members: their mean features and their blend."""
+    index = library.index()
+    rows = [index.row(m) for m in members]
+    return Style(
+        name=name,
+        members=members,
+        centre_features=tuple(np.round(index.features[rows].mean(axis=0), 3).tolist()),
+        target=combine([library.get(m).analysis for m in members]),
+    )
+
+
+@dataclass(frozen=True)
+class Restyled:
+    """A style that :func:`restyle` changed.
+
+    Attributes
+    ----------
+    name : str
+    members : tuple of str
+        The members left; empty when the style was dropped.
+    """
+
+    name: str
+    members: tuple[str, ...]
+
+
+def restyle(library: Library, changed: Iterable[str] = ()) -> tuple[Restyled, ...]:
+    """Bring a library's styles in step with its profiles, without grouping them again.
+
+    Members no longer in the library leave their style; a style that lost a member, or
+    has a member named in ``changed`` (analysed again), gets its centre and blend made
+    again from its members. A style with no members left is dropped, and ``styles.json``
+    with the last one (``--style`` then falls back as it does for a library without
+    styles). Styles made by another version are left alone: :func:`load_styles` refuses
+    them anyway.
+
+    Parameters
+    ----------
+    library : Library
+    changed : iterable of str
+        Profiles whose analysis changed since the styles were made.
+
+    Returns
+    -------
+    tuple of Restyled
+        The styles changed, in their order.
+    """
+    path = library.styles_path
+    if not path.is_file():
+        return ()
+    styles = _read_styles(library)
+    if styles.feature_names != FEATURE_NAMES:
+        return ()
+    present = set(library.names())
+    changed = set(changed)
+    kept, changes = [], []
+    for style in styles.styles:
+        members = tuple(m for m in style.members if m in present)
+        if members == style.members and not changed.intersection(members):
+            kept.append(style)
+            continue
+        changes.append(Restyled(style.name, members))
+        if members:
+            kept.append(_style(library, style.name, members))
+    if kept and changes:
+        save_styles(library, replace(styles, styles=tuple(kept)))
+    elif changes:
+        path.unlink()
+    return tuple(changes)
 
 
 def save_styles(library: Library, styles: StyleSet) -> None:
@@ -130,13 +209,54 @@ def save_styles(library: Library, styles: StyleSet) -> None:
 
 
 def load_styles(library: Library) -> StyleSet:
-    path = library.styles_path
-    if not path.is_file():
+    """The styles saved in a library, every member of which is one of its profiles.
+
+    Raises
+    ------
+    LibraryError
+        No library there, no styles yet, styles of another version, or a member no longer
+        in the library (a profile deleted by hand).
+    """
+    present = set(library.index().names.tolist())
+    if not library.styles_path.is_file():
         raise LibraryError(f"{library.root}: no styles yet (make them: automaster library styles)")
-    styles = StyleSet.from_json(path.read_text(encoding="utf-8"), str(path))
+    styles = _read_styles(library)
+    path = library.styles_path
     if styles.feature_names != FEATURE_NAMES:
         raise LibraryError(f"{path}: made by another version (remake them: automaster library styles)")
+    for style in styles.styles:
+        gone = [m for m in style.members if m not in present]
+        if gone:
+            raise LibraryError(
+                f"{path}: style {style.name!r} holds {gone[0]!r}, which is no longer in the library "
+                "(remake the styles: automaster library styles)"
+            )
     return styles
+
+
+def find_style(library: Library, name: str) -> Style:
+    """The style called ``name`` in a library."""
+    where = "the starter library" if is_starter_library(library.root) else str(library.root)
+    return load_styles(library).get(name, where)
+
+
+def style_library_dir(folder: Path | None) -> Path:
+    """The library whose styles ``--style`` names: ``folder`` when given; else the per-user
+    library once it has styles, else the starter library (``library styles`` lists the
+    same ones)."""
+    if folder is not None:
+        return Path(folder)
+    own = Library(default_library_dir())
+    return own.root if own.styles_path.is_file() else starter_library_dir()
+
+
+def _read_styles(library: Library) -> StyleSet:
+    path = library.styles_path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LibraryError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    return StyleSet.from_json(text, str(path))
 
 
 # Words for what sets a centre apart: (score, word when high, word when low).
