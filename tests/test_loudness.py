@@ -1,13 +1,18 @@
 """Loudness (ITU-R BS.1770-4) and loudness range (EBU Tech 3342) against truths and pyloudnorm."""
 
+import tracemalloc
+
 import numpy as np
 import pyloudnorm
 import pytest
 import scipy.signal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from signals import pink_noise, sine, stepped_sine, white_noise
 
 from matcher.analysis.analyzer import analyze
-from matcher.analysis.loudness import LoudnessMeter
+from matcher.analysis.loudness import LoudnessMeter, energy_to_lufs, loudness_maxima
+from matcher.dsp.segments import SlidingSumMaxima
 
 # BS.1770-4 tables 1 and 2: the K-weighting biquads at 48 kHz.
 ITU_SHELF = ([1.53512485958697, -2.69169618940638, 1.19839281085285], [1.0, -1.69065929318241, 0.73248077421585])
@@ -105,3 +110,91 @@ def test_silence_is_a_documented_result():
     assert analysis.is_silent
     assert analysis.integrated_lufs == -200.0
     assert analysis.true_peak_dbtp == -200.0
+
+
+# --- loudest windows over every window start (EBU Tech 3341 max M and max S) --------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=200),
+    windows=st.tuples(st.integers(1, 50), st.integers(1, 50)),
+    cuts=st.lists(st.integers(0, 200), max_size=6),
+)
+def test_sliding_sum_maxima_equal_brute_force_however_the_stream_is_cut(values, windows, cuts):
+    x = np.asarray(values)
+    tracker = SlidingSumMaxima(windows)
+    for part in np.split(x, sorted(c for c in cuts if c <= x.shape[0])):
+        tracker.process(part)
+    for window, got in zip(windows, tracker.maxima):
+        if x.shape[0] < window:
+            assert got is None
+        else:
+            want = max(x[i : i + window].sum() for i in range(x.shape[0] - window + 1))
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_sliding_sum_maxima_memory_does_not_grow_with_the_stream():
+    # What the tracker holds between blocks is one window, however long the stream: its
+    # peak allocation over four minutes of 48 kHz blocks is that over one minute.
+    def peak_bytes(minutes: int) -> int:
+        tracker = SlidingSumMaxima((19200, 144000))
+        block = np.random.default_rng(5).random(65536)
+        tracemalloc.start()
+        for _ in range(minutes * 60 * 48000 // block.shape[0]):
+            tracker.process(block)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    one, four = peak_bytes(1), peak_bytes(4)
+    assert four <= one * 1.05 + 4096
+    assert four < 4 * (65536 + 144000) * 8  # a few arrays of a block and a window of float64
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_maxima_find_a_tone_between_the_100_ms_readings(rate):
+    # A 400 ms tone 50 ms after the start: the 100 ms grid's best window holds 350 ms of it
+    # (0.58 LU low); the loudest window over every start holds all of it. Its loudness is
+    # that of the same tone held steady.
+    x = sine(1000.0, 1.5, rate, amplitude=0.1, fade_s=0.0)
+    steady = meter_lufs(x, rate).integrated_lufs()
+    burst = np.zeros_like(x)
+    start, length = int(0.05 * rate), int(0.4 * rate)
+    burst[start : start + length] = x[start : start + length]
+    energies = meter_lufs(burst, rate)
+    grid_max = float(energy_to_lufs(energies.windows(4)).max())
+    exact = loudness_maxima(burst, rate)
+    assert grid_max == pytest.approx(steady + 10 * np.log10(0.35 / 0.4), abs=0.05)
+    assert exact.momentary_lufs == pytest.approx(steady, abs=0.02)
+    assert exact.short_term_lufs is None  # 1.5 s: no 3 s window
+
+
+@pytest.mark.parametrize("block", [1000, 48000, 65537])
+def test_maxima_blockwise_equal_whole(block):
+    x = pink_noise(8.0, 48000, seed=9)
+    x[2 * 48000 : 3 * 48000] *= 4.0  # a loud second somewhere
+    whole = loudness_maxima(x, 48000)
+    meter = LoudnessMeter(48000, 2, maxima=True)
+    for i in range(0, x.shape[0], block):
+        meter.process(x[i : i + block])
+    meter.finish()
+    assert meter.maxima().momentary_lufs == pytest.approx(whole.momentary_lufs, abs=1e-9)
+    assert meter.maxima().short_term_lufs == pytest.approx(whole.short_term_lufs, abs=1e-9)
+    # and no grid window is louder than the loudest of all windows
+    energies = meter_lufs(x, 48000)
+    assert float(energy_to_lufs(energies.windows(4)).max()) <= whole.momentary_lufs + 1e-9
+    assert float(energies.short_term_lufs().max()) <= whole.short_term_lufs + 1e-9
+
+
+def test_maxima_are_reset_with_the_meter_and_need_asking_for():
+    loud = sine(1000.0, 4.0, 48000, amplitude=0.5, fade_s=0.0)
+    meter = LoudnessMeter(48000, 2, maxima=True)
+    meter.process(loud)
+    meter.finish()
+    meter.reset()
+    meter.process(loud * 0.1)
+    meter.finish()
+    assert meter.maxima().momentary_lufs == pytest.approx(loudness_maxima(loud, 48000).momentary_lufs - 20.0, abs=0.01)
+    with pytest.raises(ValueError, match="maxima=True"):
+        LoudnessMeter(48000, 2).maxima()
