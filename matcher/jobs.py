@@ -32,10 +32,14 @@ class Cancelled(Exception):
 
 
 def analyze_source(
-    source: AudioSource, true_peak: bool = True, stop: threading.Event | None = None, condition: bool = True
+    source: AudioSource,
+    true_peak: bool = True,
+    stop: threading.Event | None = None,
+    condition: bool = True,
+    loudness_maxima: bool = False,
 ) -> Analysis:
     """Analyse every block of a source; raise :class:`Cancelled` once ``stop`` is set."""
-    analyzer = Analyzer(source.info.sample_rate_hz, source.info.channels, true_peak, condition)
+    analyzer = Analyzer(source.info.sample_rate_hz, source.info.channels, true_peak, condition, loudness_maxima)
     for block in source():
         if stop is not None and stop.is_set():
             raise Cancelled(str(source.info.path))
@@ -44,9 +48,9 @@ def analyze_source(
 
 
 def analyze_file(path: Path, on_block: Progress | None = None) -> tuple[AudioInfo, Analysis]:
-    """Open, validate and analyse one file."""
+    """Open, validate and analyse one file, with every figure (the loudness maxima too)."""
     info = open_audio(path)
-    return info, analyze_source(AudioSource(info, on_block))
+    return info, analyze_source(AudioSource(info, on_block), loudness_maxima=True)
 
 
 def require_audible(info: AudioInfo, analysis: Analysis) -> None:

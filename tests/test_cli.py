@@ -402,6 +402,20 @@ def test_analyze_json_loudness_agrees_with_pyloudnorm(tmp_path, mix, mix_audio):
     assert analysis.channels == 2 and analysis.sample_rate_hz == SAMPLE_RATE_HZ
 
 
+def test_analyze_of_a_long_file_shows_the_loudest_windows(tmp_path, mix, mix_audio):
+    json_path = tmp_path / "a.json"
+    result = runner.invoke(app, ["analyze", str(mix), "--json", str(json_path)])
+    _ok(result)
+    analysis = Analysis.from_json(json_path.read_text(encoding="utf-8"))
+    assert analysis.max_short_term_lufs is not None and analysis.loudness_range_lu is not None
+    # The loudest of every window start is at least the loudest of the 100 ms readings.
+    assert max(analysis.short_term_lufs) <= analysis.max_short_term_lufs + 1e-3
+    assert analysis.max_momentary_lufs >= analysis.max_short_term_lufs
+    assert f"max {analysis.max_momentary_lufs:.1f} LUFS" in result.stdout
+    assert f"max {analysis.max_short_term_lufs:.1f} LUFS" in result.stdout
+    assert "undefined" not in result.stdout
+
+
 # --- bad input ---------------------------------------------------------------------------
 
 # Each case builds its files under tmp_path and returns the command line and the text the

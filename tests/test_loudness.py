@@ -1,6 +1,9 @@
 """Loudness (ITU-R BS.1770-4) and loudness range (EBU Tech 3342) against truths and pyloudnorm."""
 
+import json
 import tracemalloc
+from dataclasses import replace
+from importlib import resources
 
 import numpy as np
 import pyloudnorm
@@ -12,7 +15,9 @@ from signals import pink_noise, sine, stepped_sine, white_noise
 
 from matcher.analysis.analyzer import analyze
 from matcher.analysis.loudness import LoudnessMeter, energy_to_lufs, loudness_maxima
+from matcher.analysis.result import Analysis
 from matcher.dsp.segments import SlidingSumMaxima
+from matcher.library.store import Profile
 
 # BS.1770-4 tables 1 and 2: the K-weighting biquads at 48 kHz.
 ITU_SHELF = ([1.53512485958697, -2.69169618940638, 1.19839281085285], [1.0, -1.69065929318241, 0.73248077421585])
@@ -198,3 +203,29 @@ def test_maxima_are_reset_with_the_meter_and_need_asking_for():
     assert meter.maxima().momentary_lufs == pytest.approx(loudness_maxima(loud, 48000).momentary_lufs - 20.0, abs=0.01)
     with pytest.raises(ValueError, match="maxima=True"):
         LoudnessMeter(48000, 2).maxima()
+
+
+def test_analysis_carries_the_maxima_only_when_asked():
+    x = pink_noise(5.0, 44100, seed=11)
+    with_maxima = analyze(x, 44100, loudness_maxima=True)
+    exact = loudness_maxima(x, 44100)
+    assert with_maxima.max_momentary_lufs == pytest.approx(exact.momentary_lufs, abs=1e-3)
+    assert with_maxima.max_short_term_lufs == pytest.approx(exact.short_term_lufs, abs=1e-3)
+    without = analyze(x, 44100)
+    assert without.max_momentary_lufs is None and without.max_short_term_lufs is None
+    assert replace(with_maxima, max_momentary_lufs=None, max_short_term_lufs=None) == without
+
+
+def test_analyses_saved_before_the_maxima_still_load():
+    # The starter library's profiles were written before the maxima were added: they load,
+    # with the maxima None and every other figure as saved.
+    path = next(iter(sorted(resources.files("matcher.references").joinpath("profiles").iterdir())))
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    analysis = saved["analysis"]
+    analysis.pop("max_momentary_lufs", None)
+    analysis.pop("max_short_term_lufs", None)
+    loaded = Analysis.from_json(json.dumps(analysis))
+    assert loaded.max_momentary_lufs is None and loaded.max_short_term_lufs is None
+    assert loaded.integrated_lufs == analysis["integrated_lufs"]
+    assert loaded.loudness_range_lu == analysis["loudness_range_lu"]
+    assert Profile.from_json(path.read_text(encoding="utf-8")).analysis.integrated_lufs == analysis["integrated_lufs"]

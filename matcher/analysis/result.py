@@ -55,6 +55,11 @@ class Analysis:
         Time before the first and after the last sample above -60 dBFS.
         These five describe a mix's condition; None where it was not measured (the
         references of a match, and blends).
+    max_momentary_lufs, max_short_term_lufs : float or None
+        The loudest momentary (400 ms) and short-term (3 s) loudness over every window start
+        (EBU Tech 3341, ungated; -200 for silence). None where it was not measured (``match``
+        and blends leave it out; analyses saved before it existed) or where the audio is
+        shorter than the window.
     """
 
     SCHEMA_VERSION = 2
@@ -83,6 +88,8 @@ class Analysis:
     clipped_runs: int | None
     leading_silence_s: float | None
     trailing_silence_s: float | None
+    max_momentary_lufs: float | None = None
+    max_short_term_lufs: float | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
