@@ -19,7 +19,7 @@ from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
 from matcher.fitting.fit import fit
 from matcher.fitting.settings import Settings
-from matcher.io.reading import AudioInfo, AudioSource, open_audio
+from matcher.io.reading import MIN_DURATION_S, AudioInfo, AudioSource, open_audio
 from matcher.io.writing import AtomicAudioWriter, check_output_path
 from matcher.library.choice import Choice
 from matcher.rendering.renderer import GainPlan, Renderer, RenderReport
@@ -47,9 +47,16 @@ def analyze_source(
     return analyzer.finish()
 
 
-def analyze_file(path: Path, on_block: Progress | None = None) -> tuple[AudioInfo, Analysis]:
-    """Open, validate and analyse one file, with every figure (the loudness maxima too)."""
-    info = open_audio(path)
+def analyze_file(
+    path: Path, on_block: Progress | None = None, min_duration_s: float = MIN_DURATION_S
+) -> tuple[AudioInfo, Analysis]:
+    """Open, validate and analyse one file, with every figure (the loudness maxima too).
+
+    ``min_duration_s``: the shortest file accepted. Mastering needs 3 s; a file to measure
+    needs only one momentary window (:data:`~matcher.analysis.loudness.MOMENTARY_S`), and
+    figures with longer windows are then None.
+    """
+    info = open_audio(path, min_duration_s)
     return info, analyze_source(AudioSource(info, on_block), loudness_maxima=True)
 
 

@@ -216,6 +216,21 @@ def test_analysis_carries_the_maxima_only_when_asked():
     assert replace(with_maxima, max_momentary_lufs=None, max_short_term_lufs=None) == without
 
 
+def test_short_audio_has_no_short_term_loudness_or_range():
+    # 1.2 s: integrated and momentary loudness are defined (400 ms windows), short-term
+    # loudness and loudness range (3 s windows) are not: None and empty, never 0.
+    x = pink_noise(1.2, 44100, rms=0.05, seed=12)
+    analysis = analyze(x, 44100, loudness_maxima=True)
+    assert analysis.integrated_lufs == pytest.approx(pyloudnorm.Meter(44100).integrated_loudness(x) + 0.043, abs=0.05)
+    assert analysis.max_momentary_lufs == pytest.approx(loudness_maxima(x, 44100).momentary_lufs, abs=1e-3)
+    assert analysis.loudness_range_lu is None
+    assert analysis.max_short_term_lufs is None
+    assert analysis.short_term_lufs == ()
+    assert Analysis.from_json(analysis.to_json()) == analysis
+    # From 3 s on, every figure is there.
+    assert analyze(pink_noise(3.0, 44100, seed=12), 44100).loudness_range_lu is not None
+
+
 def test_analyses_saved_before_the_maxima_still_load():
     # The starter library's profiles were written before the maxima were added: they load,
     # with the maxima None and every other figure as saved.

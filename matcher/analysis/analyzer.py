@@ -7,7 +7,7 @@ from typing import Iterable
 import numpy as np
 
 from matcher.analysis.condition import ConditionMeter, block_peak
-from matcher.analysis.loudness import SUBBLOCK_S, LoudnessMeter
+from matcher.analysis.loudness import SHORT_TERM_S, SUBBLOCK_S, LoudnessMeter, window_samples
 from matcher.analysis.result import Analysis
 from matcher.analysis.spectrum import DYNAMICS_CROSSOVERS_HZ, SpectrumAnalyzer
 from matcher.analysis.truepeak import TruePeakDetector
@@ -98,6 +98,8 @@ class Analyzer:
         condition = self._condition.finish() if self._condition is not None else None
         integrated = energies.integrated_lufs()
         maxima = self._loudness.maxima() if self._loudness_maxima else None
+        # Tech 3342's loudness range needs at least one 3 s window: undefined below that.
+        has_short_term = self._samples >= window_samples(SHORT_TERM_S, self.sample_rate_hz)
         true_peak = float(gain_to_db(self._true_peak_max)) if self._true_peak is not None else None
         silent = integrated <= FLOOR_DB
         width = np.where(
@@ -110,7 +112,7 @@ class Analyzer:
             channels=self.channels,
             duration_s=self._samples / self.sample_rate_hz,
             integrated_lufs=integrated,
-            loudness_range_lu=energies.loudness_range_lu(),
+            loudness_range_lu=energies.loudness_range_lu() if has_short_term else None,
             sample_peak_dbfs=float(gain_to_db(self._sample_peak)),
             true_peak_dbtp=true_peak,
             plr_db=None if true_peak is None else 0.0 if silent else true_peak - integrated,

@@ -21,14 +21,16 @@ class Analysis:
         Format and length of the audio.
     integrated_lufs : float
         Gated integrated loudness, ITU-R BS.1770-4.
-    loudness_range_lu : float
-        Loudness range, EBU Tech 3342.
+    loudness_range_lu : float or None
+        Loudness range, EBU Tech 3342; None for audio shorter than 3 s (no short-term
+        window), where it is undefined.
     sample_peak_dbfs, true_peak_dbtp : float
         Largest sample, and largest value of the 4x oversampled signal (None: not measured).
     plr_db : float or None
         Peak-to-loudness ratio, ``true_peak_dbtp - integrated_lufs`` (None: not measured).
     short_term_lufs : tuple of float
-        Short-term (3 s) loudness every ``short_term_hop_s`` seconds.
+        Short-term (3 s) loudness every ``short_term_hop_s`` seconds; empty for audio
+        shorter than 3 s.
     band_centers_hz, mid_spectrum_db, side_spectrum_db : tuple of float
         Gated, 1/6-octave smoothed spectra of mid ``(L+R)/2`` and side ``(L-R)/2``.
     width_db : tuple of float
@@ -68,7 +70,7 @@ class Analysis:
     channels: int
     duration_s: float
     integrated_lufs: float
-    loudness_range_lu: float
+    loudness_range_lu: float | None
     sample_peak_dbfs: float
     true_peak_dbtp: float | None
     plr_db: float | None

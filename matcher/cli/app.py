@@ -209,15 +209,17 @@ def analyze(
     file: Path = typer.Argument(..., help="Audio file to analyse."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full analysis as JSON to this file."),
 ) -> None:
-    """Measure loudness, peaks, loudness range and tonal balance of FILE."""
+    """Measure loudness, peaks, loudness range and tonal balance of FILE (at least 0.4 s long;
+    short-term loudness and loudness range need 3 s)."""
+    from matcher.analysis.loudness import MOMENTARY_S
     from matcher.cli.report import print_analysis
     from matcher.io.writing import write_text_atomic
     from matcher.jobs import analyze_file
 
     with errors():
         with progress(frames_of([file]), f"analysing {file.name}") as advance:
-            _, analysis = analyze_file(file, advance)
-        warn_cut_short([file])
+            _, analysis = analyze_file(file, advance, min_duration_s=MOMENTARY_S)
+        warn_cut_short([file], min_duration_s=MOMENTARY_S)
         if json_path is not None:
             write_text_atomic(json_path, analysis.to_json())
         print_analysis(stdout, file, analysis)

@@ -282,12 +282,13 @@ def warn_about_the_mix(mix: Path, analysis, settings=None) -> None:
         )
 
 
-def warn_cut_short(paths: List[Path]) -> None:
-    """Warn about inputs whose header promises more audio than the file holds."""
-    from matcher.io.reading import open_audio
+def warn_cut_short(paths: List[Path], min_duration_s: float | None = None) -> None:
+    """Warn about inputs whose header promises more audio than the file holds
+    (``min_duration_s``: the shortest file the command accepts, if not the usual 3 s)."""
+    from matcher.io.reading import MIN_DURATION_S, open_audio
 
     for path in paths:
-        problem = open_audio(path).cut_short
+        problem = open_audio(path, MIN_DURATION_S if min_duration_s is None else min_duration_s).cut_short
         if problem is not None:
             stderr.print(f"automaster: warning: {path}: {problem}", markup=False, highlight=False, soft_wrap=True)
 
