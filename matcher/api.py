@@ -377,11 +377,14 @@ def render_file(
 
 def analyze_file(path: PathLike, *, json_path: PathLike | None = None, progress: Progress | None = None) -> Analysis:
     """Measure a file (``automaster analyze``): loudness, peaks, loudness range, tonal
-    balance, width and condition; ``json_path`` saves the analysis."""
+    balance, width and condition; ``json_path`` saves the analysis. A file may be as short
+    as 0.4 s: the figures that need longer (short-term loudness, loudness range: 3 s) are
+    then None."""
+    from matcher.analysis.loudness import MOMENTARY_S
     from matcher.io.writing import write_text_atomic
     from matcher.jobs import analyze_file as analyse
 
-    _, analysis = analyse(Path(path), progress)
+    _, analysis = analyse(Path(path), progress, min_duration_s=MOMENTARY_S)
     if json_path is not None:
         write_text_atomic(json_path, analysis.to_json())
     return analysis

@@ -27,7 +27,7 @@ def prefer_single_threaded_blas() -> None:
     The command line runs its own worker threads: a BLAS thread pool would only spin
     beside them (OpenBLAS's idle threads busy-wait for a while after loading). Settings
     the user made are kept. In-process users get the same effect from
-    :func:`single_threaded_blas`.
+    :func:`pinned_native_threads`.
     """
     for variable in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")

@@ -20,7 +20,7 @@ from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
 from matcher.fitting.fit import fit
 from matcher.fitting.settings import Settings
-from matcher.io.reading import AudioInfo, AudioSource, open_audio
+from matcher.io.reading import MIN_DURATION_S, AudioInfo, AudioSource, open_audio
 from matcher.io.writing import AtomicAudioWriter, check_output_path
 from matcher.library.choice import Choice
 from matcher.rendering.renderer import GainPlan, Renderer, RenderReport
@@ -34,10 +34,14 @@ class Cancelled(Exception):
 
 @engine_call
 def analyze_source(
-    source: AudioSource, true_peak: bool = True, stop: threading.Event | None = None, condition: bool = True
+    source: AudioSource,
+    true_peak: bool = True,
+    stop: threading.Event | None = None,
+    condition: bool = True,
+    loudness_maxima: bool = False,
 ) -> Analysis:
     """Analyse every block of a source; raise :class:`Cancelled` once ``stop`` is set."""
-    analyzer = Analyzer(source.info.sample_rate_hz, source.info.channels, true_peak, condition)
+    analyzer = Analyzer(source.info.sample_rate_hz, source.info.channels, true_peak, condition, loudness_maxima)
     for block in source():
         if stop is not None and stop.is_set():
             raise Cancelled(str(source.info.path))
@@ -45,10 +49,17 @@ def analyze_source(
     return analyzer.finish()
 
 
-def analyze_file(path: Path, on_block: Progress | None = None) -> tuple[AudioInfo, Analysis]:
-    """Open, validate and analyse one file."""
-    info = open_audio(path)
-    return info, analyze_source(AudioSource(info, on_block))
+def analyze_file(
+    path: Path, on_block: Progress | None = None, min_duration_s: float = MIN_DURATION_S
+) -> tuple[AudioInfo, Analysis]:
+    """Open, validate and analyse one file, with every figure (the loudness maxima too).
+
+    ``min_duration_s``: the shortest file accepted. Mastering needs 3 s; a file to measure
+    needs only one momentary window (:data:`~matcher.analysis.loudness.MOMENTARY_S`), and
+    figures with longer windows are then None.
+    """
+    info = open_audio(path, min_duration_s)
+    return info, analyze_source(AudioSource(info, on_block), loudness_maxima=True)
 
 
 def require_audible(info: AudioInfo, analysis: Analysis) -> None:

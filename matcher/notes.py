@@ -12,7 +12,7 @@ from pathlib import Path
 from matcher.analysis.condition import mix_problems
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
-from matcher.io.reading import open_audio
+from matcher.io.reading import MIN_DURATION_S, open_audio
 from matcher.library.choice import Choice
 
 REFERENCES = "references"
@@ -48,11 +48,12 @@ def choice_note(choice: Choice | None) -> list[Note]:
     return [Note(REFERENCES, chosen, choice.how)]
 
 
-def cut_short_notes(paths: Sequence[Path]) -> list[Note]:
-    """Inputs whose header promises more audio than the file holds."""
+def cut_short_notes(paths: Sequence[Path], min_duration_s: float = MIN_DURATION_S) -> list[Note]:
+    """Inputs whose header promises more audio than the file holds (``min_duration_s``: the
+    shortest file the job accepts)."""
     notes = []
     for path in paths:
-        problem = open_audio(path).cut_short
+        problem = open_audio(path, min_duration_s).cut_short
         if problem is not None:
             notes.append(Note(WARNING, str(path), problem))
     return notes

@@ -87,6 +87,43 @@ def stepped_sine(levels_db: list[float], step_s: float, sample_rate_hz: int, fre
     return np.repeat(x[:, None], channels, axis=1)
 
 
+def tone_segments(segments: list[tuple[float, float | None]], sample_rate_hz: int, freq_hz: float = 1000.0,
+                  channels: int = 2) -> np.ndarray:
+    """One sine whose per-channel peak level steps through ``segments``, no fades.
+
+    Each segment is ``(duration_s, level_dbfs)``, ``None`` for silence. The sine runs on
+    unbroken through the steps (its phase is continuous); segment edges are rounded to
+    samples from the running total, so that durations such as 0.15 s add up without drift.
+    The EBU Tech 3341 and 3342 test tones are built this way.
+    """
+    edges = np.round(np.cumsum([0.0] + [d for d, _ in segments]) * sample_rate_hz).astype(np.int64)
+    gain = np.zeros(edges[-1])
+    for (_, level_db), start, end in zip(segments, edges[:-1], edges[1:]):
+        if level_db is not None:
+            gain[start:end] = 10.0 ** (level_db / 20.0)
+    x = gain * np.sin(2 * np.pi * freq_hz * np.arange(edges[-1]) / sample_rate_hz)
+    return np.repeat(x[:, None], channels, axis=1)
+
+
+def tone_with_burst(sample_rate_hz: int, offset_samples: int, duration_s: float = 2.0,
+                    channels: int = 2) -> np.ndarray:
+    """EBU Tech 3341 true-peak signals 20-23: a sine at fs/6, amplitude 0.5, holding one
+    period of a sine at fs/4, amplitude 1.0, phase-continuous on both sides.
+
+    Synthesised at four times ``sample_rate_hz`` (the burst's peak falls on a sample there),
+    with 10 ms raised-cosine fades, low-pass filtered at fs/2 (255-tap Kaiser-windowed sinc)
+    and decimated by four from sample ``offset_samples`` (0-3) on. With offsets 0-3 this
+    reproduces the EBU test set's files seq-3341-20 to -23 to within 0.002 of full scale.
+    """
+    rate4 = 4 * sample_rate_hz
+    half = 24 * int(duration_s / 2 * rate4 / 24)  # whole periods of fs/6 (24 samples at 4 fs)
+    tone = 0.5 * np.sin(2 * np.pi * np.arange(half) / 24)
+    x4 = _fade(np.concatenate([tone, np.sin(2 * np.pi * np.arange(16) / 16), tone]), 0.01, rate4)
+    lowpass = scipy.signal.firwin(255, 0.25, window=("kaiser", 8.0))
+    x = scipy.signal.oaconvolve(x4, lowpass, mode="same")[offset_samples::4]
+    return np.repeat(x[:, None], channels, axis=1)
+
+
 def biquad_eq(x: np.ndarray, sample_rate_hz: int, kind: str, freq_hz: float, gain_db: float,
               q: float = 0.707) -> np.ndarray:
     """RBJ-cookbook shelf or peaking EQ, applied with scipy.signal (independent of automaster)."""

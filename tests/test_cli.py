@@ -402,6 +402,69 @@ def test_analyze_json_loudness_agrees_with_pyloudnorm(tmp_path, mix, mix_audio):
     assert analysis.channels == 2 and analysis.sample_rate_hz == SAMPLE_RATE_HZ
 
 
+def _itu_max_momentary_lufs(x: np.ndarray) -> float:
+    """Independent loudest 400 ms window at 48 kHz: BS.1770-4's own K-weighting coefficients
+    (its tables 1 and 2), ``lfilter``, and a window sliding one sample at a time."""
+    shelf = ([1.53512485958697, -2.69169618940638, 1.19839281085285], [1.0, -1.69065929318241, 0.73248077421585])
+    highpass = ([1.0, -2.0, 1.0], [1.0, -1.99004745483398, 0.99007225036621])
+    y = scipy.signal.lfilter(*highpass, scipy.signal.lfilter(*shelf, x, axis=0), axis=0)
+    window = np.convolve(np.sum(y**2, axis=1), np.ones(19200), mode="valid") / 19200
+    return float(-0.691 + 10 * np.log10(window.max()))
+
+
+def test_analyze_of_a_1_s_file_says_which_figures_need_3_s(tmp_path):
+    # 1 s at 48 kHz: a drum loop with a loud 400 ms from 0.35 s, between the 100 ms
+    # readings (their best holds 350 ms of it: about 0.5 LU low).
+    rate = 48000
+    x = 0.05 * signals.drum_loop(1.0, rate, seed=8)
+    x[int(0.35 * rate) : int(0.75 * rate)] *= 6.0
+    path, json_path = tmp_path / "one_second.wav", tmp_path / "one_second.json"
+    sf.write(str(path), x, rate, subtype="FLOAT")
+    result = runner.invoke(app, ["analyze", str(path), "--json", str(json_path)])
+    _ok(result)
+    analysis = json.loads(json_path.read_text(encoding="utf-8"))
+    # What is defined from 0.4 s on is measured ...
+    assert abs(analysis["integrated_lufs"] - _lufs(x, rate)) <= 0.1
+    assert abs(analysis["max_momentary_lufs"] - _itu_max_momentary_lufs(x)) <= 0.02
+    # ... and what needs 3 s is null, never a number.
+    assert analysis["loudness_range_lu"] is None
+    assert analysis["max_short_term_lufs"] is None
+    assert analysis["short_term_lufs"] == []
+    assert Analysis.from_json(json_path.read_text(encoding="utf-8")).loudness_range_lu is None
+    def row(label: str) -> str:
+        (line,) = [line for line in result.stdout.splitlines() if f" {label} " in line]
+        return line
+
+    assert "undefined (needs 3 s, the file is 1 s)" in row("loudness range")
+    assert "undefined (needs 3 s, the file is 1 s)" in row("short-term loudness")
+    assert f"max {analysis['max_momentary_lufs']:.1f} LUFS" in row("momentary loudness")
+    assert f"{analysis['integrated_lufs']:.2f} LUFS" in row("integrated loudness")
+
+
+def test_analyze_of_a_0_3_s_file_is_refused_in_one_line(tmp_path):
+    path, json_path = tmp_path / "blip.wav", tmp_path / "blip.json"
+    _write(path, _mix_signal()[: int(0.3 * SAMPLE_RATE_HZ)])
+    result = runner.invoke(app, ["analyze", str(path), "--json", str(json_path)])
+    assert result.exit_code == EXIT_BAD_INPUT
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"automaster: error: {path}: 0.30 s long; at least 0.4 s is needed"]
+    assert not json_path.exists()
+
+
+def test_analyze_of_a_long_file_shows_the_loudest_windows(tmp_path, mix, mix_audio):
+    json_path = tmp_path / "a.json"
+    result = runner.invoke(app, ["analyze", str(mix), "--json", str(json_path)])
+    _ok(result)
+    analysis = Analysis.from_json(json_path.read_text(encoding="utf-8"))
+    assert analysis.max_short_term_lufs is not None and analysis.loudness_range_lu is not None
+    # The loudest of every window start is at least the loudest of the 100 ms readings.
+    assert max(analysis.short_term_lufs) <= analysis.max_short_term_lufs + 1e-3
+    assert analysis.max_momentary_lufs >= analysis.max_short_term_lufs
+    assert f"max {analysis.max_momentary_lufs:.1f} LUFS" in result.stdout
+    assert f"max {analysis.max_short_term_lufs:.1f} LUFS" in result.stdout
+    assert "undefined" not in result.stdout
+
+
 # --- bad input ---------------------------------------------------------------------------
 
 # Each case builds its files under tmp_path and returns the command line and the text the
@@ -594,6 +657,9 @@ BAD_INPUT: dict[str, Case] = {
     ),
     "--k with --ref": _bad_option("--k", "2", needle="--k 2 has no effect with --ref"),
     "analyze missing file": _analyze_missing,
+    "analyze, 0.3 s file": lambda tmp: (["analyze", str(_write(tmp / "blip.wav", _mix_signal()[: SAMPLE_RATE_HZ // 3]))], "blip.wav"),
+    "suggest, 1 s mix": lambda tmp: (["suggest", str(_short(tmp)), "--ref", str(_inputs(tmp)[1])], "short.wav"),
+    "library add, 1 s file": lambda tmp: (["library", "add", str(_short(tmp)), "--library", str(tmp / "lib")], "short.wav"),
     "suggest, silent mix": lambda tmp: (["suggest", str(_silence(tmp)), "--ref", str(_inputs(tmp)[1])], "silence.wav"),
     "render, missing settings": _settings_file(None),
     "render, settings not JSON": _settings_file("eq: flat"),

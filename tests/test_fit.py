@@ -99,3 +99,17 @@ def test_silent_mix_is_refused():
     silent = analyze(np.zeros((44100 * 4, 2)), 44100)
     with pytest.raises(InvalidAudioError):
         fit(silent, analyze(pink_noise(4.0, 44100), 44100))
+
+
+def test_a_reference_under_3_s_sets_no_loudness_range_target():
+    # A reference of 2 s has no loudness range (Tech 3342 needs a 3 s window): the leveler
+    # gets no target from it, alone or in a blend, and the rest is fitted as usual.
+    mix = analyze(drum_loop(6.0, 44100, seed=3) * 0.25, 44100)
+    short = analyze(pink_noise(2.0, 44100, rms=0.1, seed=4), 44100)
+    long = analyze(pink_noise(6.0, 44100, rms=0.1, seed=4), 44100)
+    assert short.loudness_range_lu is None and long.loudness_range_lu is not None
+    assert fit(mix, short).dynamics.target_lra_lu is None
+    assert fit(mix, long).dynamics.target_lra_lu == pytest.approx(long.loudness_range_lu, abs=0.01)
+    blend = combine([short, long])
+    assert blend.loudness_range_lu is None
+    assert fit(mix, [short, long]).loudness.target_lufs == pytest.approx(blend.integrated_lufs, abs=0.01)

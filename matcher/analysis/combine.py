@@ -19,8 +19,9 @@ def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None
     reference does not outweigh a quiet one in tonal balance; the blend is then placed at the
     weighted mean loudness. Band-level percentiles are averaged the same way, in dB.
     Correlations are averaged; a blend has no condition figures (DC, balance, clipping,
-    silence: None). Peaks are the largest, other figures the weighted mean. The
-    short-term series of a blend is empty.
+    silence: None). Peaks are the largest, other figures the weighted mean; the loudness
+    range is None when a reference's is (audio under 3 s). The short-term series of a blend
+    is empty, and it has no loudness maxima.
 
     Parameters
     ----------
@@ -66,7 +67,11 @@ def combine(analyses: Sequence[Analysis], weights: Sequence[float] | None = None
         channels=max(a.channels for a in analyses),
         duration_s=float(sum(a.duration_s for a in analyses)),
         integrated_lufs=mean_lufs,
-        loudness_range_lu=float(w @ [a.loudness_range_lu for a in analyses]),
+        loudness_range_lu=(
+            None
+            if any(a.loudness_range_lu is None for a in analyses)
+            else float(w @ [a.loudness_range_lu for a in analyses])
+        ),
         sample_peak_dbfs=max(a.sample_peak_dbfs for a in analyses),
         true_peak_dbtp=None if any(a.true_peak_dbtp is None for a in analyses) else max(a.true_peak_dbtp for a in analyses),
         plr_db=None if any(a.plr_db is None for a in analyses) else float(w @ [a.plr_db for a in analyses]),

@@ -4,15 +4,24 @@ The meter streams: it K-weights each block, and keeps only the energy of every 1
 sub-block. Momentary (400 ms) and short-term (3 s) loudness, the gated integrated loudness
 and the loudness range are all computed from those sub-block energies, so a file of any
 length costs a few kilobytes per minute.
+
+The maxima of momentary and short-term loudness are a different matter: EBU Tech 3341
+(section 2.1, test cases 10 and 13) asks for the loudest window wherever it starts, and a
+400 ms tone that starts halfway between two sub-block boundaries reads 0.6 LU low on the
+100 ms grid. A meter built with ``maxima=True`` also slides both windows one sample at a time over
+the K-weighted power (:class:`~matcher.dsp.segments.SlidingSumMaxima`), keeping no more
+than one window of samples.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from matcher.dsp.filters import kweighting_biquads
 from matcher.dsp.recursive import RecursiveFilter
-from matcher.dsp.segments import SegmentReducer
+from matcher.dsp.segments import SegmentReducer, SlidingSumMaxima
 from matcher.units import FLOOR_DB
 
 ABSOLUTE_GATE_LUFS = -70.0
@@ -21,6 +30,12 @@ LRA_RELATIVE_GATE_LU = -20.0
 SUBBLOCK_S = 0.1
 SUBBLOCKS_PER_MOMENTARY = 4
 SUBBLOCKS_PER_SHORT_TERM = 30
+MOMENTARY_S = 0.4
+"""Window of momentary loudness and of the gating blocks of integrated loudness (BS.1770-4)."""
+SHORT_TERM_S = 3.0
+"""Window of short-term loudness, and so the shortest audio with a loudness range (Tech 3342)."""
+PIECE_SAMPLES = 1 << 18
+"""Largest piece :func:`loudness_maxima` feeds the meter at once."""
 
 
 def channel_weights(channels: int) -> np.ndarray:
@@ -72,6 +87,20 @@ class KWeightedPower:
         return (np.square(y, dtype=np.float32) @ weights).astype(np.float64)
 
 
+@dataclass(frozen=True)
+class LoudnessMaxima:
+    """The loudest momentary (400 ms) and short-term (3 s) windows, over every window start
+    (EBU Tech 3341 'EBU mode'; ungated). None where the audio is shorter than the window."""
+
+    momentary_lufs: float | None
+    short_term_lufs: float | None
+
+
+def window_samples(window_s: float, sample_rate_hz: float) -> int:
+    """Samples in a window of ``window_s`` seconds at ``sample_rate_hz``."""
+    return round(window_s * sample_rate_hz)
+
+
 class LoudnessMeter:
     """Streaming BS.1770-4 meter that keeps the energies of 100 ms sub-blocks.
 
@@ -80,29 +109,86 @@ class LoudnessMeter:
     sample_rate_hz : float
     channels : int
         1 or 2.
+    maxima : bool
+        Also track the loudest momentary and short-term windows over every window start
+        (:meth:`maxima`): the meter then costs about 40 % more
+        (``benchmarks/bench_loudness_maxima.py``).
     """
 
-    def __init__(self, sample_rate_hz: float, channels: int):
+    def __init__(self, sample_rate_hz: float, channels: int, maxima: bool = False):
         self.sample_rate_hz = sample_rate_hz
         self._power = KWeightedPower(sample_rate_hz, channels)
         self._boundary = subblock_boundaries(sample_rate_hz)
         self._sums = SegmentReducer(self._boundary, "sum")
+        windows = (window_samples(MOMENTARY_S, sample_rate_hz), window_samples(SHORT_TERM_S, sample_rate_hz))
+        self._windows = SlidingSumMaxima(windows) if maxima else None
 
     def reset(self) -> None:
-        """Forget the signal seen so far."""
+        """Forget the signal seen so far (and the maxima)."""
         self._power.reset()
         self._sums.reset()
+        if self._windows is not None:
+            self._windows.reset()
 
     def process(self, block: np.ndarray) -> None:
         """Feed a block of shape (n, channels)."""
-        self._sums.process(self._power.process(block))
+        self._take(self._power.process(block))
 
     def finish(self) -> "SubBlockEnergies":
         """End of stream: the sub-block energies of the whole signal."""
-        self._sums.process(self._power.flush())
+        self._take(self._power.flush())
         sums = self._sums.result()
         lengths = np.diff(self._boundary(np.arange(sums.shape[0] + 1)))
         return SubBlockEnergies(sums, lengths.astype(np.float64))
+
+    def maxima(self) -> LoudnessMaxima:
+        """The loudest windows among those the K-weighting has delivered so far: after
+        :meth:`finish`, of the whole signal; before it, the filter may still hold up to
+        65536 samples back. Only windows wholly inside the signal count.
+
+        Raises
+        ------
+        ValueError
+            The meter was built without ``maxima=True``.
+        """
+        if self._windows is None:
+            raise ValueError("this meter does not track maxima: build it with maxima=True")
+        levels = [
+            None if largest is None else float(energy_to_lufs(largest / samples))
+            for largest, samples in zip(self._windows.maxima, self._windows.windows_samples)
+        ]
+        return LoudnessMaxima(*levels)
+
+    def _take(self, power: np.ndarray) -> None:
+        self._sums.process(power)
+        if self._windows is not None:
+            self._windows.process(power)
+
+
+def loudness_maxima(audio: np.ndarray, sample_rate_hz: float) -> LoudnessMaxima:
+    """The loudest momentary and short-term loudness of a whole signal, over every window start.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (samples, channels) or (samples,)
+        Mono or stereo, full scale ±1.
+    sample_rate_hz : float
+
+    Returns
+    -------
+    LoudnessMaxima
+        LUFS (ITU-R BS.1770-4 K-weighting, ungated windows of 400 ms and 3 s); -200 for
+        silence, None for audio shorter than a window.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    meter = LoudnessMeter(sample_rate_hz, audio.shape[1], maxima=True)
+    # In pieces: the meter's intermediates are then a piece long, not the signal's length.
+    for start in range(0, audio.shape[0], PIECE_SAMPLES):
+        meter.process(audio[start : start + PIECE_SAMPLES])
+    meter.finish()
+    return meter.maxima()
 
 
 class SubBlockEnergies:

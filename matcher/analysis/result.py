@@ -21,14 +21,16 @@ class Analysis:
         Format and length of the audio.
     integrated_lufs : float
         Gated integrated loudness, ITU-R BS.1770-4.
-    loudness_range_lu : float
-        Loudness range, EBU Tech 3342.
+    loudness_range_lu : float or None
+        Loudness range, EBU Tech 3342; None for audio shorter than 3 s (no short-term
+        window), where it is undefined.
     sample_peak_dbfs, true_peak_dbtp : float
         Largest sample, and largest value of the 4x oversampled signal (None: not measured).
     plr_db : float or None
         Peak-to-loudness ratio, ``true_peak_dbtp - integrated_lufs`` (None: not measured).
     short_term_lufs : tuple of float
-        Short-term (3 s) loudness every ``short_term_hop_s`` seconds.
+        Short-term (3 s) loudness every ``short_term_hop_s`` seconds; empty for audio
+        shorter than 3 s.
     band_centers_hz, mid_spectrum_db, side_spectrum_db : tuple of float
         Gated, 1/6-octave smoothed spectra of mid ``(L+R)/2`` and side ``(L-R)/2``.
     width_db : tuple of float
@@ -55,6 +57,11 @@ class Analysis:
         Time before the first and after the last sample above -60 dBFS.
         These five describe a mix's condition; None where it was not measured (the
         references of a match, and blends).
+    max_momentary_lufs, max_short_term_lufs : float or None
+        The loudest momentary (400 ms) and short-term (3 s) loudness over every window start
+        (EBU Tech 3341, ungated; -200 for silence). None where it was not measured (``match``
+        and blends leave it out; analyses saved before it existed) or where the audio is
+        shorter than the window.
     """
 
     SCHEMA_VERSION = 2
@@ -63,7 +70,7 @@ class Analysis:
     channels: int
     duration_s: float
     integrated_lufs: float
-    loudness_range_lu: float
+    loudness_range_lu: float | None
     sample_peak_dbfs: float
     true_peak_dbtp: float | None
     plr_db: float | None
@@ -83,6 +90,8 @@ class Analysis:
     clipped_runs: int | None
     leading_silence_s: float | None
     trailing_silence_s: float | None
+    max_momentary_lufs: float | None = None
+    max_short_term_lufs: float | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:

@@ -147,7 +147,7 @@ def suggest(
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     json_path: Optional[Path] = typer.Option(
-        None, "--json", help="Save the settings as JSON (edit them, then: automaster render MIX --settings FILE)."
+        None, "--json", help="Save the settings as JSON (- for standard output; edit them, then: automaster render MIX --settings FILE)."
     ),
 ) -> None:
     """Show the settings 'match' would use; render nothing.
@@ -198,9 +198,12 @@ def render(
 @app.command()
 def analyze(
     file: Path = typer.Argument(..., help="Audio file to analyse."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full analysis as JSON to this file."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the full analysis as JSON to this file (- for standard output)."),
 ) -> None:
-    """Measure FILE: loudness, peaks, loudness range, tonal balance."""
+    """Measure FILE: loudness, peaks, loudness range, tonal balance.
+
+    FILE may be as short as 0.4 s; short-term loudness and loudness range need 3 s."""
+    from matcher.analysis.loudness import MOMENTARY_S
     from matcher.api import analyze_file
     from matcher.cli.report import print_analysis
     from matcher.notes import cut_short_notes
@@ -210,7 +213,7 @@ def analyze(
             analysis = analyze_file(
                 file, json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance
             )
-        print_notes(cut_short_notes([file]))
+        print_notes(cut_short_notes([file], min_duration_s=MOMENTARY_S))
         if json_path is not None and is_stdout(json_path):
             print_json(analysis.to_json())
         else:

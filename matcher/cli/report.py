@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from matcher.analysis.loudness import MOMENTARY_S, SHORT_TERM_S
 from matcher.analysis.result import Analysis
 from matcher.cli.common import add_column, new_table
 from matcher.fitting.settings import Settings
@@ -169,10 +171,14 @@ def print_analysis(console: Console, path: Path, a: Analysis) -> None:
     add_column(levels)
     levels.add_row("format", f"{a.sample_rate_hz} Hz, {'mono' if a.channels == 1 else 'stereo'}, {a.duration_s:.1f} s")
     levels.add_row("integrated loudness", f"{a.integrated_lufs:.2f} LUFS")
+    levels.add_row("momentary loudness", _maximum_text(a.max_momentary_lufs, MOMENTARY_S, a.duration_s))
+    short_term = _maximum_text(a.max_short_term_lufs, SHORT_TERM_S, a.duration_s)
     st = [v for v in a.short_term_lufs if v > -70]
-    if st:
-        levels.add_row("short-term loudness", f"max {max(st):.1f}, median {float(np.median(st)):.1f} LUFS")
-    levels.add_row("loudness range", f"{a.loudness_range_lu:.1f} LU")
+    if st and a.max_short_term_lufs is not None:
+        short_term += f", median {float(np.median(st)):.1f} LUFS"
+    levels.add_row("short-term loudness", short_term)
+    lra = a.loudness_range_lu
+    levels.add_row("loudness range", _undefined(SHORT_TERM_S, a.duration_s) if lra is None else f"{lra:.1f} LU")
     levels.add_row("true peak", f"{a.true_peak_dbtp:.2f} dBTP")
     levels.add_row("sample peak", f"{a.sample_peak_dbfs:.2f} dBFS")
     levels.add_row("PLR", f"{a.plr_db:.1f} dB")
@@ -208,6 +214,18 @@ def print_analysis(console: Console, path: Path, a: Analysis) -> None:
             dynamics.add_row(label, f"{p10:.1f}", f"{p50:.1f}", f"{p95:.1f}", f"{p95 - p10:.1f}")
     console.print(dynamics)
     console.print(_condition_table(a))
+
+
+def _maximum_text(level_lufs: float | None, window_s: float, duration_s: float) -> str:
+    """The loudest window's loudness, or why there is none."""
+    if duration_s < window_s:
+        return _undefined(window_s, duration_s)
+    return "not measured" if level_lufs is None else f"max {level_lufs:.1f} LUFS"
+
+
+def _undefined(window_s: float, duration_s: float) -> str:
+    # Rounded down, so that a file just short of the window never reads as long enough.
+    return f"undefined (needs {window_s:g} s, the file is {math.floor(duration_s * 100) / 100:g} s)"
 
 
 def _condition_table(a: Analysis) -> Table:

@@ -115,7 +115,7 @@ def fit(
         )
     target_lra = target.loudness_range_lu
     dynamics = DynamicsSettings(
-        target_lra_lu=round(float(target_lra), 2) if np.isfinite(target_lra) else None,
+        target_lra_lu=round(float(target_lra), 2) if target_lra is not None and np.isfinite(target_lra) else None,
         amount=config.dynamics_amount,
         crossovers_hz=tuple(mix.dynamics_crossovers_hz),
         # A flipped mix's band levels were measured on its cancelling mid: no compressor.
