@@ -35,8 +35,13 @@ _EXPORTS = {
     "Suggestion": "matcher.api",
     "UsageError": "matcher.errors",
     "analyze_file": "matcher.api",
+    "master_batch": "matcher.api",
+    "library_add": "matcher.api",
+    "library_remove": "matcher.api",
+    "library_styles": "matcher.api",
+    "open_library": "matcher.api",
     "master": "matcher.api",
-    "preview": "matcher.api",
+    "preview_report": "matcher.api",
     "render_file": "matcher.api",
     "suggest": "matcher.api",
     "LimiterSettings": "matcher.fitting.settings",
@@ -66,8 +71,13 @@ __all__ = [
     "Suggestion",
     "UsageError",
     "analyze_file",
+    "master_batch",
+    "library_add",
+    "library_remove",
+    "library_styles",
+    "open_library",
     "master",
-    "preview",
+    "preview_report",
     "render_file",
     "suggest",
     "LimiterSettings",
@@ -84,7 +94,20 @@ __all__ = [
 
 if TYPE_CHECKING:
     from matcher.analysis.analyzer import analyze
-    from matcher.api import MasterResult, Suggestion, analyze_file, master, preview, render_file, suggest
+    from matcher.api import (
+        MasterResult,
+        Suggestion,
+        analyze_file,
+        master_batch,
+        library_add,
+        library_remove,
+        library_styles,
+        master,
+        open_library,
+        preview_report,
+        render_file,
+        suggest,
+    )
     from matcher.notes import Note
     from matcher.analysis.combine import combine
     from matcher.analysis.result import Analysis

@@ -294,7 +294,7 @@ def suggest(
     return _suggestion(mix, job, suggested)
 
 
-def preview(
+def preview_report(
     mix: PathLike,
     references: Sequence[Reference] = (),
     output: PathLike | None = None,
@@ -427,3 +427,127 @@ def _reference_names(paths: Sequence[Path], choice) -> tuple[str, ...]:
 
 def _names(value: Iterable[str] | str) -> list[str]:
     return [v for v in value.split(",")] if isinstance(value, str) else list(value)
+
+
+# --- batch ---------------------------------------------------------------------------------
+
+
+def master_batch(
+    mixes: Sequence[PathLike],
+    out: PathLike,
+    references: Sequence[Reference] = (),
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    file_format: str = "wav",
+    force: bool = False,
+    names: OptionNames = PYTHON_NAMES,
+    **option_values,
+):
+    """Master many mixes into one folder (``automaster batch``), exactly as :func:`master`
+    would master each, on ``workers`` local processes (default one per core) or on the
+    Dask cluster at ``scheduler``. Takes :func:`master`'s options (references, library,
+    k, style, loudness...).
+
+    A mix that fails is listed with its error and the others go on; the folder's
+    ``manifest.json`` and ``manifest.csv`` list what became of each, and running the same
+    batch again masters only what is not done.
+
+    Returns
+    -------
+    matcher.batch.session.BatchOutcome
+        ``results``: a :class:`~matcher.batch.jobs.JobResult` per mix, in the order given
+        (``status``, ``output``, ``output_lufs``, ``output_true_peak_dbtp``, ``error``...).
+    """
+    from matcher.batch.session import plan_batch, run_batch
+
+    job = options(references, names=names, **option_values)
+    plan = plan_batch(
+        [Path(m) for m in mixes], Path(out), job.config, job.paths, job.weights, job.choose, workers, scheduler,
+        file_format, force, names,
+    )
+    return run_batch(plan)
+
+
+# --- reference library -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LibraryAdded:
+    """What :func:`library_add` did with one file: ``added`` (as ``name``), ``already`` there
+    (as ``name``), or ``failed`` (``error`` says why)."""
+
+    path: Path
+    status: str
+    name: str | None = None
+    error: str | None = None
+
+
+def open_library(library: PathLike | None = None):
+    """The reference library in a folder (default: the per-user one), as a
+    :class:`~matcher.library.store.Library`: ``names()``, ``get(name)``, ``index()``."""
+    from matcher.library.store import Library, default_library_dir
+
+    return Library(Path(library) if library is not None else default_library_dir())
+
+
+def library_add(
+    files: Sequence[PathLike],
+    library: PathLike | None = None,
+    tags: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> list[LibraryAdded]:
+    """Analyse reference files and keep their profiles (``automaster library add``).
+
+    A file already in the library (the same sha256) is not analysed again; a file that
+    cannot be used is reported as ``failed`` and the others are still added.
+    """
+    from matcher.errors import AutomasterError
+    from matcher.jobs import analyze_file, require_audible
+    from matcher.library.store import Profile, file_sha256, today
+
+    lib = open_library(library)
+    outcome = []
+    for path in map(Path, files):
+        try:
+            sha256 = file_sha256(path) if path.is_file() else ""
+            known = lib.find_hash(sha256) if sha256 else None
+            if known is not None:
+                outcome.append(LibraryAdded(path, "already", known))
+                continue
+            info, analysis = analyze_file(path, progress)
+            require_audible(info, analysis)
+        except AutomasterError as exc:
+            outcome.append(LibraryAdded(path, "failed", error=str(exc)))
+            continue
+        except OSError as exc:
+            outcome.append(LibraryAdded(path, "failed", error=f"{path}: cannot be read ({exc.strerror})"))
+            continue
+        (stored,) = lib.add([Profile(path.stem, sha256, str(path.resolve()), tuple(tags), today(), analysis)])
+        outcome.append(LibraryAdded(path, "added", stored.name))
+    return outcome
+
+
+def library_remove(names: Sequence[str], library: PathLike | None = None):
+    """Forget profiles (``automaster library remove``; the audio is not touched). They
+    leave their styles, whose centres are made again from the other members; returns what
+    changed in the styles (:class:`~matcher.library.styles.Restyled`)."""
+    from matcher.library.styles import restyle
+
+    lib = open_library(library)
+    for name in names:
+        lib.get(name)  # every name checked before any is removed
+    for name in dict.fromkeys(names):
+        lib.remove(name)
+    return restyle(lib)
+
+
+def library_styles(library: PathLike | None = None, count: int | None = None):
+    """Group a library into styles (k-means, the count by silhouette unless given), save them
+    in it and return them (``automaster library styles``), for ``style=`` of :func:`master`."""
+    from matcher.library.styles import make_styles, save_styles
+
+    lib = open_library(library)
+    made = make_styles(lib, count)
+    save_styles(lib, made)
+    return made

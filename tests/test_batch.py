@@ -313,6 +313,29 @@ def test_a_file_the_manifest_does_not_list_is_replaced_only_with_force(tmp_path)
     assert _stamps([out / "b_master.wav"]) != b_before  # --force redoes the done ones too
 
 
+def test_ctrl_c_says_what_was_written(tmp_path, monkeypatch):
+    # Before the manifest is written nothing is left behind, and the message says so; after
+    # it, the message names the manifest and what it lists as done.
+    from matcher.batch import runner as batch_runner
+
+    inputs, out = tmp_path / "inputs", tmp_path / "out"
+    mix, ref = _write(inputs / "a.wav", _mix_signal(seed=1)), _write(inputs / "ref.wav", _reference_signal())
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch_recipe, "analyse_references", interrupted)
+    early = _batch(mix, "--ref", ref, "--out", out, "--workers", "1")
+    _exit(early, EXIT_INTERRUPTED)
+    assert "interrupted (no partial file is left)" in early.stderr and not out.exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(batch_runner.LocalRunner, "results", interrupted)
+    late = _batch(mix, "--ref", ref, "--out", out, "--workers", "1")
+    _exit(late, EXIT_INTERRUPTED)
+    assert f"interrupted; 0 of 1 mixes are done, as {out.absolute() / 'manifest.json'} lists" in late.stderr
+    assert _statuses(out) == {"a.wav": PENDING}
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
 def test_a_stopped_batch_loses_nothing_and_leaves_no_partial_file(tmp_path, how):
     # A real process, stopped once its manifest lists a mix as done: Ctrl-C (SIGINT to the

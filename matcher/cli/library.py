@@ -11,7 +11,7 @@ from matcher.cli.common import EXIT_BAD_INPUT, Typer, errors, fail, frames_of, p
 
 library_app = Typer(
     no_args_is_help=True,
-    help="Keep analysed references: add, list, show, remove, rescan, and group them into styles.",
+    help="Keep analysed references.\n\nAdd, list, show, remove and rescan them, and group them into styles.",
 )
 
 LIBRARY_HELP = "The library folder (default: $XDG_DATA_HOME/automaster/library)."
@@ -36,43 +36,29 @@ def add(
     tag: List[str] = typer.Option([], "--tag", "-t", help="Tag for these references; repeat for several."),
     library: Optional[Path] = LIBRARY_OPTION,
 ) -> None:
-    """Analyse each file once and keep its profile (the audio is not copied)."""
-    from matcher.errors import AutomasterError
-    from matcher.jobs import analyze_file, require_audible
-    from matcher.library.store import Profile, file_sha256, today
+    """Analyse files and keep their profiles.
+
+    Each file is analysed once; the audio is not copied."""
+    from matcher.api import library_add
 
     tags = tuple(dict.fromkeys(t.strip() for t in tag if t.strip()))
     for t in tags:
         if "," in t:
             fail(f"--tag {t!r}: a tag cannot hold a comma")
-    failed = 0
     with errors():
-        lib = open_library(library)
+        open_library(library)
         if library is not None:
             _check_new_library_folder(library)
         with progress(frames_of(files), "analysing references") as advance:
-            for path in files:
-                try:
-                    sha256 = file_sha256(path) if path.is_file() else ""
-                    known = lib.find_hash(sha256) if sha256 else None
-                    if known is not None:
-                        say(f"{path}: already in the library as {known}")
-                        continue
-                    info, analysis = analyze_file(path, advance)
-                    require_audible(info, analysis)
-                except AutomasterError as exc:
-                    stderr.print(f"automaster: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-                    failed += 1
-                    continue
-                except OSError as exc:
-                    stderr.print(
-                        f"automaster: error: {path}: cannot be read ({exc.strerror})",
-                        markup=False, highlight=False, soft_wrap=True,
-                    )
-                    failed += 1
-                    continue
-                (stored,) = lib.add([Profile(path.stem, sha256, str(path.resolve()), tags, today(), analysis)])
-                say(f"{path}: added as {stored.name}")
+            outcome = library_add(files, library, tags, advance)
+    for added in outcome:
+        if added.status == "failed":
+            stderr.print(f"automaster: error: {added.error}")
+        elif added.status == "already":
+            say(f"{added.path}: already in the library as {added.name}")
+        else:
+            say(f"{added.path}: added as {added.name}")
+    failed = sum(1 for added in outcome if added.status == "failed")
     if failed:
         raise typer.Exit(EXIT_BAD_INPUT)
 
@@ -158,21 +144,20 @@ def remove(
 ) -> None:
     """Forget profiles (the audio files are not touched). They leave their styles, whose
     centres are made again from the other members."""
-    from matcher.library.styles import restyle
+    from matcher.api import library_remove
 
     with errors():
-        lib = open_library(library)
-        for name in names:
-            lib.get(name)  # every name checked before any is removed
-        for name in dict.fromkeys(names):
-            lib.remove(name)
-            say(f"removed {name}")
-        tell_restyled(restyle(lib))
+        restyled = library_remove(names, library)
+    for name in dict.fromkeys(names):
+        say(f"removed {name}")
+    tell_restyled(restyled)
 
 
 @library_app.command("rescan")
 def rescan(library: Optional[Path] = LIBRARY_OPTION) -> None:
-    """Analyse again the references whose files changed (by sha256); report missing ones."""
+    """Analyse changed references again.
+
+    Files whose sha256 changed are analysed again; missing ones are reported."""
     from matcher.errors import AutomasterError
     from matcher.jobs import analyze_file
     from matcher.library.store import Profile, file_sha256, today
@@ -227,9 +212,11 @@ def styles(
     ),
     library: Optional[Path] = LIBRARY_OPTION,
 ) -> None:
-    """Group the library into styles (k-means on the profiles' features); saved as styles.json
-    in the library, for: automaster match MIX --style NAME. Without a library of your own
-    (two references or more), list the styles --style uses: the starter library's."""
+    """Group the library into styles.
+
+    k-means on the profiles' features; saved as styles.json in the library, for: automaster
+    match MIX --style NAME. Without a library of your own (two references or more), list the
+    styles --style uses: the starter library's."""
     from matcher.library.store import Library, starter_library_dir
     from matcher.library.styles import load_styles, make_styles, save_styles
 

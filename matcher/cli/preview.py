@@ -64,14 +64,14 @@ def preview(
 
     The page has the curves, the figures and settings, and the loudest 25 s before and after
     at equal loudness; only that excerpt is rendered."""
-    from matcher.api import preview as make_preview
+    from matcher.api import preview_report
     from matcher.cli.report import print_suggestion
     from matcher.options import CLI_NAMES
 
     with errors():
         refs, _ = split_references(ref)
         with progress(frames_of([mix]) * 2 + frames_of(refs), f"previewing {mix.name}") as advance:
-            result = make_preview(
+            result = preview_report(
                 mix, reference_pairs(ref), output, library=library, k=k, style=style, plot=plot, force=force,
                 **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
                 progress=advance, names=CLI_NAMES,
