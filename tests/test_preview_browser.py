@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,20 @@ def driver():
         "--mute-audio",
     ):
         options.add_argument(argument)
+    # Chromium keeps its profile and a socket in the temporary folder, and a socket's path
+    # may not exceed 107 bytes: under a long TMPDIR (as CI sets) it cannot start. It gets a
+    # short folder of its own.
+    short = tempfile.mkdtemp(prefix="am-chromium-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    options.add_argument(f"--user-data-dir={short}/profile")
     options.binary_location = _executable(CHROMIUM)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(_executable(CHROMEDRIVER)), options=options)
+    service = Service(_executable(CHROMEDRIVER), env={**os.environ, "TMPDIR": short})
+    browser = webdriver.Chrome(service=service, options=options)
     try:
         yield browser
     finally:
         browser.quit()
+        shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.fixture

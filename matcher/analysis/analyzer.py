@@ -168,7 +168,8 @@ def analyze(audio: np.ndarray, sample_rate_hz: int, loudness_maxima: bool = Fals
     Parameters
     ----------
     audio : np.ndarray, shape (samples, channels) or (samples,)
-        Float samples, full scale ±1.
+        Float samples, full scale ±1; taken as float32, as files are decoded, so that a
+        file's samples give the analysis the file jobs make of it.
     sample_rate_hz : int
     loudness_maxima : bool
         Also measure the loudest momentary and short-term loudness (see :class:`Analyzer`).
@@ -177,7 +178,7 @@ def analyze(audio: np.ndarray, sample_rate_hz: int, loudness_maxima: bool = Fals
     -------
     Analysis
     """
-    audio = np.asarray(audio, dtype=np.float64)
+    audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[:, None]
     return analyze_blocks([audio], sample_rate_hz, audio.shape[1], loudness_maxima)

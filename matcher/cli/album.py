@@ -129,11 +129,8 @@ def _print(result) -> None:
         stderr.print(
             f"automaster: note: the album is {-result.shift_db:.1f} dB under its target so that every song keeps "
             "its level relative to the others under the ceiling",
-            markup=False,
         )
     stdout.print(
         f"CUE sheet: {result.cue}; report (with every streaming service's gain): {result.report} "
         f"and {result.report.with_suffix('.html').name}",
-        markup=False,
-        highlight=False,
     )

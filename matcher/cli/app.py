@@ -241,7 +241,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - last resort: one line, unless --debug
         if State.debug or "--debug" in sys.argv:
             raise
-        stderr.print(f"automaster: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", markup=False)
+        stderr.print(f"automaster: internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
         code = EXIT_INTERNAL
     else:
         code = 0

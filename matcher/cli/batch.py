@@ -117,7 +117,7 @@ def _progress(total: int, done: int) -> Iterator:
     )
 
     with Progress(
-        TextColumn("{task.description}", markup=False),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("mixes"),
@@ -152,9 +152,9 @@ def _report(results, out: Path, manifest_path: Path) -> None:
     for r in results:
         if r.status == OK:
             for warning in r.warnings:
-                stderr.print(f"automaster: warning: {r.mix}: {warning}", markup=False, highlight=False, soft_wrap=True)
+                stderr.print(f"automaster: warning: {r.mix}: {warning}")
         if r.status == FAILED:
-            stderr.print(f"automaster: error: {r.error}", markup=False, highlight=False, soft_wrap=True)
+            stderr.print(f"automaster: error: {r.error}")
     counts = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1

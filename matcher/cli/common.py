@@ -86,7 +86,7 @@ class Typer(typer.Typer):
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    stderr.print(f"automaster: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    stderr.print(f"automaster: error: {message}")
     raise typer.Exit(code)
 
 
@@ -113,7 +113,7 @@ def progress(total_frames: int, label: str) -> Iterator:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
-        TextColumn("{task.description}", markup=False),
+        TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(),

@@ -27,7 +27,7 @@ def open_library(folder: Optional[Path]):
 
 def say(text: str) -> None:
     """A line on stdout, as it is (file names are never markup)."""
-    stdout.print(text, markup=False, highlight=False, soft_wrap=True)
+    stdout.print(text)
 
 
 @library_app.command("add")
@@ -181,7 +181,7 @@ def rescan(library: Optional[Path] = LIBRARY_OPTION) -> None:
             try:
                 _, analysis = analyze_file(source)
             except AutomasterError as exc:
-                stderr.print(f"automaster: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+                stderr.print(f"automaster: error: {exc}")
                 counts["failed"] += 1
                 continue
             lib.replace(Profile(name, sha256, profile.source, profile.tags, today(), analysis))

@@ -111,23 +111,8 @@ def _leveler_text(settings: Settings, ratio: float | None, low_db: float, high_d
     )
 
 
-def fixes_text(settings: Settings) -> str:
-    """The mix fixes the settings apply, in words (\"none\" when none)."""
-    fixes = settings.fixes
-    parts = []
-    if fixes.remove_dc:
-        parts.append("DC removed")
-    if fixes.highpass_hz is not None:
-        parts.append(f"high-pass {fixes.highpass_hz:.0f} Hz")
-    if fixes.invert_right:
-        parts.append("right channel's polarity flipped")
-    if fixes.balance_db:
-        parts.append(f"balance corrected by {fixes.balance_db:+.1f} dB (left minus right)")
-    return ", ".join(parts) if parts else "none"
-
-
 def _add_eq_and_format_rows(table: Table, settings: Settings, with_largest_moves: bool = False) -> None:
-    table.add_row("fixes", fixes_text(settings))
+    table.add_row("fixes", settings.fixes.describe())
     log_f = np.log2(SUMMARY_BANDS_HZ)
     for name, centers, gains in _curves(settings):
         amount = settings.eq.amount if name == "EQ" else settings.width.amount

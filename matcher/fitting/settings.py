@@ -45,6 +45,20 @@ class FixSettings:
         """True when no fix changes the signal."""
         return not self.remove_dc and self.highpass_hz is None and not self.invert_right and self.balance_db == 0.0
 
+    def describe(self) -> str:
+        """The fixes in words, as the terminal report and the report page state them
+        ("none" when there are none)."""
+        parts = []
+        if self.remove_dc:
+            parts.append("DC removed")
+        if self.highpass_hz is not None:
+            parts.append(f"high-pass {self.highpass_hz:.0f} Hz")
+        if self.invert_right:
+            parts.append("right channel's polarity flipped")
+        if self.balance_db:
+            parts.append(f"balance corrected by {self.balance_db:+.1f} dB (left minus right)")
+        return ", ".join(parts) if parts else "none"
+
 
 @dataclass(frozen=True)
 class EqSettings:

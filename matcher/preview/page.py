@@ -23,7 +23,6 @@ import os
 from html import escape
 
 from matcher import __version__
-from matcher.cli.report import fixes_text
 from matcher.fitting.settings import Settings
 from matcher.io.writing import write_text_atomic
 from matcher.preview import plots
@@ -383,7 +382,7 @@ def _settings_table(settings: Settings) -> str:
     if output.bit_depth == "16":
         depth += f", TPDF dither (seed {output.dither_seed})" if output.dither else ", no dither"
     rows.append(("Output", depth))
-    rows.append(("Repairs", fixes_text(settings)))
+    rows.append(("Repairs", settings.fixes.describe()))
     body = "".join(
         f'<tr><th scope="row">{escape(name)}</th><td>{escape(text)}</td></tr>'
         for name, text in rows

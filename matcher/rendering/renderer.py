@@ -720,12 +720,26 @@ def render(audio: np.ndarray, sample_rate_hz: int, settings: Settings) -> np.nda
 
     Returns
     -------
-    np.ndarray, same shape as ``audio``: the master, sample-aligned with the input.
+    np.ndarray, float32, same shape as ``audio``: the master, sample-aligned with the input
+    (its samples are the output word length's values: float32 holds 16- and 24-bit exactly).
+    The input is taken as float32, as files are decoded, so that a file's samples give the
+    master the file jobs write.
     """
-    audio = np.asarray(audio, dtype=np.float64)
+    audio = np.asarray(audio, dtype=np.float32)
     mono_1d = audio.ndim == 1
     frames = audio[:, None] if mono_1d else audio
-    blocks: list[np.ndarray] = []
-    render_stream(lambda: [frames], sample_rate_hz, frames.shape[1], settings, lambda: collect_into(blocks))
-    out = np.concatenate(blocks).astype(np.float64) if blocks else np.zeros((0, frames.shape[1]))
+    out = np.empty(frames.shape, dtype=np.float32)
+
+    @contextlib.contextmanager
+    def into_out() -> Iterator[Sink]:
+        position = 0  # every take starts again from the first sample
+
+        def write(block: np.ndarray) -> None:
+            nonlocal position
+            out[position : position + block.shape[0]] = block
+            position += block.shape[0]
+
+        yield write
+
+    render_stream(lambda: [frames], sample_rate_hz, frames.shape[1], settings, into_out)
     return out[:, 0] if mono_1d else out
