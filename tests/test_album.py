@@ -10,12 +10,14 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import signals
 
 from matcher.album.cue import parse_cue
-from matcher.album.edits import apply_fades, fade_gain, sound_bounds, trim_span
+from matcher.album.edits import Fades, apply_fades, fade_gain, sound_bounds, trim_span
 from matcher.album.master import balanced_targets
 from matcher.album.redbook import SAMPLES_PER_FRAME, parse_msf
 from matcher.album.spec import load_spec
@@ -325,3 +327,28 @@ def test_a_silent_song_or_an_earlier_delivery_stops_the_album_cleanly(tmp_path):
     assert result.exit_code == EXIT_BAD_INPUT and "--force" in result.stderr
     assert [p.name for p in out.iterdir()] == ["album.cue"]
     assert (out / "album.cue").read_text(encoding="utf-8") == "an earlier delivery"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    frames=st.integers(1, 5000),
+    fade_in=st.integers(0, 6000),
+    fade_out=st.integers(0, 6000),
+    blocks=st.lists(st.integers(1, 1500), min_size=1, max_size=8),
+    curve=st.sampled_from(["linear", "sine", "log", "s-curve"]),
+)
+def test_fades_block_by_block_equal_fades_on_the_whole_song(frames, fade_in, fade_out, blocks, curve):
+    # The whole song faded by the closed forms: a fade-in of n samples rises through
+    # fade_gain(n)[i] at sample i, and the fade-out mirrors it onto the song's last samples.
+    x = np.random.default_rng(frames).uniform(-1, 1, (frames, 2)).astype(np.float32)
+    expected = x.astype(np.float64)
+    n_in, n_out = min(frames, fade_in), min(frames, fade_out)
+    expected[:n_in] *= fade_gain(n_in, curve)[:, None]
+    expected[frames - n_out :] *= fade_gain(n_out, curve)[::-1, None]
+    fades = Fades(frames, 1000, fade_in / 1000, fade_out / 1000, curve)
+    got, start, k = x.copy(), 0, 0
+    while start < frames:
+        fades.process(got[start : start + blocks[k % len(blocks)]])
+        start += blocks[k % len(blocks)]
+        k += 1
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
