@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import soundfile as sf
 
 from matcher.album import redbook
 from matcher.album.edits import Fades
-from matcher.analysis.loudness import LoudnessMeter
+from matcher.analysis.loudness import LoudnessMeter, SubBlockEnergies
 from matcher.analysis.truepeak import TruePeakDetector
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.resample import PolyphaseResampler
@@ -41,6 +41,18 @@ class Measured:
     true_peak_dbtp: float
     loudness_range_lu: float
     frames: int
+    energies: SubBlockEnergies = field(repr=False, compare=False)
+    """Its K-weighted energy per 100 ms (a few kB a minute): the album's loudness as its
+    files read it is measured over every song's, one after another."""
+
+
+def joined_loudness_lufs(measured: list[Measured]) -> float:
+    """Integrated loudness (BS.1770-4) of songs played one after another, as ReplayGain 2.0
+    measures an album: every song's 400 ms blocks gated together, at its own rate and layout."""
+    energies = [m.energies for m in measured]
+    return SubBlockEnergies(
+        np.concatenate([e.sums for e in energies]), np.concatenate([e.lengths for e in energies])
+    ).integrated_lufs()
 
 
 class SongOutput:
@@ -131,6 +143,7 @@ class SongOutput:
             true_peak_dbtp=float(gain_to_db(peak)) if peak > 0 else FLOOR_DB,
             loudness_range_lu=energies.loudness_range_lu(),
             frames=state["frames"],
+            energies=energies,
         )
 
     def discard(self) -> None:

@@ -7,6 +7,13 @@ target (the references' loudness, or ``lufs``); every other song keeps its dista
 the loudest as the mixes had it, no more than ``quietest_lu`` below, plus its own offset.
 Every song is fitted to the same references, so their tonal balance agrees.
 
+A song is planned where it is delivered: in an album with any stereo song every song is
+stereo, a mono mix taken as dual mono (both channels the same) from its analysis on, so that
+its loudness is the same in its own file and in the stereo CD image. An album of mono songs
+stays mono in its own files; the image carries each on both channels, which a BS.1770 meter
+reads 3 dB louder (10 log10 2) than the mono file, as it reads any mono signal played on
+two channels.
+
 Songs are rendered one at a time and streamed to their files and to the image, so that
 memory does not grow with the number of songs. Each song's gain is planned (pass 1 of
 rendering) before it is rendered; when one cannot reach its level under the ceiling, the
@@ -26,7 +33,7 @@ import soundfile as sf
 
 from matcher.album import redbook
 from matcher.album.cue import CueSheet, CueTrack, render_cue
-from matcher.album.delivery import CdImage, SongOutput
+from matcher.album.delivery import CdImage, SongOutput, joined_loudness_lufs
 from matcher.album.edits import sound_bounds, trim_span
 from matcher.album.page import render_album_page
 from matcher.album.spec import AlbumSpec
@@ -74,6 +81,8 @@ class SongResult:
     start_samples: int
     pregap_start_samples: int | None
     streaming: tuple[ServiceGain, ...]
+    channels: int = 2
+    """Of the song's own file (every song has the album's layout)."""
 
     @property
     def start_s(self) -> float:
@@ -91,6 +100,11 @@ class AlbumResult:
     album_true_peak_dbtp: float
     shift_db: float
     """How far the whole album was lowered so that every song reaches its level (0: none)."""
+    songs_album_lufs: float = math.nan
+    """The album's loudness as its songs' own files read it, one after another (ReplayGain's
+    album gain): about the image's, or 3 dB under it for an album of mono songs."""
+    channels: int = 2
+    """The songs' layout: 1 only for an album of mono songs (its image still stereo)."""
 
 
 def balanced_targets(mix_lufs: Sequence[float], target_lufs: float, quietest_lu: float, offsets_lu: Sequence[float]) -> np.ndarray:
@@ -109,6 +123,7 @@ class _Song:
     audio_span: tuple[int, int]
     sample_rate_hz: int
     channels: int
+    """The album's layout, in which the song is analysed, rendered and delivered."""
     analysis: Analysis
     references: list[Analysis] = field(default_factory=list)
     weights: list[float] | None = None
@@ -194,9 +209,10 @@ def master_album(
     album_refs, album_weights = references_of(spec.references) if spec.references else ([], None)
     song_refs = [references_of(s.references) if s.references else None for s in spec.songs]
 
-    # Pass 1: trim and analyse every song.
+    # Pass 1: trim and analyse every song, in the album's layout.
     infos = [open_audio(s.file) for s in spec.songs]
-    songs = [_analysed_song(k + 1, info, spec, say) for k, info in enumerate(infos)]
+    channels = max(info.channels for info in infos)
+    songs = [_analysed_song(k + 1, info, spec, channels, say) for k, info in enumerate(infos)]
     cd_lengths = [_cd_length(s.frames, s.sample_rate_hz) for s in songs]
     gaps = [redbook.round_up_to_frame(int(round(spec.gap_before_s(k) * redbook.CD_SAMPLE_RATE_HZ))) for k in range(len(songs))]
     redbook.check_disc(cd_lengths, gaps)
@@ -232,12 +248,13 @@ def master_album(
         ]
         album_peak = max(r.true_peak_dbtp for r in results)
         result = AlbumResult(
-            tuple(results), image_path, cue_path, report_path, delivery.image.loudness_lufs(), album_peak, shift_db
+            tuple(results), image_path, cue_path, report_path, delivery.image.loudness_lufs(), album_peak, shift_db,
+            joined_loudness_lufs([output.measured for output in delivery.outputs]), channels,
         )
         for output, r in zip(delivery.outputs, results):
             tags = _tags(spec, spec.songs[r.number - 1], r.number, len(songs), isrcs[r.number - 1])
             if spec.format == "flac":
-                tags |= replaygain_tags(r.lufs, 10 ** (r.true_peak_dbtp / 20), result.album_lufs, 10 ** (album_peak / 20))
+                tags |= replaygain_tags(r.lufs, 10 ** (r.true_peak_dbtp / 20), result.songs_album_lufs, 10 ** (album_peak / 20))
             write_tags(output.writer.temporary_path, tags)
         for output in delivery.outputs:
             output.writer.commit()
@@ -263,11 +280,11 @@ def master_album(
     return result
 
 
-def _analysed_song(number: int, info: AudioInfo, spec: AlbumSpec, say: Callable[[str], None]) -> _Song:
-    """Trim and analyse one song (decoded once for both)."""
+def _analysed_song(number: int, info: AudioInfo, spec: AlbumSpec, channels: int, say: Callable[[str], None]) -> _Song:
+    """Trim and analyse one song (decoded once for both), in the album's layout."""
     song = spec.songs[number - 1]
     say(f"analysing {number}/{len(spec.songs)}: {song.file.name}")
-    whole = _read(song.file, (0, info.frames))
+    whole = _as_layout(_read(song.file, (0, info.frames)), channels)
     bounds = sound_bounds([whole], spec.trim_threshold_dbfs) if spec.trim else None
     span = trim_span(bounds, whole.shape[0], info.sample_rate_hz, spec.trim_margin_s)
     audio = whole[span[0] : span[1]]
@@ -276,12 +293,12 @@ def _analysed_song(number: int, info: AudioInfo, spec: AlbumSpec, say: Callable[
             f"{song.file}: {audio.shape[0] / info.sample_rate_hz:.2f} s long once trimmed; "
             f"a CD track must be at least {redbook.MIN_TRACK_S:g} s"
         )
-    analyzer = Analyzer(info.sample_rate_hz, info.channels, true_peak=False)
+    analyzer = Analyzer(info.sample_rate_hz, channels, true_peak=False)
     analyzer.process(audio)
     del whole, audio
     analysis = analyzer.finish()
     require_audible(info, analysis)
-    return _Song(number, span, info.sample_rate_hz, info.channels, analysis)
+    return _Song(number, span, info.sample_rate_hz, channels, analysis)
 
 
 def _deliver(
@@ -321,7 +338,7 @@ def _render_song(
     spec_song = spec.songs[song.number - 1]
 
     def source() -> Iterator[np.ndarray]:
-        return _blocks(spec_song.file, song.audio_span)
+        return _blocks(spec_song.file, song.audio_span, song.channels)
 
     renderer = Renderer(settings, song.sample_rate_hz, song.channels)
     plan = renderer.plan(source)
@@ -356,6 +373,7 @@ def _song_result(spec: AlbumSpec, song: _Song, settings: Settings, output: SongO
         start_samples=starts[1],
         pregap_start_samples=starts[0],
         streaming=streaming_gains(measured.lufs, measured.true_peak_dbtp),
+        channels=song.channels,
     )
 
 
@@ -366,8 +384,8 @@ def _read(path: Path, span: tuple[int, int]) -> np.ndarray:
     return audio
 
 
-def _blocks(path: Path, span: tuple[int, int]) -> Iterator[np.ndarray]:
-    """The song's span, block by block (float32), from its file."""
+def _blocks(path: Path, span: tuple[int, int], channels: int) -> Iterator[np.ndarray]:
+    """The song's span, block by block (float32, in the album's layout), from its file."""
     with sf.SoundFile(str(path)) as f:
         f.seek(span[0])
         left = span[1] - span[0]
@@ -378,7 +396,12 @@ def _blocks(path: Path, span: tuple[int, int]) -> Iterator[np.ndarray]:
             if not np.isfinite(block.sum(dtype=np.float64)) and not np.all(np.isfinite(block)):
                 raise InvalidAudioError(f"{path}: non-finite sample (NaN or infinity)")
             left -= block.shape[0]
-            yield block
+            yield _as_layout(block, channels)
+
+
+def _as_layout(audio: np.ndarray, channels: int) -> np.ndarray:
+    """A mono block as dual mono (both channels the same) in a stereo album."""
+    return np.repeat(audio, channels, axis=1) if audio.shape[1] < channels else audio
 
 
 def _cd_length(frames: int, sample_rate_hz: int) -> int:
@@ -413,8 +436,10 @@ def album_report_json(spec: AlbumSpec, result: AlbumResult) -> str:
             "image": str(result.image),
             "cue": str(result.cue),
             "album_lufs": round(result.album_lufs, 2),
+            "songs_album_lufs": round(result.songs_album_lufs, 2),
             "album_true_peak_dbtp": round(result.album_true_peak_dbtp, 2),
             "shift_db": result.shift_db,
+            "channels": result.channels,
             "songs": [
                 {
                     "number": r.number,

@@ -129,6 +129,14 @@ def _print(result) -> None:
             "its level relative to the others under the ceiling",
             markup=False,
         )
+    if result.channels == 1:
+        stderr.print(
+            f"automaster: note: the songs are mono, and so are their files; the CD image carries each on both "
+            f"channels, where a loudness meter reads it 3.0 dB louder ({result.album_lufs:.1f} LUFS for the album, "
+            f"{result.songs_album_lufs:.1f} LUFS in the songs' own files): the same samples, the same peaks",
+            markup=False,
+            highlight=False,
+        )
     stdout.print(
         f"CUE sheet: {result.cue}; report (with every streaming service's gain): {result.report} "
         f"and {result.report.with_suffix('.html').name}",
