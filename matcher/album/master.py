@@ -5,7 +5,8 @@ CD image (44.1 kHz, 16 bit, TPDF dither) with its CUE sheet.
 Balance, not match: the loudest song (by its mix's integrated loudness) is aimed at the
 target (the references' loudness, or ``lufs``); every other song keeps its distance below
 the loudest as the mixes had it, no more than ``quietest_lu`` below, plus its own offset.
-Every song is fitted to the same references, so their tonal balance agrees.
+Every song is fitted to the same references, so their tonal balance agrees; references
+chosen from a library are chosen once, for the album's songs taken together.
 
 A song is planned where it is delivered: in an album with any stereo song every song is
 stereo, a mono mix taken as dual mono (both channels the same) from its analysis on, so that
@@ -27,6 +28,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import soundfile as sf
@@ -49,6 +51,8 @@ from matcher.fitting.settings import LimiterSettings, OutputSettings, Settings
 from matcher.io.reading import BLOCK_FRAMES, AudioInfo, AudioSource, open_audio
 from matcher.io.writing import check_output_path, write_text_atomic
 from matcher.jobs import analyze_source, require_audible
+from matcher.library.choice import Choice
+from matcher.library.store import file_sha256
 from matcher.rendering.renderer import Renderer
 
 IMAGE_NAME = "album.wav"
@@ -57,6 +61,18 @@ REPORT_NAME = "album.json"
 PAGE_NAME = "album.html"
 EXTENSIONS = {"wav": ".wav", "flac": ".flac", "aiff": ".aiff"}
 REACHED_LU = 0.1
+
+
+class AlbumChooser(Protocol):
+    """Chooses an album's references once, from its songs' analyses and weights (their
+    lengths): :class:`~matcher.library.choice.LibraryChoice` and ``StyleChoice``."""
+
+    def for_songs(
+        self, songs: Sequence[Analysis], weights: Sequence[float] | None = None, exclude_sha256: Sequence[str] = ()
+    ) -> Choice: ...
+
+    def check(self) -> None:
+        """Raise now if no choice can be made (a missing library, an unknown style)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,8 @@ class AlbumResult:
     album gain): about the image's, or 3 dB under it for an album of mono songs."""
     channels: int = 2
     """The songs' layout: 1 only for an album of mono songs (its image still stereo)."""
+    choice: Choice | None = field(default=None, compare=False)
+    """The references chosen for the album from a library (None: given)."""
 
 
 def balanced_targets(mix_lufs: Sequence[float], target_lufs: float, quietest_lu: float, offsets_lu: Sequence[float]) -> np.ndarray:
@@ -164,6 +182,7 @@ def master_album(
     force: bool = False,
     parse_references: Callable[[Sequence[str]], tuple[list[Path], list[float] | None]] | None = None,
     on_song: Callable[[str], None] | None = None,
+    choose: AlbumChooser | None = None,
 ) -> AlbumResult:
     """Master ``spec`` into ``out_dir``. See the module's docstring.
 
@@ -178,6 +197,9 @@ def master_album(
         ``FILE`` / ``FILE:WEIGHT`` strings to paths and weights.
     on_song : callable
         Told what is being done ("analysing 3/12: file", "rendering 3/12").
+    choose : AlbumChooser, optional
+        Picks the album's references when the spec names none (a library's nearest to the
+        songs taken together, or a style); ``AlbumResult.choice`` says which.
     """
     say = on_song or (lambda text: None)
     parse = parse_references or (lambda refs: ([Path(r) for r in refs], None))
@@ -190,8 +212,12 @@ def master_album(
     image_path, cue_path, report_path, page_path = paths[-4:]
     for path in paths:
         check_output_path(path, [s.file for s in spec.songs], force)
-    if not spec.references and not all(s.references for s in spec.songs):
+    needs_album_refs = not all(s.references for s in spec.songs)
+    choosing = needs_album_refs and not spec.references
+    if choosing and choose is None:
         raise InvalidAudioError(f"{where}: no references (give the album's, or every song's)")
+    if choosing:
+        choose.check()
 
     # References: each file analysed once for the whole album.
     analysed: dict[Path, Analysis] = {}
@@ -217,6 +243,15 @@ def master_album(
     gaps = [redbook.round_up_to_frame(int(round(spec.gap_before_s(k) * redbook.CD_SAMPLE_RATE_HZ))) for k in range(len(songs))]
     redbook.check_disc(cd_lengths, gaps)
 
+    choice = None
+    if choosing:
+        # One choice for the album: a shared target for songs that must sit together.
+        choice = choose.for_songs(
+            [s.analysis for s in songs],
+            [s.frames / s.sample_rate_hz for s in songs],
+            exclude_sha256=[file_sha256(s.file) for s in spec.songs],
+        )
+        album_refs, album_weights = list(choice.analyses), list(choice.weights)
     for song, own in zip(songs, song_refs):
         song.references, song.weights = own if own is not None else (album_refs, album_weights)
 
@@ -249,7 +284,7 @@ def master_album(
         album_peak = max(r.true_peak_dbtp for r in results)
         result = AlbumResult(
             tuple(results), image_path, cue_path, report_path, delivery.image.loudness_lufs(), album_peak, shift_db,
-            joined_loudness_lufs([output.measured for output in delivery.outputs]), channels,
+            joined_loudness_lufs([output.measured for output in delivery.outputs]), channels, choice,
         )
         for output, r in zip(delivery.outputs, results):
             tags = _tags(spec, spec.songs[r.number - 1], r.number, len(songs), isrcs[r.number - 1])
@@ -425,9 +460,11 @@ def _safe(title: str) -> str:
 
 
 def album_report_json(spec: AlbumSpec, result: AlbumResult) -> str:
-    """The album report as JSON (schema 1)."""
+    """The album report as JSON (schema 1; ``chosen_references`` is None when the references
+    were given)."""
     import json
 
+    choice = result.choice
     return json.dumps(
         {
             "schema_version": 1,
@@ -440,6 +477,12 @@ def album_report_json(spec: AlbumSpec, result: AlbumResult) -> str:
             "album_true_peak_dbtp": round(result.album_true_peak_dbtp, 2),
             "shift_db": result.shift_db,
             "channels": result.channels,
+            "chosen_references": None if choice is None else {
+                "names": list(choice.names),
+                "weights": [round(w, 4) for w in choice.weights],
+                "distances": None if choice.distances is None else [round(d, 3) for d in choice.distances],
+                "how": choice.how,
+            },
             "songs": [
                 {
                     "number": r.number,

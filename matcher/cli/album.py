@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -12,14 +13,19 @@ from matcher.cli.common import (
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
     HIGHPASS_OPTION,
+    K_OPTION,
+    LIBRARY_CHOICE_OPTION,
     LUFS_OPTION,
     MONO_BELOW_OPTION,
     NO_FIX_OPTION,
     ONLY_OPTION,
+    STYLE_OPTION,
     errors,
     fail,
     fit_config,
     parse_references,
+    reference_target,
+    report_choice,
     stderr,
     stdout,
 )
@@ -27,7 +33,16 @@ from matcher.cli.common import (
 
 def album(
     inputs: List[Path] = typer.Argument(..., help="An album spec (.toml), or the mixes in play order."),
-    ref: Optional[List[Path]] = typer.Option(None, "--ref", "-r", help="Reference (FILE or FILE:WEIGHT), with mixes."),
+    ref: Optional[List[Path]] = typer.Option(
+        None,
+        "--ref",
+        "-r",
+        help="Reference (FILE or FILE:WEIGHT), repeat for several; with mixes, or a spec that names none. Without "
+        "--ref, --library or --style, the starter library's references nearest to the album's songs are used.",
+    ),
+    library: Optional[Path] = LIBRARY_CHOICE_OPTION,
+    k: int = K_OPTION,
+    style: Optional[str] = STYLE_OPTION,
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the songs, the CD image, its CUE sheet and the report."),
     title: Optional[str] = typer.Option(None, "--title", help="Album title, with mixes."),
     performer: Optional[str] = typer.Option(None, "--performer", help="Album performer, with mixes."),
@@ -54,14 +69,12 @@ def album(
 
     with errors():
         if len(inputs) == 1 and inputs[0].suffix.lower() == ".toml":
-            if ref:
-                fail("give the references in the album spec, not with --ref")
             spec = load_spec(inputs[0])
+            if spec.references and (ref or library is not None or style is not None):
+                fail(f"{inputs[0]}: names its references; give them there or with --ref/--library/--style, not both")
             if lufs is not None or ceiling != -1.0:
                 spec = _with(spec, lufs, ceiling)
         else:
-            if not ref:
-                fail("give the references: --ref REF (or an album spec)")
             if file_format not in FORMATS:
                 fail(f"--format {file_format!r}: choose {', '.join(FORMATS)}")
             if gap < 0:
@@ -69,9 +82,14 @@ def album(
             if not -40.0 <= quietest <= 0.0:
                 fail(f"--quietest {quietest:g}: choose -40 to 0 LU")
             spec = spec_from_files(
-                inputs, [str(r) for r in ref], lufs, ceiling, title=title or "Untitled", performer=performer,
+                inputs, [], lufs, ceiling, title=title or "Untitled", performer=performer,
                 gap_s=gap, format=file_format, quietest_lu=quietest,
             )
+        # The album's references, as match takes them: --ref files, or else chosen once for
+        # the whole album from --library, --style or the starter library.
+        _, _, choose = reference_target(ref, library, k, style)
+        if ref:
+            spec = replace(spec, references=tuple(str(r) for r in ref))
         config = fit_config(None, spec.ceiling_dbtp, eq_amount, "32f", amount, only, no_fix, highpass, mono_below)
         created = not output.is_dir()
         if created:
@@ -79,17 +97,16 @@ def album(
                 fail(f"{output}: folder {output.parent} does not exist")
             output.mkdir()
         try:
-            result = master_album(spec, output, config, force, parse_references=_references)
+            result = master_album(spec, output, config, force, parse_references=_references, choose=choose)
         except BaseException:
             if created and not any(output.iterdir()):
                 output.rmdir()  # nothing was delivered: leave no trace
             raise
+    report_choice(result.choice)
     _print(result)
 
 
 def _with(spec, lufs, ceiling):
-    from dataclasses import replace
-
     return replace(spec, lufs=lufs if lufs is not None else spec.lufs, ceiling_dbtp=ceiling)
 
 
