@@ -360,3 +360,25 @@ def test_fades_block_by_block_equal_fades_on_the_whole_song(frames, fade_in, fad
         start += blocks[k % len(blocks)]
         k += 1
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_an_album_stopped_while_it_is_written_leaves_nothing_behind(tmp_path, monkeypatch):
+    # Ctrl-C after the second song went into the image: its file, the first song's, their
+    # CD segments and the image are all temporary until the album is done, and all removed.
+    from matcher.album import delivery
+
+    append = delivery.CdImage.append
+    appended = []
+
+    def append_then_interrupt(self, song):
+        appended.append(append(self, song))
+        if len(appended) == 2:
+            raise KeyboardInterrupt
+        return appended[-1]
+
+    monkeypatch.setattr(delivery.CdImage, "append", append_then_interrupt)
+    paths = _songs(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["album", str(_spec(tmp_path, paths)), "-o", str(out)])
+    assert result.exit_code == 130 and len(appended) == 2
+    assert not out.exists()  # the folder it made is gone: nothing was left in it

@@ -97,7 +97,8 @@ class NearestReferences:
         if the library holds it, left out)."""
         point = self.standardise(features(mix))
         names, distances = self._nearest(point, point[None, :], k, "the mix itself")
-        return self._choice(names, distances, f"the {len(names)} nearest of {len(self.index)} in {_library_label(self.library.root)}")
+        how = f"the {len(names)} nearest of {len(self.index)} in {_library_label(self.library.root)}"
+        return self._choice(names, distances, how)
 
     def query_songs(
         self, songs: Sequence[Analysis], k: int, weights: Sequence[float] | None = None, exclude_sha256: Sequence[str] = ()
