@@ -26,7 +26,7 @@ from pathlib import Path
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
 from matcher.notes import Note, cut_short_notes, out_of_reach_note, outcome_notes
-from matcher.options import PYTHON_NAMES, OptionNames, fit_config, reference_target
+from matcher.options import PYTHON_NAMES, OptionNames, fit_config, parse_references, reference_target
 from matcher.rendering.renderer import GainPlan, RenderReport
 
 PathLike = str | os.PathLike
@@ -551,3 +551,94 @@ def library_styles(library: PathLike | None = None, count: int | None = None):
     made = make_styles(lib, count)
     save_styles(lib, made)
     return made
+
+
+# --- album -----------------------------------------------------------------------------------
+
+
+def master_album(
+    album: PathLike | Sequence[PathLike],
+    output: PathLike,
+    references: Sequence[Reference] = (),
+    *,
+    library: PathLike | None = None,
+    k: int | None = None,
+    style: str | None = None,
+    lufs: float | None = None,
+    ceiling_dbtp: float | None = None,
+    title: str | None = None,
+    performer: str | None = None,
+    gap_s: float = 2.0,
+    file_format: str = "wav",
+    quietest_lu: float = -8.0,
+    amount: Mapping[str, float] | None = None,
+    only: Iterable[str] | str | None = None,
+    no_fix: Iterable[str] | str = (),
+    highpass_hz: float | None = None,
+    mono_below_hz: float | None = None,
+    force: bool = False,
+    names: OptionNames = PYTHON_NAMES,
+):
+    """Master an album (``automaster album``): an album spec (TOML, see the README), or the
+    mixes in play order (with ``title``, ``performer``, ``gap_s``, ``file_format`` and
+    ``quietest_lu``). The songs are matched to the same references (given, or chosen once for
+    the whole album from ``library``/``style`` or the starter library), their loudness
+    balanced, trimmed, faded and spaced; per-song files, a 16-bit CD image with its CUE
+    sheet and a report go into the ``output`` folder (created if its parent exists).
+
+    Returns
+    -------
+    matcher.album.master.AlbumResult
+        Per song: its file, start, target, loudness, true peak, loudness range, PLR and
+        streaming gains; the image, CUE sheet and report paths; ``choice``: the references
+        chosen.
+    """
+    from dataclasses import replace
+
+    from matcher.album.master import master_album as master
+    from matcher.album.spec import FORMATS, load_spec, spec_from_files
+    from matcher.errors import UsageError
+
+    ref_name = names.ref
+    if isinstance(album, (str, os.PathLike)) and Path(album).suffix.lower() == ".toml":
+        spec = load_spec(Path(album))
+        if spec.references and (references or library is not None or style is not None):
+            raise UsageError(f"{album}: names its references; give them there or with {ref_name}, not both")
+    else:
+        mixes = [Path(album)] if isinstance(album, (str, os.PathLike)) else [Path(m) for m in album]
+        if file_format not in FORMATS:
+            raise UsageError(f"format {file_format!r}: choose {', '.join(FORMATS)}")
+        if gap_s < 0:
+            raise UsageError(f"gap {gap_s:g} s: must be 0 or more seconds")
+        if not -40.0 <= quietest_lu <= 0.0:
+            raise UsageError(f"quietest {quietest_lu:g} LU: choose -40 to 0 LU")
+        spec = spec_from_files(mixes, [], None, -1.0, title=title or "Untitled", performer=performer, gap_s=gap_s,
+                               format=file_format, quietest_lu=quietest_lu)
+    spec = replace(
+        spec,
+        lufs=lufs if lufs is not None else spec.lufs,
+        ceiling_dbtp=ceiling_dbtp if ceiling_dbtp is not None else spec.ceiling_dbtp,
+    )
+    # The album's references, as master takes them: files, or else chosen once for the whole
+    # album from a library, a style or the starter library.
+    job = options(
+        references, library=library, k=k, style=style, ceiling_dbtp=spec.ceiling_dbtp, amount=amount, only=only,
+        no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth="32f", names=names,
+    )
+    if references:
+        shares = job.weights or [None] * len(job.paths)
+        spec = replace(spec, references=tuple(str(p) if w is None else f"{p}:{w!r}" for p, w in zip(job.paths, shares)))
+    out = Path(output)
+    created = not out.is_dir()
+    if created:
+        if not out.parent.is_dir():
+            from matcher.errors import AudioFileError
+
+            raise AudioFileError(f"{out}: folder {out.parent} does not exist")
+        out.mkdir()
+    try:
+        return master(spec, out, job.config, force, parse_references=parse_references, choose=job.choose)
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # nothing was delivered: leave no trace
+        raise

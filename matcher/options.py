@@ -142,6 +142,25 @@ def fit_config(
         raise UsageError(str(exc)) from None
 
 
+def split_weight(value: str | Path) -> tuple[Path, float | None]:
+    """A reference given as ``FILE`` or ``FILE:WEIGHT``: its path and weight (None when it
+    has none). A file whose name ends in ``:NUMBER`` and exists is taken as it is."""
+    name, sep, number = str(value).rpartition(":")
+    if sep and name and not Path(value).exists():
+        try:
+            return Path(name), float(number)
+        except ValueError:
+            pass
+    return Path(value), None
+
+
+def parse_references(values: Sequence[str | Path], option: str = "--ref") -> tuple[list[Path], list[float] | None]:
+    """``FILE`` / ``FILE:WEIGHT`` references as paths and blend weights (:func:`blend_weights`)."""
+    pairs = [split_weight(v) for v in values]
+    paths = [p for p, _ in pairs]
+    return paths, blend_weights([w for _, w in pairs], paths, option)
+
+
 def blend_weights(given: Sequence[float | None], paths: Sequence[Path], option: str = "--ref") -> list[float] | None:
     """Blend weights of references, each given as a fraction of the blend or not at all.
 

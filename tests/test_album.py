@@ -10,12 +10,14 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import signals
 
 from matcher.album.cue import parse_cue
-from matcher.album.edits import apply_fades, fade_gain, sound_bounds, trim_span
+from matcher.album.edits import Fades, apply_fades, fade_gain, sound_bounds, trim_span
 from matcher.album.master import balanced_targets
 from matcher.album.redbook import SAMPLES_PER_FRAME, parse_msf
 from matcher.album.spec import load_spec
@@ -173,6 +175,12 @@ def _lufs(x: np.ndarray, rate: int) -> float:
     return float(pyloudnorm.Meter(rate).integrated_loudness(x))
 
 
+def _stereo_lufs(path: Path) -> float:
+    """Loudness of a mix as a stereo album takes it: a mono one as dual mono."""
+    x, rate = sf.read(str(path), always_2d=True)
+    return _lufs(np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x, rate)
+
+
 def test_the_cue_sheet_points_where_each_song_starts_in_the_image(album):
     tmp, paths, out, _ = album
     image, rate = sf.read(str(out / "album.wav"), always_2d=True)
@@ -211,7 +219,7 @@ def test_the_album_keeps_the_mixes_relative_levels_under_the_ceiling(album):
     tmp, paths, out, _ = album
     songs = sorted(out.glob("0*.flac"))
     mixes = [paths["loud"], paths["ballad"], paths["mono"]]
-    mix_levels = np.array([_lufs(*sf.read(str(p), always_2d=True)) for p in mixes])
+    mix_levels = np.array([_stereo_lufs(p) for p in mixes])
     out_levels = np.array([_lufs(*sf.read(str(p), always_2d=True)) for p in songs])
     expected = np.clip(mix_levels - mix_levels.max(), -8.0, 0.0)
     np.testing.assert_allclose(out_levels - out_levels.max(), expected, atol=1.0)
@@ -239,7 +247,9 @@ def test_trim_fades_tags_and_report(album):
     mono, mono_rate = sf.read(str(out / "03 Mono.flac"), always_2d=True)
     tail = np.sqrt(np.mean(mono[-int(0.2 * mono_rate) :] ** 2))
     body = np.sqrt(np.mean(mono[: 3 * mono_rate] ** 2))
-    assert mono.shape[1] == 1 and mono_rate == 48000 and tail < 0.1 * body  # faded out
+    assert mono_rate == 48000 and tail < 0.1 * body  # faded out
+    # Beside stereo songs the mono mix is delivered as dual mono: both channels the same.
+    assert mono.shape[1] == 2 and np.array_equal(mono[:, 0], mono[:, 1])
     report = json.loads((out / "album.json").read_text(encoding="utf-8"))
     assert [s["title"] for s in report["songs"]] == ["Loud <one>", "Ballad", "Mono"]
     for song in report["songs"]:
@@ -305,7 +315,7 @@ def test_an_album_target_out_of_reach_lowers_every_song_together(tmp_path):
     assert report["shift_db"] < -0.5 and "under its target" in result.stderr
     songs = sorted(out.glob("0*.flac"))
     mixes = [paths["loud"], paths["ballad"], paths["mono"]]
-    mix_levels = np.array([_lufs(*sf.read(str(p), always_2d=True)) for p in mixes])
+    mix_levels = np.array([_stereo_lufs(p) for p in mixes])
     out_levels = np.array([_lufs(*sf.read(str(p), always_2d=True)) for p in songs])
     np.testing.assert_allclose(out_levels - out_levels.max(), np.clip(mix_levels - mix_levels.max(), -8.0, 0.0), atol=1.0)
     for song in songs:
@@ -325,3 +335,50 @@ def test_a_silent_song_or_an_earlier_delivery_stops_the_album_cleanly(tmp_path):
     assert result.exit_code == EXIT_BAD_INPUT and "--force" in result.stderr
     assert [p.name for p in out.iterdir()] == ["album.cue"]
     assert (out / "album.cue").read_text(encoding="utf-8") == "an earlier delivery"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    frames=st.integers(1, 5000),
+    fade_in=st.integers(0, 6000),
+    fade_out=st.integers(0, 6000),
+    blocks=st.lists(st.integers(1, 1500), min_size=1, max_size=8),
+    curve=st.sampled_from(["linear", "sine", "log", "s-curve"]),
+)
+def test_fades_block_by_block_equal_fades_on_the_whole_song(frames, fade_in, fade_out, blocks, curve):
+    # The whole song faded by the closed forms: a fade-in of n samples rises through
+    # fade_gain(n)[i] at sample i, and the fade-out mirrors it onto the song's last samples.
+    x = np.random.default_rng(frames).uniform(-1, 1, (frames, 2)).astype(np.float32)
+    expected = x.astype(np.float64)
+    n_in, n_out = min(frames, fade_in), min(frames, fade_out)
+    expected[:n_in] *= fade_gain(n_in, curve)[:, None]
+    expected[frames - n_out :] *= fade_gain(n_out, curve)[::-1, None]
+    fades = Fades(frames, 1000, fade_in / 1000, fade_out / 1000, curve)
+    got, start, k = x.copy(), 0, 0
+    while start < frames:
+        fades.process(got[start : start + blocks[k % len(blocks)]])
+        start += blocks[k % len(blocks)]
+        k += 1
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_an_album_stopped_while_it_is_written_leaves_nothing_behind(tmp_path, monkeypatch):
+    # Ctrl-C after the second song went into the image: its file, the first song's, their
+    # CD segments and the image are all temporary until the album is done, and all removed.
+    from matcher.album import delivery
+
+    append = delivery.CdImage.append
+    appended = []
+
+    def append_then_interrupt(self, song):
+        appended.append(append(self, song))
+        if len(appended) == 2:
+            raise KeyboardInterrupt
+        return appended[-1]
+
+    monkeypatch.setattr(delivery.CdImage, "append", append_then_interrupt)
+    paths = _songs(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["album", str(_spec(tmp_path, paths)), "-o", str(out)])
+    assert result.exit_code == 130 and len(appended) == 2
+    assert not out.exists()  # the folder it made is gone: nothing was left in it

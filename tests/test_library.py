@@ -201,6 +201,36 @@ def test_the_mix_is_not_its_own_reference(six):
     assert "dark_a" not in choice.names and len(choice.names) == 2
 
 
+def test_an_albums_references_are_the_nearest_to_its_songs_taken_together(six):
+    # Two dark songs and a bright one, the bright one twice as long; one dark song is in the
+    # library itself (dark_a) and must not be chosen.
+    songs = [analyze(_track(-2.8, 0.02, 21), RATE_HZ), six.get("dark_a").analysis, analyze(_track(2.8, 0.1, 22), RATE_HZ)]
+    lengths = [1.0, 1.0, 2.0]
+    choice = LibraryChoice(six.root, k=3).for_songs(songs, lengths)
+    # Independently: the references with the smallest weighted mean squared distance to the
+    # songs, in the documented measure; distances to the songs' weighted centre.
+    w = np.array(lengths) / sum(lengths)
+    per_song = [_reference_distances(six, features(song)) for song in songs]
+    names = [n for n in TRACKS if n != "dark_a"]
+    msd = {n: sum(wi * d[n] ** 2 for wi, d in zip(w, per_song)) for n in names}
+    expected = sorted(names, key=msd.get)[:3]
+    assert list(choice.names) == expected and "dark_a" not in choice.names
+    # Distances are to the songs' weighted centre, in the same standardised units.
+    index = six.index()
+    x = index.features
+    scale = np.maximum(x.std(axis=0), MIN_SCALE) * np.sqrt([GROUPS.count(g) for g in GROUPS])
+    centre = sum(wi * (features(song) - x.mean(axis=0)) / scale for wi, song in zip(w, songs))
+    to_centre = {str(n): float(np.linalg.norm((row - x.mean(axis=0)) / scale - centre)) for n, row in zip(index.names, x)}
+    np.testing.assert_allclose(choice.distances, [to_centre[n] for n in expected], rtol=1e-6)
+    inverse = 1.0 / (np.array(choice.distances) + CLOSENESS_FLOOR)
+    np.testing.assert_allclose(choice.weights, inverse / inverse.sum(), rtol=1e-6)
+    assert "taken together" in choice.how
+    # One song alone is chosen for as match would choose for it (its own profile left out).
+    alone = LibraryChoice(six.root, k=2).for_songs([six.get("bright_b").analysis])
+    assert alone.names == LibraryChoice(six.root, k=2)(six.get("bright_b").analysis).names
+    assert "bright_b" not in alone.names
+
+
 def test_match_with_a_library_blends_the_nearest_and_says_so(tmp_path, six):
     mix_audio = _track(-2.8, 0.02, 12)  # dark and quiet
     mix = _write(tmp_path / "mix.wav", mix_audio)

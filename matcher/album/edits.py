@@ -40,22 +40,25 @@ def trim_span(bounds: tuple[int, int] | None, frames: int, sample_rate_hz: int, 
     return max(0, bounds[0] - margin), min(frames, bounds[1] + margin)
 
 
-def fade_gain(length: int, curve: str) -> np.ndarray:
-    """Gain rising from 0 to 1 over ``length`` samples (a fade-in; reversed, a fade-out).
+def fade_gain(length: int, curve: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Gain rising from 0 to 1 over ``length`` samples (a fade-in; reversed, a fade-out), for
+    the samples ``start`` to ``stop`` of the fade (default: all of it).
 
     Curves: ``linear``; ``sine``, a quarter sine (equal power: two of them crossfade at
     constant power); ``log``, straight in dB from -60 dB to 0 dB (sounds even to the ear);
     ``s-curve``, a half cosine (gentle at both ends).
     """
-    if length <= 0:
+    stop = length if stop is None else min(stop, length)
+    if length <= 0 or stop <= start:
         return np.ones(0)
-    t = (np.arange(length) + 0.5) / length
+    index = np.arange(start, stop) + 0.5
+    t = index / length
     if curve == "linear":
         return t
     if curve == "sine":
         return np.sin(0.5 * np.pi * t)
     if curve == "log":
-        return np.where(t > 0, 10.0 ** (-60.0 * (1.0 - t) / 20.0), 0.0) * np.minimum(1.0, t * length / 32.0)
+        return 10.0 ** (-60.0 * (1.0 - t) / 20.0) * np.minimum(1.0, index / 32.0)
     if curve == "s-curve":
         return 0.5 - 0.5 * np.cos(np.pi * t)
     raise ValueError(f"fade curve {curve!r}")
@@ -63,11 +66,49 @@ def fade_gain(length: int, curve: str) -> np.ndarray:
 
 def apply_fades(audio: np.ndarray, sample_rate_hz: int, fade_in_s: float, fade_out_s: float, curve: str) -> np.ndarray:
     """``audio`` (n, channels) with a fade-in at its start and a fade-out at its end, in place."""
-    n = audio.shape[0]
-    fade_in = min(n, int(round(fade_in_s * sample_rate_hz)))
-    fade_out = min(n, int(round(fade_out_s * sample_rate_hz)))
-    if fade_in:
-        audio[:fade_in] *= fade_gain(fade_in, curve)[:, None].astype(audio.dtype)
-    if fade_out:
-        audio[n - fade_out :] *= fade_gain(fade_out, curve)[::-1, None].astype(audio.dtype)
-    return audio
+    return Fades(audio.shape[0], sample_rate_hz, fade_in_s, fade_out_s, curve).process(audio)
+
+
+class Fades:
+    """A song's fade-in and fade-out, applied block by block (in place) as the song streams
+    past: the same gains as :func:`apply_fades` on the whole song.
+
+    Parameters
+    ----------
+    frames : int
+        The song's length in samples (the fade-out ends at its last sample).
+    sample_rate_hz : int
+    fade_in_s, fade_out_s : float
+    curve : str
+        See :func:`fade_gain`.
+    """
+
+    def __init__(self, frames: int, sample_rate_hz: int, fade_in_s: float, fade_out_s: float, curve: str):
+        fade_gain(1, curve)  # an unknown curve is refused here, not at the first fade
+        self.frames = frames
+        self.curve = curve
+        self.fade_in_samples = min(frames, int(round(fade_in_s * sample_rate_hz)))
+        self.fade_out_samples = min(frames, int(round(fade_out_s * sample_rate_hz)))
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the song's first sample."""
+        self.position = 0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Fade the next ``block`` (n, channels) in place and return it."""
+        start, n = self.position, block.shape[0]
+        self.position += n
+        fade_in, fade_out = self.fade_in_samples, self.fade_out_samples
+        if start < fade_in:
+            gain = fade_gain(fade_in, self.curve, start, start + n)
+            block[: gain.shape[0]] *= gain[:, None].astype(block.dtype)
+        out_start = self.frames - fade_out  # the fade-out's first sample
+        if fade_out and start + n > out_start:
+            # Sample i of the song has the fade-out gain of fade-in sample frames - 1 - i.
+            first = max(start, out_start)
+            last = min(start + n, self.frames)
+            if last > first:
+                gain = fade_gain(fade_out, self.curve, self.frames - last, self.frames - first)[::-1]
+                block[first - start : last - start] *= gain[:, None].astype(block.dtype)
+        return block

@@ -1,35 +1,10 @@
 """An album's specification: its songs in order, their titles and codes, gaps, fades and
 overrides, read from a small TOML file.
 
-    title = "Night Drive"
-    performer = "The Examples"
-    catalog = "0036000291452"          # UPC-A or EAN-13 (optional)
-    references = ["refs/favourite.wav"] # FILE or FILE:WEIGHT, as with --ref
-    lufs = -14.0                       # the loudest song's target (default: the references')
-    ceiling = -1.0                     # dBTP
-    quietest_lu = -8.0                 # no song more than 8 LU under the loudest
-    gap_s = 2.0                        # before every song (the first one's is the CD pregap)
-    trim = true                        # trim leading and trailing silence...
-    trim_threshold_dbfs = -60.0        # ...below this...
-    trim_margin_s = 0.1                # ...keeping this much of it
-    fade_curve = "sine"                # linear, sine (equal power), log, s-curve
-    format = "flac"                    # per-song files: wav, flac or aiff
-    bit_depth = "24"
-
-    [[song]]
-    file = "mixes/01 opener.wav"
-    title = "Opener"
-    isrc = "US-S1Z-26-00001"
-    fade_out_s = 2.0
-
-    [[song]]
-    file = "mixes/02 ballad.wav"
-    title = "Ballad"
-    gap_s = 0.0                        # a segue
-    loudness_offset_lu = -1.0          # a touch quieter than its mix level says
-    references = ["refs/ballad.wav"]
-
-Relative paths are relative to the spec file's folder.
+Every key, its type, default and meaning, with a complete example, is documented in the
+README's "The album spec" section (a test loads that example with :func:`load_spec`, and
+checks the documented defaults against the loader's). Relative paths are relative to the
+spec file's folder.
 """
 
 from __future__ import annotations
@@ -93,11 +68,11 @@ class AlbumSpec:
         return self.gap_s if gap is None else gap
 
 
-_ALBUM_KEYS = {
+ALBUM_KEYS = {
     "title", "performer", "catalog", "references", "lufs", "ceiling", "quietest_lu", "gap_s", "trim",
     "trim_threshold_dbfs", "trim_margin_s", "fade_curve", "format", "bit_depth", "song",
 }
-_SONG_KEYS = {"file", "title", "performer", "isrc", "gap_s", "fade_in_s", "fade_out_s", "references", "loudness_offset_lu"}
+SONG_KEYS = {"file", "title", "performer", "isrc", "gap_s", "fade_in_s", "fade_out_s", "references", "loudness_offset_lu"}
 
 
 def load_spec(path: Path) -> AlbumSpec:
@@ -134,7 +109,7 @@ def spec_from_files(
 
 def _album(data: dict, path: Path) -> AlbumSpec:
     where = str(path)
-    unknown = set(data) - _ALBUM_KEYS
+    unknown = set(data) - ALBUM_KEYS
     if unknown:
         raise SettingsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     folder = path.parent
@@ -157,7 +132,7 @@ def _album(data: dict, path: Path) -> AlbumSpec:
         trim_margin_s=_number(data, "trim_margin_s", where, 0.1, 0.0, 10.0),
         fade_curve=_choice(data, "fade_curve", where, "sine", FADE_CURVES),
         format=_choice(data, "format", where, "wav", FORMATS),
-        bit_depth=_choice(data, "bit_depth", where, "24", ("16", "24", "32f")),
+        bit_depth=_choice(_bit_depth_as_text(data), "bit_depth", where, "24", ("16", "24", "32f")),
         source=path,
     )
     return spec
@@ -166,7 +141,7 @@ def _album(data: dict, path: Path) -> AlbumSpec:
 def _song(data: Any, folder: Path, where: str) -> SongSpec:
     if not isinstance(data, dict):
         raise SettingsError(f"{where}: expected a table")
-    unknown = set(data) - _SONG_KEYS
+    unknown = set(data) - SONG_KEYS
     if unknown:
         raise SettingsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     file = _text(data, "file", where, None)
@@ -184,6 +159,14 @@ def _song(data: Any, folder: Path, where: str) -> SongSpec:
         references=tuple(_resolve(r, folder) for r in _texts(data, "references", where)),
         loudness_offset_lu=_number(data, "loudness_offset_lu", where, 0.0, -20.0, 20.0),
     )
+
+
+def _bit_depth_as_text(data: dict) -> dict:
+    """``bit_depth = 16`` or ``24`` as written without quotes: the same as ``"16"``, ``"24"``."""
+    value = data.get("bit_depth")
+    if isinstance(value, int) and not isinstance(value, bool) and value in (16, 24):
+        return {**data, "bit_depth": str(value)}
+    return data
 
 
 def _resolve(value: str, folder: Path) -> str:

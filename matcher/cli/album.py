@@ -12,14 +12,19 @@ from matcher.cli.common import (
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
     HIGHPASS_OPTION,
+    K_OPTION,
+    LIBRARY_CHOICE_OPTION,
     LUFS_OPTION,
     MONO_BELOW_OPTION,
     NO_FIX_OPTION,
     ONLY_OPTION,
+    STYLE_OPTION,
+    add_column,
     errors,
-    fail,
-    fit_config,
-    parse_references,
+    new_table,
+    option_values,
+    print_notes,
+    reference_pairs,
     stderr,
     stdout,
 )
@@ -27,7 +32,16 @@ from matcher.cli.common import (
 
 def album(
     inputs: List[Path] = typer.Argument(..., help="An album spec (.toml), or the mixes in play order."),
-    ref: Optional[List[Path]] = typer.Option(None, "--ref", "-r", help="Reference (FILE or FILE:WEIGHT), with mixes."),
+    ref: Optional[List[Path]] = typer.Option(
+        None,
+        "--ref",
+        "-r",
+        help="Reference (FILE or FILE:WEIGHT), repeat for several; with mixes, or a spec that names none. Without "
+        "--ref, --library or --style, the starter library's references nearest to the album's songs are used.",
+    ),
+    library: Optional[Path] = LIBRARY_CHOICE_OPTION,
+    k: Optional[int] = K_OPTION,
+    style: Optional[str] = STYLE_OPTION,
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the songs, the CD image, its CUE sheet and the report."),
     title: Optional[str] = typer.Option(None, "--title", help="Album title, with mixes."),
     performer: Optional[str] = typer.Option(None, "--performer", help="Album performer, with mixes."),
@@ -51,66 +65,34 @@ def album(
     Songs are matched to the references in tone and density, their loudness balanced as the
     mixes had it, trimmed, faded and spaced; per-song files, a 16-bit CD image with its CUE
     sheet (PQ data), and a report."""
-    from matcher.album.master import master_album
-    from matcher.album.spec import FORMATS, load_spec, spec_from_files
+    from matcher.api import master_album
+    from matcher.notes import choice_note
+    from matcher.options import CLI_NAMES
 
     with errors():
-        if len(inputs) == 1 and inputs[0].suffix.lower() == ".toml":
-            if ref:
-                fail("give the references in the album spec, not with --ref")
-            spec = load_spec(inputs[0])
-            if lufs is not None or ceiling != -1.0:
-                spec = _with(spec, lufs, ceiling)
-        else:
-            if not ref:
-                fail("give the references: --ref REF (or an album spec)")
-            if file_format not in FORMATS:
-                fail(f"--format {file_format!r}: choose {', '.join(FORMATS)}")
-            if gap < 0:
-                fail(f"--gap {gap:g}: must be 0 or more seconds")
-            if not -40.0 <= quietest <= 0.0:
-                fail(f"--quietest {quietest:g}: choose -40 to 0 LU")
-            spec = spec_from_files(
-                inputs, [str(r) for r in ref], lufs, ceiling, title=title or "Untitled", performer=performer,
-                gap_s=gap, format=file_format, quietest_lu=quietest,
-            )
-        config = fit_config(None, spec.ceiling_dbtp, eq_amount, "32f", amount, only, no_fix, highpass, mono_below)
-        created = not output.is_dir()
-        if created:
-            if not output.parent.is_dir():
-                fail(f"{output}: folder {output.parent} does not exist")
-            output.mkdir()
-        try:
-            result = master_album(spec, output, config, force, parse_references=_references)
-        except BaseException:
-            if created and not any(output.iterdir()):
-                output.rmdir()  # nothing was delivered: leave no trace
-            raise
+        spec_given = len(inputs) == 1 and inputs[0].suffix.lower() == ".toml"
+        result = master_album(
+            inputs[0] if spec_given else inputs, output, reference_pairs(ref), library=library, k=k, style=style,
+            lufs=lufs, ceiling_dbtp=ceiling if ceiling != -1.0 or not spec_given else None, title=title,
+            performer=performer, gap_s=gap, file_format=file_format, quietest_lu=quietest,
+            **_stage_options(eq_amount, amount, only, no_fix, highpass, mono_below), force=force, names=CLI_NAMES,
+        )
+    print_notes(choice_note(result.choice))
     _print(result)
 
 
-def _with(spec, lufs, ceiling):
-    from dataclasses import replace
-
-    return replace(spec, lufs=lufs if lufs is not None else spec.lufs, ceiling_dbtp=ceiling)
-
-
-def _references(values):
-    paths, weights = parse_references([Path(v) for v in values])
-    return paths, weights
+def _stage_options(eq_amount, amount, only, no_fix, highpass, mono_below) -> dict:
+    """The stage options of the mastering commands (the album sets loudness and format)."""
+    values = option_values(None, -1.0, eq_amount, "32f", amount, only, no_fix, highpass, mono_below)
+    return {key: values[key] for key in ("amount", "only", "no_fix", "highpass_hz", "mono_below_hz")}
 
 
 def _print(result) -> None:
-    from rich.table import Table
-
     from matcher.album.redbook import SAMPLES_PER_FRAME, msf
 
-    table = Table(title=f"album: {result.image} ({result.album_lufs:.1f} LUFS)", title_justify="left")
+    table = new_table(f"album: {result.image} ({result.album_lufs:.1f} LUFS)")
     for heading in ("#", "title", "start", "target", "LUFS", "dBTP", "LRA", "PLR", "Spotify"):
-        if heading == "title":
-            table.add_column(heading, overflow="fold", min_width=10)
-        else:
-            table.add_column(heading, justify="right", no_wrap=True)
+        add_column(table, heading, justify="left" if heading == "title" else "right")
     for r in result.songs:
         gains = {g.service: g.gain_db for g in r.streaming}
         table.add_row(
@@ -129,6 +111,12 @@ def _print(result) -> None:
         stderr.print(
             f"automaster: note: the album is {-result.shift_db:.1f} dB under its target so that every song keeps "
             "its level relative to the others under the ceiling",
+        )
+    if result.channels == 1:
+        stderr.print(
+            f"automaster: note: the songs are mono, and so are their files; the CD image carries each on both "
+            f"channels, where a loudness meter reads it 3.0 dB louder ({result.album_lufs:.1f} LUFS for the album, "
+            f"{result.songs_album_lufs:.1f} LUFS in the songs' own files): the same samples, the same peaks",
         )
     stdout.print(
         f"CUE sheet: {result.cue}; report (with every streaming service's gain): {result.report} "

@@ -184,33 +184,16 @@ def parse_amounts(value: str | None) -> dict[str, float]:
 
 def split_references(values: List[Path] | None) -> tuple[List[Path], List[float | None]]:
     """``--ref`` values, each ``FILE`` or ``FILE:WEIGHT``, as paths and the weights given
-    (None where none). A file whose name ends in ``:NUMBER`` and exists is taken as it is."""
-    paths: list[Path] = []
-    given: list[float | None] = []
-    for value in values or []:
-        name, sep, number = str(value).rpartition(":")
-        weight = None
-        if sep and name and not value.exists():
-            try:
-                weight = float(number)
-            except ValueError:
-                weight = None
-        paths.append(Path(name) if weight is not None else value)
-        given.append(weight)
-    return paths, given
+    (None where none; see :func:`matcher.options.split_weight`)."""
+    from matcher.options import split_weight
+
+    pairs = [split_weight(v) for v in values or []]
+    return [p for p, _ in pairs], [w for _, w in pairs]
 
 
 def reference_pairs(values: List[Path] | None) -> list:
     """``--ref`` values as the API's references: a path, or a path and its share."""
     return [p if w is None else (p, w) for p, w in zip(*split_references(values))]
-
-
-def parse_references(values: List[Path]) -> tuple[List[Path], List[float] | None]:
-    """``--ref`` values as paths and blend weights (see :func:`matcher.options.blend_weights`)."""
-    from matcher.options import blend_weights
-
-    paths, given = split_references(values)
-    return paths, blend_weights(given, paths)
 
 
 def reference_target(ref: List[Path] | None, library: Path | None, k: int | None, style: str | None):
