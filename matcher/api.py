@@ -142,6 +142,8 @@ def options(
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
     bit_depth: str = "24",
+    force_loudness: bool = False,
+    max_distortion_db: float | None = None,
     names: OptionNames = PYTHON_NAMES,
 ) -> Options:
     """Check a job's options (see :func:`master`); raises :class:`~matcher.errors.UsageError`."""
@@ -154,6 +156,8 @@ def options(
         highpass_hz=highpass_hz,
         mono_below_hz=mono_below_hz,
         bit_depth=bit_depth,
+        force_loudness=force_loudness,
+        max_distortion_db=max_distortion_db,
         names=names,
     )
     pairs = [(Path(r[0]), float(r[1])) if isinstance(r, tuple) else (Path(r), None) for r in references]
@@ -177,6 +181,8 @@ def master(
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
     bit_depth: str = "24",
+    force_loudness: bool = False,
+    max_distortion_db: float | None = None,
     save_settings: PathLike | None = None,
     report_page: PathLike | None = None,
     plot: PathLike | None = None,
@@ -212,6 +218,14 @@ def master(
     highpass_hz, mono_below_hz : float, optional
         The subsonic high-pass's corner (default 20 Hz); mono below a frequency.
     bit_depth : {"16", "24", "32f"}
+    force_loudness : bool
+        Reach the loudness target even where the chain must add more distortion than its
+        budget (faster limiting, more clipping); by default the master stops at the loudest
+        level within the budget and a note says how far short it is and what reaching it
+        would cost.
+    max_distortion_db : float, optional
+        The budget: the most the loudness chain may add, against a slowly varying gain
+        (dB re the output; default -20).
     save_settings, report_page, plot : path, optional
         Also write the settings (JSON), a report page (HTML) and the curves (PNG).
     force : bool
@@ -234,7 +248,7 @@ def master(
     job = options(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
-        names=names,
+        force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
     )
     output_format(output, bit_depth)
     extras = [Path(p) for p in (save_settings, report_page, plot) if p is not None]
@@ -249,7 +263,8 @@ def master(
     if report_page is not None or plot is not None:
         _write_pages(report_after_match(mix, job.paths, mastered, output), report_page, plot)
     notes = outcome_notes(
-        mix, job.paths, mastered.analysis, settings, mastered.choice, report.target_reached, report.output_lufs
+        mix, job.paths, mastered.analysis, settings, mastered.choice, report.target_reached, report.output_lufs,
+        unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
     )
     return MasterResult(
         output=output,
@@ -355,8 +370,9 @@ def render_file(
     output_format(output, settings.output.bit_depth)
     report = render_settings_file(mix, settings, output, force, progress)
     notes = cut_short_notes([mix])
-    if not report.target_reached:
-        notes.append(out_of_reach_note(mix, settings, report.output_lufs))
+    if not report.target_reached and settings.loudness.target_lufs is not None:
+        notes.append(out_of_reach_note(mix, settings, report.output_lufs, unclean_lufs=report.unclean_lufs,
+                                       unclean_distortion_db=report.unclean_distortion_db))
     return MasterResult(
         output=output,
         lufs=report.output_lufs,
@@ -394,7 +410,7 @@ def _suggestion(mix: Path, job: Options, suggested) -> Suggestion:
     plan = suggested.plan
     notes = outcome_notes(
         mix, job.paths, suggested.analysis, suggested.settings, suggested.choice, plan.target_reached,
-        plan.predicted_lufs, "the master would be",
+        plan.predicted_lufs, "the master would be", plan.unclean_lufs, plan.unclean_distortion_db,
     )
     return Suggestion(
         settings=suggested.settings,
@@ -576,6 +592,8 @@ def master_album(
     no_fix: Iterable[str] | str = (),
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
+    force_loudness: bool = False,
+    max_distortion_db: float | None = None,
     force: bool = False,
     names: OptionNames = PYTHON_NAMES,
 ):
@@ -623,7 +641,8 @@ def master_album(
     # album from a library, a style or the starter library.
     job = options(
         references, library=library, k=k, style=style, ceiling_dbtp=spec.ceiling_dbtp, amount=amount, only=only,
-        no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth="32f", names=names,
+        no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth="32f",
+        force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
     )
     if references:
         shares = job.weights or [None] * len(job.paths)

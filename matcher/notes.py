@@ -77,13 +77,33 @@ def mix_notes(mix: Path, analysis: Analysis, settings: Settings | None = None) -
     return notes
 
 
-def out_of_reach_note(mix: Path, settings: Settings, output_lufs: float, master: str = "the master is") -> Note:
-    """A loudness target the limiter could not reach under the ceiling."""
+def out_of_reach_note(
+    mix: Path,
+    settings: Settings,
+    output_lufs: float,
+    master: str = "the master is",
+    unclean_lufs: float | None = None,
+    unclean_distortion_db: float | None = None,
+) -> Note:
+    """A loudness target the chain did not reach: beyond its distortion budget (and what
+    reaching it would cost), or beyond the ceiling altogether."""
+    loudness, ceiling = settings.loudness, settings.limiter.ceiling_dbtp
+    target = loudness.target_lufs
+    short = target - output_lufs
+    if unclean_lufs is not None and unclean_distortion_db is not None and unclean_lufs >= target - 0.05:
+        return Note(
+            WARNING,
+            str(mix),
+            f"{target:.1f} LUFS would take more distortion than the budget allows: {master} {output_lufs:.1f} LUFS, "
+            f"{short:.1f} LU short, with distortion at {loudness.max_distortion_db:.0f} dB or less; reaching it "
+            f"would add distortion at {unclean_distortion_db:.0f} dB against a slowly varying gain "
+            f"(--force-loudness reaches it; --max-distortion sets the budget)",
+        )
     return Note(
         WARNING,
         str(mix),
-        f"{settings.loudness.target_lufs:.1f} LUFS is out of reach under a {settings.limiter.ceiling_dbtp:.1f} dBTP "
-        f"ceiling (more limiting would only squash the mix); {master} {output_lufs:.1f} LUFS",
+        f"{target:.1f} LUFS is out of reach under a {ceiling:.1f} dBTP ceiling (more limiting would only squash the "
+        f"mix); {master} {output_lufs:.1f} LUFS, {short:.1f} LU short",
     )
 
 
@@ -96,12 +116,14 @@ def outcome_notes(
     target_reached: bool,
     output_lufs: float | None,
     master: str = "the master is",
+    unclean_lufs: float | None = None,
+    unclean_distortion_db: float | None = None,
 ) -> list[Note]:
     """Everything to tell after a mix was fitted (and rendered): the references chosen,
     inputs cut short, the mix's problems and fixes, and a loudness target out of reach."""
     notes = choice_note(choice) + cut_short_notes([mix, *references]) + mix_notes(mix, analysis, settings)
-    if not target_reached and output_lufs is not None:
-        notes.append(out_of_reach_note(mix, settings, output_lufs, master))
+    if not target_reached and output_lufs is not None and settings.loudness.target_lufs is not None:
+        notes.append(out_of_reach_note(mix, settings, output_lufs, master, unclean_lufs, unclean_distortion_db))
     return notes
 
 

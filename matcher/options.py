@@ -40,15 +40,17 @@ class OptionNames:
     k: str
     style: str
     bit_depth: str
+    force_loudness: str
+    max_distortion: str
 
 
 CLI_NAMES = OptionNames(
     "--lufs", "--amount", "--only", "--no-fix", "--highpass", "--mono-below", "--ref", "--library", "--k",
-    "--style", "--bit-depth",
+    "--style", "--bit-depth", "--force-loudness", "--max-distortion",
 )
 PYTHON_NAMES = OptionNames(
     "lufs=", "amount=", "only=", "no_fix=", "highpass_hz=", "mono_below_hz=", "references=", "library=", "k=",
-    "style=", "bit_depth=",
+    "style=", "bit_depth=", "force_loudness=", "max_distortion_db=",
 )
 
 
@@ -71,6 +73,8 @@ def fit_config(
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
     bit_depth: str = "24",
+    force_loudness: bool = False,
+    max_distortion_db: float | None = None,
     names: OptionNames = CLI_NAMES,
 ) -> FitConfig:
     """The fit configuration of a person's options.
@@ -89,6 +93,11 @@ def fit_config(
     highpass_hz, mono_below_hz : float, optional
         The subsonic high-pass's corner (default 20 Hz), and mono below a frequency.
     bit_depth : {"16", "24", "32f"}
+    force_loudness : bool
+        Reach the loudness target even past the distortion budget.
+    max_distortion_db : float, optional
+        The loudness chain's distortion budget (default -20 dB; see
+        :class:`~matcher.fitting.settings.LoudnessSettings`).
 
     Raises
     ------
@@ -120,6 +129,11 @@ def fit_config(
     if highpass_hz is not None and ("fixes" not in stages or "highpass" in switched_off):
         why = f"{only_text}: the fixes are off" if "fixes" not in stages else f"{names.no_fix} highpass"
         raise UsageError(f"{names.highpass} {highpass_hz:g} has no effect with {why}")
+    if (force_loudness or max_distortion_db is not None) and "loudness" not in stages:
+        given = names.force_loudness if force_loudness else f"{names.max_distortion} {max_distortion_db:g}"
+        raise UsageError(f"{given} has no effect with {only_text}: the loudness stage is off")
+    if force_loudness and max_distortion_db is not None:
+        raise UsageError(f"{names.max_distortion} {max_distortion_db:g} has no effect with {names.force_loudness}")
     if mono_below_hz is not None and "width" not in stages:
         raise UsageError(f"{names.mono_below} {mono_below_hz:g} has no effect with {only_text}: the width stage is off")
     fixes = set(FIXES) - switched_off if "fixes" in stages else set()
@@ -137,6 +151,8 @@ def fit_config(
             mono_below_hz=mono_below_hz,
             limiter=LimiterSettings(ceiling_dbtp=ceiling_dbtp),
             output=OutputSettings(bit_depth=bit_depth),
+            force_loudness=force_loudness,
+            **({} if max_distortion_db is None else {"max_distortion_db": max_distortion_db}),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

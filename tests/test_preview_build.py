@@ -41,8 +41,11 @@ def test_an_excerpt_rendered_alone_is_that_span_of_the_whole_master(tmp_path):
     mix = tmp_path / "mix.wav"
     sf.write(str(mix), mix_audio, RATE_HZ, subtype="FLOAT")
     stored = sf.read(str(mix), dtype="float32", always_2d=True)[0]
-    plan = Renderer(settings, RATE_HZ, 2).plan(lambda: [stored])
-    whole = render(stored, RATE_HZ, settings)
+    renderer = Renderer(settings, RATE_HZ, 2)
+    plan = renderer.plan(lambda: [stored])
+    blocks: list[np.ndarray] = []
+    renderer.run(lambda: [stored], plan, blocks.append)  # one take of the plan, as the excerpt's
+    whole = np.concatenate(blocks)
     start_s, duration_s = 6.3, 4.0
     span = render_excerpt(mix, settings, plan, RATE_HZ, 2, start_s, duration_s)
     first = int(round(start_s * RATE_HZ))

@@ -285,7 +285,10 @@ def _warnings(mix_path: Path, mastered) -> tuple[str, ...]:
     from matcher.notes import WARNING, outcome_notes
 
     report = mastered.report
-    notes = outcome_notes(mix_path, (), mastered.analysis, mastered.settings, None, report.target_reached, report.output_lufs)
+    notes = outcome_notes(
+        mix_path, (), mastered.analysis, mastered.settings, None, report.target_reached, report.output_lufs,
+        unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
+    )
     return tuple(note.text for note in notes if note.kind == WARNING)
 
 

@@ -19,6 +19,8 @@ from matcher.cli.batch import batch
 from matcher.cli.common import (
     AMOUNT_OPTION,
     BIT_DEPTH_OPTION,
+    FORCE_LOUDNESS_OPTION,
+    MAX_DISTORTION_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
     EXIT_BAD_INPUT,
@@ -104,6 +106,8 @@ def match(
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
+    force_loudness: bool = FORCE_LOUDNESS_OPTION,
+    max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     report_page: Optional[Path] = REPORT_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
@@ -121,7 +125,10 @@ def match(
         with progress(frames_of([mix]) * 3 + frames_of(refs), f"mastering {mix.name}") as advance:
             result = master(
                 mix, reference_pairs(ref), output, library=library, k=k, style=style,
-                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+                **option_values(
+                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, force_loudness,
+                    max_distortion,
+                ),
                 save_settings=save_settings, report_page=report_page, plot=plot, force=force, progress=advance,
                 names=CLI_NAMES,
             )
@@ -146,6 +153,8 @@ def suggest(
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
+    force_loudness: bool = FORCE_LOUDNESS_OPTION,
+    max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (- for standard output; edit them, then: automaster render MIX --settings FILE)."
     ),
@@ -161,7 +170,10 @@ def suggest(
         with progress(frames_of([mix]) * 2 + frames_of(refs), f"analysing {mix.name}") as advance:
             result = suggest_settings(
                 mix, reference_pairs(ref), library=library, k=k, style=style,
-                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+                **option_values(
+                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, force_loudness,
+                    max_distortion,
+                ),
                 json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance,
                 names=CLI_NAMES,
             )

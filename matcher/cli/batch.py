@@ -18,6 +18,8 @@ from matcher.cli.common import (
     new_table,
     AMOUNT_OPTION,
     BIT_DEPTH_OPTION,
+    FORCE_LOUDNESS_OPTION,
+    MAX_DISTORTION_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
     EXIT_BAD_INPUT,
@@ -64,6 +66,8 @@ def batch(
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
+    force_loudness: bool = FORCE_LOUDNESS_OPTION,
+    max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
 ) -> None:
     """Master many mixes into one folder.
 
@@ -80,7 +84,10 @@ def batch(
         refs, weights, choose = reference_target(ref, library, k, style)
         plan = plan_batch(
             mixes or [], out,
-            fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+            fit_config(
+                lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, force_loudness,
+                max_distortion,
+            ),
             refs, weights, choose, workers, scheduler, output_format, force,
         )
         with ExitStack() as bar:

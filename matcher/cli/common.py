@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List
 
-import click
 import typer
 from typer.core import TyperCommand
 from rich.console import Console, ConsoleDimensions
@@ -70,7 +69,7 @@ class _Command(TyperCommand):
     """A command whose usage line names its arguments as click does (``MIX``, ``FILES...``),
     not as typer's ``{mix}``."""
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx) -> list[str]:
         return [re.sub(r"\{([^}]*)\}", lambda m: m.group(1).upper(), piece) for piece in super().collect_usage_pieces(ctx)]
 
 
@@ -163,6 +162,14 @@ NO_FIX_OPTION = typer.Option(None, "--no-fix", help=NO_FIX_HELP)
 HIGHPASS_OPTION = typer.Option(None, "--highpass", help=HIGHPASS_HELP)
 MONO_BELOW_OPTION = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP)
 BIT_DEPTH_OPTION = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP)
+FORCE_LOUDNESS_OPTION = typer.Option(
+    False, "--force-loudness",
+    help="Reach the loudness target even past the distortion budget (faster limiting, more clipping).",
+)
+MAX_DISTORTION_OPTION = typer.Option(
+    None, "--max-distortion",
+    help="The loudness chain's distortion budget: the most it may add against a slowly varying gain (dB; default -20).",
+)
 
 
 def parse_amounts(value: str | None) -> dict[str, float]:
@@ -215,6 +222,8 @@ def option_values(
     no_fix: str | None = None,
     highpass: float | None = None,
     mono_below: float | None = None,
+    force_loudness: bool = False,
+    max_distortion: float | None = None,
 ) -> dict:
     """The mastering options of the command line as the Python API's keyword arguments."""
     amounts = parse_amounts(amount)
@@ -233,6 +242,8 @@ def option_values(
         highpass_hz=highpass,
         mono_below_hz=mono_below,
         bit_depth=bit_depth,
+        force_loudness=force_loudness,
+        max_distortion_db=max_distortion,
     )
 
 

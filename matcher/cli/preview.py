@@ -10,6 +10,8 @@ import typer
 from matcher.cli.common import (
     AMOUNT_OPTION,
     BIT_DEPTH_OPTION,
+    FORCE_LOUDNESS_OPTION,
+    MAX_DISTORTION_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
     HIGHPASS_OPTION,
@@ -58,6 +60,8 @@ def preview(
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
+    force_loudness: bool = FORCE_LOUDNESS_OPTION,
+    max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing report or picture."),
 ) -> None:
     """Show what 'match' would do, as a report page.
@@ -73,7 +77,10 @@ def preview(
         with progress(frames_of([mix]) * 2 + frames_of(refs), f"previewing {mix.name}") as advance:
             result = preview_report(
                 mix, reference_pairs(ref), output, library=library, k=k, style=style, plot=plot, force=force,
-                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+                **option_values(
+                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, force_loudness,
+                    max_distortion,
+                ),
                 progress=advance, names=CLI_NAMES,
             )
         print_notes(result.notes)

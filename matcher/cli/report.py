@@ -43,6 +43,7 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     _add_compressor_rows(table, settings, report.compressor_max_reduction_db, report.compressor_mean_reduction_db)
     table.add_row("leveler", _leveler_text(settings, report.leveler_ratio, report.leveler_min_gain_db, report.leveler_max_gain_db))
     table.add_row("limiter", limiter + takes)
+    _add_chain_rows(table, settings, report.distortion_db, report.clipped_fraction)
     _add_eq_and_format_rows(table, settings)
     console.print(table)
 
@@ -55,7 +56,7 @@ def print_suggestion(console: Console, mix: Path, settings: Settings, plan: Gain
     target = settings.loudness.target_lufs
     table.add_row("loudness target", f"{target:.2f} LUFS" if target is not None else "the mix's own")
     if plan.predicted_lufs is not None:
-        note = "" if plan.target_reached else " (target out of reach under the ceiling)"
+        note = "" if plan.target_reached else " (short of the target: see the warning)"
         table.add_row("predicted loudness", f"{plan.predicted_lufs:.2f} LUFS{note}")
     peak = plan.predicted_true_peak_dbtp
     if peak is not None:
@@ -68,8 +69,19 @@ def print_suggestion(console: Console, mix: Path, settings: Settings, plan: Gain
     _add_compressor_rows(table, settings, plan.compressor_max_reduction_db, plan.compressor_mean_reduction_db)
     table.add_row("leveler", _leveler_text(settings, plan.leveler_ratio, *plan.leveler_range_db))
     table.add_row("limiter", _limiter_text(plan.max_reduction_db, plan.active_fraction, plan.release_ms))
+    clipped = 0.0 if plan.clipping is None else float(plan.clipping.mean())
+    _add_chain_rows(table, settings, plan.distortion_db, clipped)
     _add_eq_and_format_rows(table, settings, with_largest_moves=True)
     console.print(table)
+
+
+def _add_chain_rows(table: Table, settings: Settings, distortion_db: float | None, clipped_fraction: float) -> None:
+    """The clipper's share and the chain's distortion against its budget."""
+    table.add_row("clipper", f"on {100 * clipped_fraction:.1f} % of the time (transients only)" if clipped_fraction else "off")
+    if distortion_db is not None:
+        loudness = settings.loudness
+        budget = "forced past the budget" if loudness.force else f"budget {loudness.max_distortion_db:.0f} dB"
+        table.add_row("distortion", f"{distortion_db:.0f} dB against a slowly varying gain ({budget})")
 
 
 def _limiter_text(max_reduction_db: float, active_fraction: float, release_ms: float) -> str:

@@ -31,6 +31,8 @@ class MidSideEQ:
     channel_gains : (float, float), optional
         Gains of left and right before the mid/side matrix (a polarity flip is -1; a
         balance correction scales each side), at no extra cost.
+    band_limit : bool
+        Also band-limit to :data:`~matcher.dsp.filters.BAND_LIMIT` of Nyquist, in the same FIRs.
     """
 
     def __init__(
@@ -44,15 +46,18 @@ class MidSideEQ:
         zero_dc: bool = False,
         side_highpass_hz: float | None = None,
         channel_gains: tuple[float, float] | None = None,
+        band_limit: bool = False,
     ):
         centers = np.asarray(band_centers_hz, dtype=np.float64)
         corners = () if highpass_hz is None else (highpass_hz,)
-        mid = linear_phase_eq(centers, np.asarray(mid_gain_db, dtype=np.float64), sample_rate_hz, corners, zero_dc)
+        mid = linear_phase_eq(centers, np.asarray(mid_gain_db, dtype=np.float64), sample_rate_hz, corners, zero_dc, band_limit)
         if channels == 1:
             bank = mid[:, None]
         else:
             side_corners = corners + (() if side_highpass_hz is None else (side_highpass_hz,))
-            side = linear_phase_eq(centers, np.asarray(side_gain_db, dtype=np.float64), sample_rate_hz, side_corners, zero_dc)
+            side = linear_phase_eq(
+                centers, np.asarray(side_gain_db, dtype=np.float64), sample_rate_hz, side_corners, zero_dc, band_limit
+            )
             bank = np.column_stack([mid, side])
         self.channels = channels
         self._gains = None if channel_gains is None or channels == 1 else np.asarray(channel_gains, np.float32) * 0.5

@@ -17,6 +17,9 @@ class FitConfig:
         Explicit loudness target; None takes the references' loudness.
     follow_loudness : bool
         False keeps the mix's level (make-up gain 0 dB; the limiter still holds the ceiling).
+    max_distortion_db, force_loudness
+        The loudness chain's distortion budget, and whether to reach the target past it
+        (see :class:`~matcher.fitting.settings.LoudnessSettings`).
     eq_amount : float
         0-1, how much of the matching EQ to apply.
     eq_smoothing_octaves : float
@@ -43,6 +46,8 @@ class FitConfig:
 
     target_lufs: float | None = None
     follow_loudness: bool = True
+    max_distortion_db: float = -20.0
+    force_loudness: bool = False
     eq_amount: float = 1.0
     width_amount: float = 1.0
     dynamics_amount: float = 1.0
@@ -72,5 +77,7 @@ class FitConfig:
             raise ValueError(f"mono below {self.mono_below_hz:g} Hz is outside 20-500 Hz")
         if self.eq_smoothing_octaves < 0:
             raise ValueError("eq smoothing must be >= 0 octaves")
+        if not -90.0 <= self.max_distortion_db <= 0.0:
+            raise ValueError(f"distortion budget {self.max_distortion_db:g} dB is outside -90..0")
         if self.target_lufs is not None and not -60.0 <= self.target_lufs <= 0.0:
             raise ValueError(f"target {self.target_lufs} LUFS is outside -60..0")

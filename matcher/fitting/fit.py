@@ -126,7 +126,7 @@ def fit(
         target_lufs = None
     return Settings(
         eq=eq,
-        loudness=LoudnessSettings(target_lufs=target_lufs),
+        loudness=LoudnessSettings(target_lufs, config.max_distortion_db, config.force_loudness),
         width=width,
         dynamics=dynamics,
         fixes=fixes,

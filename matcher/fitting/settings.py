@@ -189,9 +189,19 @@ class LoudnessSettings:
     """Integrated loudness (ITU-R BS.1770-4) the output is brought to, in LUFS.
 
     ``target_lufs`` None keeps the mix's level (make-up gain 0 dB): only the limiter acts.
+    ``max_distortion_db``: the chain stops short of a target it could reach only by adding
+    more than this (residual against a slowly varying gain, dB re the output; see
+    :mod:`matcher.rendering.chain`). ``force``: reach the target anyway, with the cleanest
+    chain that gets there (faster limiting, more clipping).
     """
 
     target_lufs: float | None
+    max_distortion_db: float = -20.0
+    force: bool = False
+
+    def __post_init__(self):
+        if not -90.0 <= self.max_distortion_db <= 0.0:
+            raise ValueError(f"distortion budget {self.max_distortion_db} dB is outside -90..0")
 
 
 @dataclass(frozen=True)

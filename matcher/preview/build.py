@@ -97,6 +97,8 @@ def render_excerpt(
         plan.reduction_db[t0 : t0 + ticks + 1],
         plan.release_ms,
         plan.target_reached,
+        clipping=None if plan.clipping is None else plan.clipping[t0 : t0 + ticks + 1],
+        output_gain_db=plan.output_gain_db,
     )
     blocks: list[np.ndarray] = []
     with collect_into(blocks) as sink:

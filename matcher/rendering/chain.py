@@ -1,0 +1,160 @@
+"""The loudness chain's plan: which stage does how much, within a distortion budget.
+
+A loud target is reached by stages that each do their part cleanly, as the best
+maximisers work: the limiter turns the music down slowly (its release never shorter than
+``MIN_CLEAN_RELEASE_MS``, so that its gain does not follow a bass waveform), and the
+band-limited soft clipper (:mod:`matcher.dsp.clipper`) shaves the tops of the shortest
+transients, up to :data:`MAX_CLIP_DB`, where the limiter would otherwise duck everything
+with them. The multiband compressor before them gives the sustained density.
+
+Every plan is priced: :func:`distortion_db` estimates, from the control-rate arrays of
+pass 1, what the chain adds against a slowly varying gain (the benchmark's measure of
+distortion): the limiter's gain moving faster than :data:`SLOW_GAIN_S`, times the signal's
+power, plus the energy the clipper takes off. A plan over :data:`DISTORTION_BUDGET_DB`
+is not used: the master then stops at the loudest level within the budget, unless the
+user forces the target (``--force-loudness``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matcher.dsp.clipper import KNEE_DB
+from matcher.dsp.envelope import moving_average, sliding_max
+
+MAX_CLIP_DB = 2.0
+"""Most the clipper may take off a transient's peak."""
+TRANSIENT_CREST_DB = 8.0
+"""A tick is a transient's when its true peak stands this far above the signal's RMS over
+:data:`TRANSIENT_WINDOW_S` around it (a sine's crest is 3 dB, a dense mix's 8-12 dB over
+its kicks and snares, a bare drum hit's 15-20 dB)."""
+TRANSIENT_WINDOW_S = 0.05
+TRANSIENT_LENGTH_S = 0.004
+"""Longest run of ticks the clipper may take in one go: longer overloads are the limiter's."""
+SLOW_GAIN_S = 0.05
+DISTORTION_BUDGET_DB = -20.0
+"""Most a plan may add, in dB of residual energy against the output's (see
+:func:`distortion_db`), on the benchmark's measure: against a gain that may change every
+50 ms, so that a limiter's ducking counts as well as its distortion. A drum loop at
+-10 LUFS through the gentle limiter measures -20.5 dB; the waveform-following characters,
+which the budget could not tell from ducking at this scale, are left out altogether
+(:data:`~matcher.rendering.renderer.CLEAN_CHARACTERS`)."""
+
+
+def transient_allowance(
+    peak_db: np.ndarray, power: np.ndarray, tick_rate_hz: float, max_clip_db: float = MAX_CLIP_DB
+) -> np.ndarray:
+    """How much the clipper may take off at each control tick (dB, 0 or ``max_clip_db``).
+
+    Parameters
+    ----------
+    peak_db : np.ndarray, shape (ticks,)
+        True peak of each tick (dB), before any gain.
+    power : np.ndarray, shape (ticks,)
+        Mean square of each tick (unweighted, channels summed), before the same gain.
+    tick_rate_hz : float
+
+    Returns
+    -------
+    np.ndarray, shape (ticks,)
+        ``max_clip_db`` on ticks whose peak stands :data:`TRANSIENT_CREST_DB` above the
+        RMS of :data:`TRANSIENT_WINDOW_S` around them, in runs no longer than
+        :data:`TRANSIENT_LENGTH_S`; 0 elsewhere.
+    """
+    n = peak_db.shape[0]
+    if n == 0 or max_clip_db <= 0:
+        return np.zeros(n)
+    half = max(int(round(TRANSIENT_WINDOW_S * tick_rate_hz / 2)), 1)
+    rms_db = 10.0 * np.log10(np.maximum(moving_average(np.asarray(power, dtype=np.float64), half, half), 1e-20))
+    # A peak's level against a mean square: a sine's peak stands 3 dB over its RMS.
+    crest = np.asarray(peak_db) - rms_db
+    transient = crest >= TRANSIENT_CREST_DB
+    longest = max(int(round(TRANSIENT_LENGTH_S * tick_rate_hz)), 1)
+    transient &= _run_lengths(transient) <= longest
+    return np.where(transient, max_clip_db, 0.0)
+
+
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For every True element, the length of the run of True it belongs to (0 elsewhere)."""
+    n = mask.shape[0]
+    if n == 0 or not np.any(mask):
+        return np.zeros(n, dtype=np.int64)
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    starts, ends = edges[0::2], edges[1::2]
+    marker = np.zeros(n, dtype=np.int64)
+    marker[starts] = 1
+    run = np.maximum(np.cumsum(marker) - 1, 0)
+    return np.where(mask, (ends - starts)[run], 0)
+
+
+class AllowingLimiter:
+    """A limiter that lets transients through ``allowance_db`` over its ceiling, for the
+    clipper after it to take (the same interface as
+    :class:`~matcher.dsp.limiter.TruePeakLimiter`)."""
+
+    def __init__(self, limiter, allowance_db: np.ndarray):
+        self.limiter = limiter
+        self.allowance_db = allowance_db
+        self.release_ms = limiter.release_ms
+        self.ceiling_dbtp = limiter.ceiling_dbtp
+
+    def reduction_db(self, peak_db: np.ndarray, gain_db: float) -> np.ndarray:
+        return self.limiter.reduction_db(np.asarray(peak_db) - self.allowance_db, gain_db)
+
+
+def clipped_ticks(post_limiter_peak_db: np.ndarray, allowance_db: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
+    """The ticks the clipper works on: allowed, and over the ceiling after the limiter (which
+    let them by); with a tick on either side (a transient's peak can fall between two
+    ticks' interpolations)."""
+    active = (allowance_db > 0) & (post_limiter_peak_db > ceiling_dbtp)
+    return sliding_max(active.astype(np.float64), 1, 1) > 0
+
+
+def distortion_db(
+    gain_db: np.ndarray,
+    power: np.ndarray,
+    tick_rate_hz: float,
+    post_limiter_peak_db: np.ndarray | None = None,
+    clipping: np.ndarray | None = None,
+    ceiling_dbtp: float = 0.0,
+) -> float:
+    """Estimated residual of a plan against a slowly varying gain (dB re the output).
+
+    Parameters
+    ----------
+    gain_db : np.ndarray, shape (ticks,)
+        The plan's gain (leveler, make-up and limiter).
+    power : np.ndarray, shape (ticks,)
+        Mean square of each tick before the gain.
+    tick_rate_hz : float
+    post_limiter_peak_db, clipping : np.ndarray, optional
+        The ticks' peaks after the limiter, and where the clipper works.
+    ceiling_dbtp : float
+
+    Notes
+    -----
+    The limiter's part: ``sum P (g - g_slow)^2``, with ``g`` the linear gain and ``g_slow``
+    its mean over :data:`SLOW_GAIN_S`: a gain that ripples within a bass period multiplies
+    the bass by that ripple. The clipper's: a clipped tick loses at most its samples' share
+    above the curve; taken as a quarter of the tick at the peak's excess (a transient's top
+    is a few samples), an over-estimate for sharp peaks.
+    """
+    power = np.asarray(power, dtype=np.float64)
+    gain = 10.0 ** (np.asarray(gain_db, dtype=np.float64) / 20.0)
+    half = max(int(round(SLOW_GAIN_S * tick_rate_hz / 2)), 1)
+    slow = moving_average(gain, half, half)
+    output = float(np.sum(power * slow * slow))
+    if output <= 0:
+        return -200.0
+    residual = float(np.sum(power * (gain - slow) ** 2))
+    if clipping is not None and post_limiter_peak_db is not None and np.any(clipping):
+        from matcher.dsp.clipper import soft_clip
+
+        ceiling = 10.0 ** (ceiling_dbtp / 20.0)
+        knee = ceiling * 10.0 ** (-KNEE_DB / 20.0)
+        peak = 10.0 ** (post_limiter_peak_db[clipping] / 20.0)
+        taken = peak - soft_clip(peak, ceiling, knee)
+        # The tick's mean square is ``power``; its peak sample's square is peak^2.
+        residual += float(np.sum(0.25 * taken**2))
+    return float(10.0 * np.log10(max(residual, 1e-30) / output))
