@@ -42,6 +42,33 @@ def test_true_peak_of_a_sine_at_0_45_fs_is_its_amplitude(phase):
     assert qm.true_peak_dbtp(x) == pytest.approx(db(0.7), abs=0.01)
 
 
+def test_true_peak_of_tones_close_to_nyquist_against_their_analytic_peak():
+    # Twenty tones between 0.47 and 0.498 fs, each a whole number of cycles in 4096 samples:
+    # a periodic band-limited signal whose waveform is known between the samples (the sum of
+    # the tones), repeated 24 times under 0.3 s fades (3 Hz wide: all stays below fs/2). A
+    # short interpolator is not flat that close to fs/2 (128 taps a phase are 24 % off at
+    # 0.49 fs, 512 taps 1.4 % at 0.495 fs) and misreads it.
+    rng = np.random.default_rng(6)  # a draw whose samples miss its crests by 0.9 dB
+    period = 4096
+    bins = rng.choice(np.arange(round(0.47 * period), round(0.498 * period)), 20, replace=False)
+    amplitudes, phases = rng.uniform(0.02, 0.06, 20), rng.uniform(0, 2 * np.pi, 20)
+
+    def waveform(t):
+        return sum(a * np.cos(2 * np.pi * k * t / period + p) for k, a, p in zip(bins, amplitudes, phases))
+
+    fine = np.arange(64 * period) / 64
+    crest = fine[np.argmax(np.abs(waveform(fine)))]
+    close = crest + np.linspace(-1 / 64, 1 / 64, 257)
+    expected = db(np.abs(waveform(close)).max())
+    x = waveform(np.arange(24 * period).astype(float))
+    m = round(0.3 * RATE_HZ)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(m) / m)
+    x[:m] *= ramp
+    x[-m:] *= ramp[::-1]
+    assert db(np.abs(x).max()) < expected - 0.5  # the samples miss the crests
+    assert qm.true_peak_dbtp(x) == pytest.approx(expected, abs=0.01)
+
+
 @pytest.mark.parametrize(
     "case, fraction, amplitude, phase_deg, expected_dbtp",
     [(15, 1 / 4, 0.50, 0.0, -6.0), (16, 1 / 4, 0.50, 45.0, -6.0), (17, 1 / 6, 0.50, 60.0, -6.0),
@@ -91,9 +118,9 @@ def test_true_peak_is_never_below_the_sample_peak_and_silence_is_minus_infinity(
 def test_thd_and_thd_n_of_a_sine_with_two_known_harmonics():
     # Harmonics 2 and 3 at -40 and -50 dB re the fundamental: THD = 10 log10(1e-4 + 1e-5).
     f = 1000.0
-    x = tone(f, 0.5, 4.0) + tone(2 * f, 0.5e-2, 4.0, 0.3) + tone(3 * f, 0.5 * 10 ** (-50 / 20), 4.0, 1.7)
+    x = tone(f, 0.5, 2.0) + tone(2 * f, 0.5e-2, 2.0, 0.3) + tone(3 * f, 0.5 * 10 ** (-50 / 20), 2.0, 1.7)
     expected = 10 * math.log10(1e-4 + 1e-5)
-    stereo = np.stack([x, 0.5 * tone(f, 0.5, 4.0)], axis=1)  # the worst channel counts
+    stereo = np.stack([x, 0.5 * tone(f, 0.5, 2.0)], axis=1)  # the worst channel counts
     assert qm.thd_db(stereo, RATE_HZ, f) == pytest.approx(expected, abs=0.02)
     assert qm.thd_n_db(stereo, RATE_HZ, f) == pytest.approx(expected, abs=0.02)
 
@@ -111,10 +138,10 @@ def test_thd_n_of_a_sine_in_white_noise():
     # Noise power / sine power = sigma^2 / (A^2 / 2) = 1e-6: THD+N = -60 dB; no harmonics.
     amplitude = 0.5
     sigma = amplitude / math.sqrt(2) * 1e-3
-    x = tone(1000.0, amplitude, 4.0, 0.2) + sigma * np.random.default_rng(7).standard_normal(4 * RATE_HZ)
+    x = tone(1000.0, amplitude, 2.0, 0.2) + sigma * np.random.default_rng(7).standard_normal(2 * RATE_HZ)
     assert qm.thd_n_db(x, RATE_HZ, 1000.0) == pytest.approx(-60.0, abs=0.1)
     assert qm.thd_db(x, RATE_HZ, 1000.0) < -80.0
-    assert qm.thd_n_db(tone(50.0, amplitude, 4.0, 0.2) + 0.01, RATE_HZ, 50.0) < -200.0  # DC is no distortion
+    assert qm.thd_n_db(tone(50.0, amplitude, 2.0, 0.2) + 0.01, RATE_HZ, 50.0) < -200.0  # DC is no distortion
 
 
 def test_imd_of_an_amplitude_modulated_high_tone():
@@ -128,6 +155,16 @@ def test_imd_of_an_amplitude_modulated_high_tone():
     assert qm.imd_db(x, RATE_HZ, 60.0, 7000.0) == pytest.approx(expected, abs=0.02)
     clean = 0.4 * np.sin(2 * np.pi * 60 * t) + 0.1 * np.sin(2 * np.pi * 7000 * t)
     assert qm.imd_db(clean, RATE_HZ, 60.0, 7000.0) < -100.0
+
+
+def test_thd_n_of_two_tones_in_white_noise():
+    # Both tones are notched out; the noise is -50 dB re their summed power (0.4^2/2 + 0.1^2/2).
+    t = np.arange(3 * RATE_HZ) / RATE_HZ
+    tones = 0.4 * np.sin(2 * np.pi * 60 * t + 0.5) + 0.1 * np.sin(2 * np.pi * 7000 * t + 2.0)
+    sigma = math.sqrt((0.4**2 + 0.1**2) / 2 * 1e-5)
+    x = tones + sigma * np.random.default_rng(11).standard_normal(t.size)
+    assert qm.thd_n_db(x, RATE_HZ, (60.0, 7000.0)) == pytest.approx(-50.0, abs=0.1)
+    assert qm.thd_n_db(x, RATE_HZ, 60.0) > -20.0  # the 7 kHz tone left in counts as distortion
 
 
 # --- alignment and pre-echo --------------------------------------------------------------
