@@ -1,6 +1,7 @@
 """The sound-quality benchmark's instrument (benchmarks/quality_metrics.py) against analytic
 truths: signals built with a known peak, distortion, pre-echo, gain step, fade or dip."""
 
+import ast
 import math
 import sys
 from pathlib import Path
@@ -129,9 +130,9 @@ def test_thd_counts_a_harmonic_folded_back_below_nyquist():
     # 10 kHz: the 3rd harmonic (30 kHz) aliases to 44.1 - 30 = 14.1 kHz, as a clipper makes it.
     f = 10000.0
     assert qm.folded_hz(3 * f, RATE_HZ) == pytest.approx(14100.0)
-    x = tone(f, 0.5, 3.0) + tone(14100.0, 0.5 * 10 ** (-45 / 20), 3.0, 0.9)
+    x = tone(f, 0.5, 2.0) + tone(14100.0, 0.5 * 10 ** (-45 / 20), 2.0, 0.9)
     assert qm.thd_db(x, RATE_HZ, f) == pytest.approx(-45.0, abs=0.02)
-    assert qm.thd_db(tone(f, 0.5, 3.0), RATE_HZ, f) < -100.0
+    assert qm.thd_db(tone(f, 0.5, 2.0), RATE_HZ, f) < -100.0
 
 
 def test_thd_n_of_a_sine_in_white_noise():
@@ -147,7 +148,7 @@ def test_thd_n_of_a_sine_in_white_noise():
 def test_imd_of_an_amplitude_modulated_high_tone():
     # 60 Hz + 7 kHz at 4:1; the 7 kHz tone modulated by (1 + m1 cos(w60 t) + m2 cos(2 w60 t))
     # has sidebands of m1/2 and m2/2 of its amplitude at +-60 and +-120 Hz.
-    t = np.arange(4 * RATE_HZ) / RATE_HZ
+    t = np.arange(2 * RATE_HZ) / RATE_HZ
     m1, m2 = 0.02, 0.01
     carrier = 0.1 * (1 + m1 * np.cos(2 * np.pi * 60 * t) + m2 * np.cos(4 * np.pi * 60 * t))
     x = 0.4 * np.sin(2 * np.pi * 60 * t) + carrier * np.sin(2 * np.pi * 7000 * t)
@@ -330,3 +331,11 @@ def test_bass_residual_of_added_bass_that_is_not_the_input():
     expected = 10 * math.log10(np.sum(scipy.signal.sosfiltfilt(band, d, axis=0) ** 2)
                                / np.sum(scipy.signal.sosfiltfilt(band, noisy, axis=0) ** 2))
     assert qm.bass_residual(x, noisy, RATE_HZ).residual_db == pytest.approx(expected, abs=1.0)
+
+
+def test_the_instrument_imports_nothing_of_the_package():
+    # The benchmark's figures must stay independent of the engine they judge.
+    tree = ast.parse(Path(qm.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported == {"__future__", "dataclasses", "functools", "math", "collections", "numpy", "pyloudnorm", "scipy"}
