@@ -142,6 +142,7 @@ def options(
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
     bit_depth: str = "24",
+    eq_phase: str | None = None,
     names: OptionNames = PYTHON_NAMES,
 ) -> Options:
     """Check a job's options (see :func:`master`); raises :class:`~matcher.errors.UsageError`."""
@@ -154,6 +155,7 @@ def options(
         highpass_hz=highpass_hz,
         mono_below_hz=mono_below_hz,
         bit_depth=bit_depth,
+        eq_phase=eq_phase,
         names=names,
     )
     pairs = [(Path(r[0]), float(r[1])) if isinstance(r, tuple) else (Path(r), None) for r in references]
@@ -177,6 +179,7 @@ def master(
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
     bit_depth: str = "24",
+    eq_phase: str | None = None,
     save_settings: PathLike | None = None,
     report_page: PathLike | None = None,
     plot: PathLike | None = None,
@@ -212,6 +215,11 @@ def master(
     highpass_hz, mono_below_hz : float, optional
         The subsonic high-pass's corner (default 20 Hz); mono below a frequency.
     bit_depth : {"16", "24", "32f"}
+    eq_phase : {"linear", "minimum", "mixed"}, optional
+        Phase of the EQ's filters. ``"mixed"`` (the default): the EQ minimum-phase, no
+        ringing ahead of a transient, and the width linear-phase, the image exact;
+        ``"minimum"``: everything minimum-phase; ``"linear"``: everything linear-phase,
+        which rings ahead of transients (pre-echo).
     save_settings, report_page, plot : path, optional
         Also write the settings (JSON), a report page (HTML) and the curves (PNG).
     force : bool
@@ -234,7 +242,7 @@ def master(
     job = options(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
-        names=names,
+        eq_phase=eq_phase, names=names,
     )
     output_format(output, bit_depth)
     extras = [Path(p) for p in (save_settings, report_page, plot) if p is not None]
@@ -576,6 +584,7 @@ def master_album(
     no_fix: Iterable[str] | str = (),
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
+    eq_phase: str | None = None,
     force: bool = False,
     names: OptionNames = PYTHON_NAMES,
 ):
@@ -623,7 +632,8 @@ def master_album(
     # album from a library, a style or the starter library.
     job = options(
         references, library=library, k=k, style=style, ceiling_dbtp=spec.ceiling_dbtp, amount=amount, only=only,
-        no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth="32f", names=names,
+        no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth="32f", eq_phase=eq_phase,
+        names=names,
     )
     if references:
         shares = job.weights or [None] * len(job.paths)

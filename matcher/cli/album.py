@@ -11,6 +11,7 @@ from matcher.cli.common import (
     AMOUNT_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
+    EQ_PHASE_OPTION,
     HIGHPASS_OPTION,
     K_OPTION,
     LIBRARY_CHOICE_OPTION,
@@ -58,6 +59,7 @@ def album(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
 ) -> None:
     """Master an album: its songs together, and its CD image.
@@ -75,16 +77,17 @@ def album(
             inputs[0] if spec_given else inputs, output, reference_pairs(ref), library=library, k=k, style=style,
             lufs=lufs, ceiling_dbtp=ceiling if ceiling != -1.0 or not spec_given else None, title=title,
             performer=performer, gap_s=gap, file_format=file_format, quietest_lu=quietest,
-            **_stage_options(eq_amount, amount, only, no_fix, highpass, mono_below), force=force, names=CLI_NAMES,
+            **_stage_options(eq_amount, amount, only, no_fix, highpass, mono_below, eq_phase), force=force,
+            names=CLI_NAMES,
         )
     print_notes(choice_note(result.choice))
     _print(result)
 
 
-def _stage_options(eq_amount, amount, only, no_fix, highpass, mono_below) -> dict:
+def _stage_options(eq_amount, amount, only, no_fix, highpass, mono_below, eq_phase) -> dict:
     """The stage options of the mastering commands (the album sets loudness and format)."""
-    values = option_values(None, -1.0, eq_amount, "32f", amount, only, no_fix, highpass, mono_below)
-    return {key: values[key] for key in ("amount", "only", "no_fix", "highpass_hz", "mono_below_hz")}
+    values = option_values(None, -1.0, eq_amount, "32f", amount, only, no_fix, highpass, mono_below, eq_phase)
+    return {key: values[key] for key in ("amount", "only", "no_fix", "highpass_hz", "mono_below_hz", "eq_phase")}
 
 
 def _print(result) -> None:

@@ -21,6 +21,7 @@ from matcher.cli.common import (
     BIT_DEPTH_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
+    EQ_PHASE_OPTION,
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -103,6 +104,7 @@ def match(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     report_page: Optional[Path] = REPORT_OPTION,
@@ -121,7 +123,7 @@ def match(
         with progress(frames_of([mix]) * 3 + frames_of(refs), f"mastering {mix.name}") as advance:
             result = master(
                 mix, reference_pairs(ref), output, library=library, k=k, style=style,
-                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase),
                 save_settings=save_settings, report_page=report_page, plot=plot, force=force, progress=advance,
                 names=CLI_NAMES,
             )
@@ -145,6 +147,7 @@ def suggest(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (- for standard output; edit them, then: automaster render MIX --settings FILE)."
@@ -161,7 +164,7 @@ def suggest(
         with progress(frames_of([mix]) * 2 + frames_of(refs), f"analysing {mix.name}") as advance:
             result = suggest_settings(
                 mix, reference_pairs(ref), library=library, k=k, style=style,
-                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase),
                 json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance,
                 names=CLI_NAMES,
             )

@@ -20,6 +20,7 @@ from matcher.cli.common import (
     BIT_DEPTH_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
+    EQ_PHASE_OPTION,
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -63,6 +64,7 @@ def batch(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
 ) -> None:
     """Master many mixes into one folder.
@@ -80,7 +82,7 @@ def batch(
         refs, weights, choose = reference_target(ref, library, k, style)
         plan = plan_batch(
             mixes or [], out,
-            fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+            fit_config(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase),
             refs, weights, choose, workers, scheduler, output_format, force,
         )
         with ExitStack() as bar:

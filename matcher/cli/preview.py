@@ -12,6 +12,7 @@ from matcher.cli.common import (
     BIT_DEPTH_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
+    EQ_PHASE_OPTION,
     HIGHPASS_OPTION,
     K_OPTION,
     LIBRARY_CHOICE_OPTION,
@@ -57,6 +58,7 @@ def preview(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing report or picture."),
 ) -> None:
@@ -73,7 +75,7 @@ def preview(
         with progress(frames_of([mix]) * 2 + frames_of(refs), f"previewing {mix.name}") as advance:
             result = preview_report(
                 mix, reference_pairs(ref), output, library=library, k=k, style=style, plot=plot, force=force,
-                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below),
+                **option_values(lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase),
                 progress=advance, names=CLI_NAMES,
             )
         print_notes(result.notes)
