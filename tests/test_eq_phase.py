@@ -33,6 +33,7 @@ from matcher.dsp.eq import PHASES, MidSideEQ
 from matcher.dsp.filters import butterworth_highpass_gain, interpolate_curve_db, linear_phase_eq, minimum_phase_eq
 from matcher.errors import SettingsError, UsageError
 from matcher.fitting.fit import fit
+from matcher.fitting.settings import EQ_PHASES
 from matcher.options import PYTHON_NAMES, fit_config
 from matcher.rendering.renderer import Renderer, collect_into, render_stream
 
@@ -241,6 +242,10 @@ def test_settings_saved_without_the_phase_load_and_render_as_linear():
     assert old.eq.phase == "linear" and old == linear
     np.testing.assert_array_equal(render(x, RATE, old), render(x, RATE, linear))
     assert not np.array_equal(render(x, RATE, old), render(x, RATE, drum_settings("minimum")))
+
+
+def test_the_settings_know_every_phase_of_the_eq():
+    assert EQ_PHASES == PHASES
 
 
 @pytest.mark.parametrize("phase", PHASES)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from matcher.dsp.eq import PHASES as EQ_PHASES
 from matcher.serialization import from_json, to_json
 
 BIT_DEPTHS = ("16", "24", "32f")
+EQ_PHASES = ("linear", "minimum", "mixed")
+"""The phase modes of :class:`~matcher.dsp.eq.MidSideEQ` (its ``PHASES``, not imported: the
+command line starts without numpy)."""
 DEFAULT_EQ_PHASE = "mixed"
 """The phase of the EQ the fit chooses: no pre-echo from its large moves, the image kept
 exactly (see :class:`~matcher.dsp.eq.MidSideEQ`; the README gives the measurements)."""
@@ -70,7 +72,7 @@ class EqSettings:
 
     ``gain_db`` is the full match; ``amount`` (0-1) scales it when rendering. Between band
     centres gains are interpolated in log-frequency; beyond the first and last band they are
-    held. ``phase`` (one of :data:`~matcher.dsp.eq.PHASES`) is the phase of the filters that
+    held. ``phase`` (one of :data:`EQ_PHASES`) is the phase of the filters that
     apply it, the width and the fixes (see :class:`~matcher.dsp.eq.MidSideEQ`); every phase
     has the same magnitude response. Settings saved without it are linear-phase, as they
     were rendered then; the fit chooses :data:`DEFAULT_EQ_PHASE`.
