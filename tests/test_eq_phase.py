@@ -230,6 +230,17 @@ def test_streaming_in_any_blocks_equals_the_whole(split, phase):
     np.testing.assert_allclose(blocks, whole, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("phase", PHASES)
+def test_rendering_in_blocks_equals_rendering_the_whole(phase):
+    x, _ = click_drums(RATE, hits=4)
+    s = drum_settings(phase, WidthSettings(tuple(CENTERS), tuple(WIDTH_DB), mono_below_hz=40.0))
+    whole = render(x, RATE, s)
+    parts: list[np.ndarray] = []
+    blocks = [x[i : i + 12345] for i in range(0, x.shape[0], 12345)]
+    render_stream(lambda: iter(blocks), RATE, 2, s, lambda: collect_into(parts))
+    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-6)
+
+
 # --- settings and options ---------------------------------------------------------------------
 
 
