@@ -142,6 +142,7 @@ def options(
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
     bit_depth: str = "24",
+    eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion_db: float | None = None,
     names: OptionNames = PYTHON_NAMES,
@@ -156,6 +157,7 @@ def options(
         highpass_hz=highpass_hz,
         mono_below_hz=mono_below_hz,
         bit_depth=bit_depth,
+        eq_phase=eq_phase,
         force_loudness=force_loudness,
         max_distortion_db=max_distortion_db,
         names=names,
@@ -181,6 +183,7 @@ def master(
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
     bit_depth: str = "24",
+    eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion_db: float | None = None,
     save_settings: PathLike | None = None,
@@ -218,6 +221,11 @@ def master(
     highpass_hz, mono_below_hz : float, optional
         The subsonic high-pass's corner (default 20 Hz); mono below a frequency.
     bit_depth : {"16", "24", "32f"}
+    eq_phase : {"linear", "minimum", "mixed"}, optional
+        Phase of the EQ's filters. ``"mixed"`` (the default): the EQ minimum-phase, no
+        ringing ahead of a transient, and the width linear-phase, the image exact;
+        ``"minimum"``: everything minimum-phase; ``"linear"``: everything linear-phase,
+        which rings ahead of transients (pre-echo).
     force_loudness : bool
         Reach the loudness target even where the chain must add more distortion than its
         budget (faster limiting, more clipping); by default the master stops at the loudest
@@ -248,7 +256,7 @@ def master(
     job = options(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
-        force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
+        eq_phase=eq_phase, force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
     )
     output_format(output, bit_depth)
     extras = [Path(p) for p in (save_settings, report_page, plot) if p is not None]
@@ -592,6 +600,7 @@ def master_album(
     no_fix: Iterable[str] | str = (),
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
+    eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion_db: float | None = None,
     force: bool = False,
@@ -641,7 +650,7 @@ def master_album(
     # album from a library, a style or the starter library.
     job = options(
         references, library=library, k=k, style=style, ceiling_dbtp=spec.ceiling_dbtp, amount=amount, only=only,
-        no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth="32f",
+        no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth="32f", eq_phase=eq_phase,
         force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
     )
     if references:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matcher.errors import UsageError
 from matcher.fitting.config import FitConfig
-from matcher.fitting.settings import LimiterSettings, OutputSettings
+from matcher.fitting.settings import DEFAULT_EQ_PHASE, EQ_PHASES, LimiterSettings, OutputSettings
 
 AMOUNT_STAGES = ("eq", "width", "dynamics")
 STAGES = (*AMOUNT_STAGES, "loudness", "fixes")
@@ -40,17 +40,18 @@ class OptionNames:
     k: str
     style: str
     bit_depth: str
+    eq_phase: str
     force_loudness: str
     max_distortion: str
 
 
 CLI_NAMES = OptionNames(
     "--lufs", "--amount", "--only", "--no-fix", "--highpass", "--mono-below", "--ref", "--library", "--k",
-    "--style", "--bit-depth", "--force-loudness", "--max-distortion",
+    "--style", "--bit-depth", "--eq-phase", "--force-loudness", "--max-distortion",
 )
 PYTHON_NAMES = OptionNames(
     "lufs=", "amount=", "only=", "no_fix=", "highpass_hz=", "mono_below_hz=", "references=", "library=", "k=",
-    "style=", "bit_depth=", "force_loudness=", "max_distortion_db=",
+    "style=", "bit_depth=", "eq_phase=", "force_loudness=", "max_distortion_db=",
 )
 
 
@@ -73,6 +74,7 @@ def fit_config(
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
     bit_depth: str = "24",
+    eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion_db: float | None = None,
     names: OptionNames = CLI_NAMES,
@@ -93,6 +95,8 @@ def fit_config(
     highpass_hz, mono_below_hz : float, optional
         The subsonic high-pass's corner (default 20 Hz), and mono below a frequency.
     bit_depth : {"16", "24", "32f"}
+    eq_phase : {"linear", "minimum", "mixed"}, optional
+        Phase of the EQ's filters (default :data:`~matcher.fitting.settings.DEFAULT_EQ_PHASE`).
     force_loudness : bool
         Reach the loudness target even past the distortion budget.
     max_distortion_db : float, optional
@@ -136,6 +140,12 @@ def fit_config(
         raise UsageError(f"{names.max_distortion} {max_distortion_db:g} has no effect with {names.force_loudness}")
     if mono_below_hz is not None and "width" not in stages:
         raise UsageError(f"{names.mono_below} {mono_below_hz:g} has no effect with {only_text}: the width stage is off")
+    if eq_phase is not None:
+        given, eq_phase = eq_phase, str(eq_phase).strip().lower()
+        if eq_phase not in EQ_PHASES:
+            raise UsageError(f"{names.eq_phase} {given!r}: choose {', '.join(EQ_PHASES)}")
+        if not stages & {"eq", "width", "fixes"}:
+            raise UsageError(f"{names.eq_phase} {eq_phase} has no effect with {only_text}: no stage filters the mix")
     fixes = set(FIXES) - switched_off if "fixes" in stages else set()
     try:
         return FitConfig(
@@ -149,6 +159,7 @@ def fit_config(
             fix_polarity="polarity" in fixes,
             fix_balance="balance" in fixes,
             mono_below_hz=mono_below_hz,
+            eq_phase=DEFAULT_EQ_PHASE if eq_phase is None else eq_phase,
             limiter=LimiterSettings(ceiling_dbtp=ceiling_dbtp),
             output=OutputSettings(bit_depth=bit_depth),
             force_loudness=force_loudness,

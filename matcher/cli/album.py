@@ -13,6 +13,7 @@ from matcher.cli.common import (
     FORCE_LOUDNESS_OPTION,
     MAX_DISTORTION_OPTION,
     EQ_AMOUNT_OPTION,
+    EQ_PHASE_OPTION,
     HIGHPASS_OPTION,
     K_OPTION,
     LIBRARY_CHOICE_OPTION,
@@ -60,6 +61,7 @@ def album(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
@@ -79,19 +81,21 @@ def album(
             inputs[0] if spec_given else inputs, output, reference_pairs(ref), library=library, k=k, style=style,
             lufs=lufs, ceiling_dbtp=ceiling if ceiling != -1.0 or not spec_given else None, title=title,
             performer=performer, gap_s=gap, file_format=file_format, quietest_lu=quietest,
-            **_stage_options(eq_amount, amount, only, no_fix, highpass, mono_below, force_loudness, max_distortion),
+            **_stage_options(eq_amount, amount, only, no_fix, highpass, mono_below, eq_phase, force_loudness, max_distortion),
             force=force, names=CLI_NAMES,
         )
     print_notes(choice_note(result.choice))
     _print(result)
 
 
-def _stage_options(eq_amount, amount, only, no_fix, highpass, mono_below, force_loudness, max_distortion) -> dict:
+def _stage_options(eq_amount, amount, only, no_fix, highpass, mono_below, eq_phase, force_loudness, max_distortion) -> dict:
     """The stage options of the mastering commands (the album sets loudness and format)."""
     values = option_values(
-        None, -1.0, eq_amount, "32f", amount, only, no_fix, highpass, mono_below, force_loudness, max_distortion
+        None, -1.0, eq_amount, "32f", amount, only, no_fix, highpass, mono_below, eq_phase, force_loudness, max_distortion
     )
-    keys = ("amount", "only", "no_fix", "highpass_hz", "mono_below_hz", "force_loudness", "max_distortion_db")
+    keys = (
+        "amount", "only", "no_fix", "highpass_hz", "mono_below_hz", "eq_phase", "force_loudness", "max_distortion_db"
+    )
     return {key: values[key] for key in keys}
 
 

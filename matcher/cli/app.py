@@ -23,6 +23,7 @@ from matcher.cli.common import (
     MAX_DISTORTION_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
+    EQ_PHASE_OPTION,
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -105,6 +106,7 @@ def match(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
@@ -126,8 +128,8 @@ def match(
             result = master(
                 mix, reference_pairs(ref), output, library=library, k=k, style=style,
                 **option_values(
-                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, force_loudness,
-                    max_distortion,
+                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase,
+                    force_loudness, max_distortion,
                 ),
                 save_settings=save_settings, report_page=report_page, plot=plot, force=force, progress=advance,
                 names=CLI_NAMES,
@@ -152,6 +154,7 @@ def suggest(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
@@ -171,8 +174,8 @@ def suggest(
             result = suggest_settings(
                 mix, reference_pairs(ref), library=library, k=k, style=style,
                 **option_values(
-                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, force_loudness,
-                    max_distortion,
+                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase,
+                    force_loudness, max_distortion,
                 ),
                 json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance,
                 names=CLI_NAMES,

@@ -22,6 +22,7 @@ from matcher.cli.common import (
     MAX_DISTORTION_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
+    EQ_PHASE_OPTION,
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -65,6 +66,7 @@ def batch(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
@@ -85,8 +87,8 @@ def batch(
         plan = plan_batch(
             mixes or [], out,
             fit_config(
-                lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, force_loudness,
-                max_distortion,
+                lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase,
+                force_loudness, max_distortion,
             ),
             refs, weights, choose, workers, scheduler, output_format, force,
         )

@@ -140,6 +140,11 @@ NO_FIX_HELP = "Switch mix fixes off: dc, highpass, polarity, balance (comma-sepa
 HIGHPASS_HELP = "Corner of the subsonic high-pass (Hz, 24 dB/octave; default 20)."
 MONO_BELOW_HELP = "Make the image mono below this frequency (Hz)."
 BIT_DEPTH_HELP = "Output sample format: 16, 24 or 32f."
+EQ_PHASE_HELP = (
+    "Phase of the EQ's filters: mixed (default: the EQ minimum-phase, nothing rings ahead of a "
+    "transient, and the width linear-phase, the image exact), minimum (everything minimum-phase), "
+    "or linear (no phase shift, but pre-echo before transients)."
+)
 
 # Options match and suggest share: declared once, so the two commands cannot drift apart.
 REF_OPTION = typer.Option(None, "--ref", "-r", help=REF_HELP)
@@ -162,6 +167,7 @@ NO_FIX_OPTION = typer.Option(None, "--no-fix", help=NO_FIX_HELP)
 HIGHPASS_OPTION = typer.Option(None, "--highpass", help=HIGHPASS_HELP)
 MONO_BELOW_OPTION = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP)
 BIT_DEPTH_OPTION = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP)
+EQ_PHASE_OPTION = typer.Option(None, "--eq-phase", help=EQ_PHASE_HELP)
 FORCE_LOUDNESS_OPTION = typer.Option(
     False, "--force-loudness",
     help="Reach the loudness target even past the distortion budget (faster limiting, more clipping).",
@@ -222,6 +228,7 @@ def option_values(
     no_fix: str | None = None,
     highpass: float | None = None,
     mono_below: float | None = None,
+    eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion: float | None = None,
 ) -> dict:
@@ -242,6 +249,7 @@ def option_values(
         highpass_hz=highpass,
         mono_below_hz=mono_below,
         bit_depth=bit_depth,
+        eq_phase=eq_phase,
         force_loudness=force_loudness,
         max_distortion_db=max_distortion,
     )

@@ -14,6 +14,7 @@ from matcher.cli.common import (
     MAX_DISTORTION_OPTION,
     CEILING_OPTION,
     EQ_AMOUNT_OPTION,
+    EQ_PHASE_OPTION,
     HIGHPASS_OPTION,
     K_OPTION,
     LIBRARY_CHOICE_OPTION,
@@ -59,6 +60,7 @@ def preview(
     no_fix: Optional[str] = NO_FIX_OPTION,
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
+    eq_phase: Optional[str] = EQ_PHASE_OPTION,
     bit_depth: str = BIT_DEPTH_OPTION,
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
@@ -78,8 +80,8 @@ def preview(
             result = preview_report(
                 mix, reference_pairs(ref), output, library=library, k=k, style=style, plot=plot, force=force,
                 **option_values(
-                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, force_loudness,
-                    max_distortion,
+                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase,
+                    force_loudness, max_distortion,
                 ),
                 progress=advance, names=CLI_NAMES,
             )

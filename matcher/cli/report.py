@@ -132,6 +132,7 @@ def _add_eq_and_format_rows(table: Table, settings: Settings, with_largest_moves
         table.add_row(f"{name} amount", f"{100 * amount:.0f} %")
     if settings.width is not None and settings.width.mono_below_hz is not None:
         table.add_row("mono below", f"{settings.width.mono_below_hz:.0f} Hz")
+    table.add_row("EQ phase", settings.eq.phase)
     if with_largest_moves:
         table.add_row("largest moves", _largest_moves(settings))
     bit_depth = settings.output.bit_depth

@@ -1,7 +1,7 @@
 """Streaming FIR filtering by overlap-save FFT convolution.
 
-The long FIR of automaster, the linear-phase matching EQ, runs through
-:class:`FFTConvolver`. The true-peak meter's short interpolators are matrix products
+The long FIRs of automaster, the matching EQ's (linear-, minimum- or mixed-phase), run
+through :class:`FFTConvolver`. The true-peak meter's short interpolators are matrix products
 instead (:mod:`matcher.analysis.truepeak`), and so is the K-weighting, a recursive filter
 (:mod:`matcher.dsp.recursive`). One streaming implementation keeps the engine's memory
 bounded for files of any length and keeps ``scipy.signal`` (about 0.5 s of import time)
@@ -131,21 +131,26 @@ class FFTConvolver:
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=0)
 
 
-class LinearPhaseFilter:
-    """A symmetric FIR whose delay is compensated: the output lines up with the input.
+class AlignedFilter:
+    """An FIR whose tap ``delay_samples`` is time zero, the delay compensated: the output
+    lines up with the input.
+
+    A linear-phase FIR is centred on its middle tap; a minimum-phase one starts at tap 0
+    (no delay, nothing to compensate).
 
     Parameters
     ----------
-    impulse_response : np.ndarray, shape (2 * delay + 1,) + filter_shape
-        A linear-phase FIR centred on tap ``delay``.
+    impulse_response : np.ndarray, shape (taps,) + filter_shape
+    delay_samples : int
+        0 to ``taps - 1``.
     dtype : numpy dtype
     """
 
-    def __init__(self, impulse_response: np.ndarray, dtype: type = np.float64):
+    def __init__(self, impulse_response: np.ndarray, delay_samples: int, dtype: type = np.float64):
         taps = np.asarray(impulse_response).shape[0]
-        if taps % 2 != 1:
-            raise ValueError("a delay-compensated linear-phase FIR needs an odd number of taps")
-        self.delay_samples = taps // 2
+        if not 0 <= delay_samples < taps:
+            raise ValueError(f"the delay ({delay_samples} samples) must be within the FIR's {taps} taps")
+        self.delay_samples = int(delay_samples)
         self._convolver = FFTConvolver(impulse_response, dtype)
         self.reset()
 
@@ -174,3 +179,20 @@ class LinearPhaseFilter:
             self._to_drop -= dropped
             y = y[dropped:]
         return y
+
+
+class LinearPhaseFilter(AlignedFilter):
+    """A symmetric FIR whose delay is compensated: the output lines up with the input.
+
+    Parameters
+    ----------
+    impulse_response : np.ndarray, shape (2 * delay + 1,) + filter_shape
+        A linear-phase FIR centred on tap ``delay``.
+    dtype : numpy dtype
+    """
+
+    def __init__(self, impulse_response: np.ndarray, dtype: type = np.float64):
+        taps = np.asarray(impulse_response).shape[0]
+        if taps % 2 != 1:
+            raise ValueError("a delay-compensated linear-phase FIR needs an odd number of taps")
+        super().__init__(impulse_response, taps // 2, dtype)

@@ -1,4 +1,4 @@
-"""Filter design: K-weighting, linear-phase EQ from a curve, and the 4x oversampling bank."""
+"""Filter design: K-weighting, linear- and minimum-phase EQ from a curve, and the 4x oversampling bank."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from matcher.dsp import fft
-from matcher.units import db_to_gain
+from matcher.units import FLOOR_DB, db_to_gain
 
 
 def kweighting_biquads(sample_rate_hz: float) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
@@ -98,11 +98,75 @@ def linear_phase_eq(
         magnitude *= band_limit_gain(freqs_hz, sample_rate_hz)
     zero_phase = fft.irfft(magnitude, n=n_fft)
     centred = np.concatenate([zero_phase[n_fft - delay:], zero_phase[: delay + 1]])
-    window = np.blackman(taps)
-    taps_out = centred * window
-    if zero_dc:
-        taps_out -= window * (taps_out.sum() / window.sum())
-    return taps_out
+    taps_out = centred * np.blackman(taps)
+    return without_dc(taps_out) if zero_dc else taps_out
+
+
+def without_dc(impulse_response: np.ndarray) -> np.ndarray:
+    """The FIR with exactly zero gain at 0 Hz: a Blackman window as long as the FIR, scaled
+    to the FIR's sum, is subtracted. Its spectrum is a low-pass about ``3 / length`` wide
+    (8 Hz for the matching EQ at any rate), so 20 Hz and above change by less than 0.01 dB;
+    being symmetric and inside the FIR's span, it adds nothing before a causal FIR's start.
+    """
+    window = np.blackman(impulse_response.shape[0])
+    return impulse_response - window * (impulse_response.sum() / window.sum())
+
+
+MINIMUM_PHASE_GRID = 8
+"""The cepstrum's FFT grid, in filter lengths: on it the cepstrum of the matching EQ's FIRs
+aliases less than -190 dB (a 20 Hz high-pass in the curve needs the most)."""
+
+
+def minimum_phase(impulse_response: np.ndarray) -> np.ndarray:
+    """The minimum-phase FIR with the magnitude response of ``impulse_response``.
+
+    Homomorphic design (Oppenheim & Schafer, *Discrete-Time Signal Processing*, ch. 13):
+    the real cepstrum of the magnitude on an FFT grid ``MINIMUM_PHASE_GRID`` times the
+    filter's length is folded onto positive quefrencies, exponentiated back to a spectrum
+    and transformed to the impulse response, which is cut to the input's length. An FIR's
+    minimum-phase equivalent (its zeros outside the unit circle reflected inside) is no
+    longer than the FIR, so the cut drops only cepstral aliasing; the magnitude is kept,
+    not halved in dB as ``scipy.signal.minimum_phase`` does. A zero on the unit circle has
+    no cepstrum: design without ``zero_dc`` and apply :func:`without_dc` afterwards.
+
+    Parameters
+    ----------
+    impulse_response : np.ndarray, shape (taps,)
+
+    Returns
+    -------
+    np.ndarray, shape (taps,): its energy as early as any FIR of that magnitude allows it;
+    ``h[0] > 0``.
+    """
+    taps = impulse_response.shape[0]
+    n_fft = 1 << int(np.ceil(np.log2(MINIMUM_PHASE_GRID * taps)))
+    magnitude = np.abs(fft.rfft(impulse_response, n=n_fft))
+    cepstrum = fft.irfft(np.log(np.maximum(magnitude, db_to_gain(FLOOR_DB))), n=n_fft)
+    cepstrum[1 : n_fft // 2] *= 2.0
+    cepstrum[n_fft // 2 + 1 :] = 0.0
+    return fft.irfft(np.exp(fft.rfft(cepstrum)), n=n_fft)[:taps]
+
+
+def minimum_phase_eq(
+    band_centers_hz: np.ndarray,
+    gains_db: np.ndarray,
+    sample_rate_hz: float,
+    highpass_hz: tuple[float, ...] = (),
+    zero_dc: bool = False,
+    band_limit: bool = False,
+) -> np.ndarray:
+    """Design a minimum-phase FIR with the magnitude response of :func:`linear_phase_eq`.
+
+    Its delay is none: nothing comes out before the input, so a transient is not preceded
+    by ringing; the EQ's phase shifts delay the low frequencies after it instead, as an
+    analogue EQ does. The magnitude equals the linear-phase FIR's within 0.001 dB.
+
+    Returns
+    -------
+    np.ndarray, shape (taps,), as many taps as :func:`linear_phase_eq`; time zero is tap 0.
+    """
+    taps_out = minimum_phase(linear_phase_eq(band_centers_hz, gains_db, sample_rate_hz, highpass_hz, False, band_limit))
+    return without_dc(taps_out) if zero_dc else taps_out
 
 
 BAND_LIMIT = (0.92, 0.955)

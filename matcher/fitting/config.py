@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from matcher.fitting.settings import LimiterSettings, OutputSettings
+from matcher.fitting.settings import DEFAULT_EQ_PHASE, EQ_PHASES, LimiterSettings, OutputSettings
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class FitConfig:
         0-1, how much of the matching EQ to apply.
     eq_smoothing_octaves : float
         Width (full width at half maximum, octaves) of the smoothing of the EQ curve.
+    eq_phase : {"linear", "minimum", "mixed"}
+        Phase of the EQ's filters (:attr:`~matcher.fitting.settings.EqSettings.phase`).
     eq_max_boost_db, eq_max_cut_db : float
         Limits of the EQ curve.
     eq_low_taper_hz, eq_high_taper_hz : (float, float)
@@ -59,6 +61,7 @@ class FitConfig:
     fix_polarity: bool = True
     fix_balance: bool = True
     eq_smoothing_octaves: float = 0.25
+    eq_phase: str = DEFAULT_EQ_PHASE
     eq_max_boost_db: float = 12.0
     eq_max_cut_db: float = 12.0
     eq_low_taper_hz: tuple[float, float] = (20.0, 30.0)
@@ -75,6 +78,8 @@ class FitConfig:
             raise ValueError(f"high-pass {self.highpass_hz:g} Hz is outside 5-200 Hz")
         if self.mono_below_hz is not None and not 20.0 <= self.mono_below_hz <= 500.0:
             raise ValueError(f"mono below {self.mono_below_hz:g} Hz is outside 20-500 Hz")
+        if self.eq_phase not in EQ_PHASES:
+            raise ValueError(f"EQ phase {self.eq_phase!r}; choose one of {', '.join(EQ_PHASES)}")
         if self.eq_smoothing_octaves < 0:
             raise ValueError("eq smoothing must be >= 0 octaves")
         if not -90.0 <= self.max_distortion_db <= 0.0:

@@ -95,6 +95,7 @@ def fit(
         band_centers_hz=tuple(centers.tolist()),
         gain_db=tuple(np.round(mid_gain, 2).tolist()),
         amount=config.eq_amount,
+        phase=config.eq_phase,
     )
     width = None
     if mix.channels == 2:

@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from matcher.serialization import from_json, to_json
 
 BIT_DEPTHS = ("16", "24", "32f")
+EQ_PHASES = ("linear", "minimum", "mixed")
+"""The phase modes of :class:`~matcher.dsp.eq.MidSideEQ` (its ``PHASES``, not imported: the
+command line starts without numpy)."""
+DEFAULT_EQ_PHASE = "mixed"
+"""The phase of the EQ the fit chooses: no pre-echo from its large moves, the image kept
+exactly (see :class:`~matcher.dsp.eq.MidSideEQ`; the README gives the measurements)."""
 
 
 def _check_curve(name: str, centers: tuple[float, ...], gains: tuple[float, ...], amount: float) -> None:
@@ -24,7 +30,7 @@ class FixSettings:
 
     ``remove_dc`` gives the filters exactly zero gain at 0 Hz. ``highpass_hz`` is the corner
     of a 24 dB/octave (Butterworth magnitude) subsonic high-pass, None for none; both run
-    in the linear-phase EQ, at no cost of their own and with no phase shift. ``invert_right``
+    in the EQ's filters, at no cost of their own, in its phase (``eq.phase``). ``invert_right``
     flips the right channel's polarity. ``balance_db`` is the left-minus-right level
     difference to remove (half from each side).
     """
@@ -66,15 +72,21 @@ class EqSettings:
 
     ``gain_db`` is the full match; ``amount`` (0-1) scales it when rendering. Between band
     centres gains are interpolated in log-frequency; beyond the first and last band they are
-    held.
+    held. ``phase`` (one of :data:`EQ_PHASES`) is the phase of the filters that
+    apply it, the width and the fixes (see :class:`~matcher.dsp.eq.MidSideEQ`); every phase
+    has the same magnitude response. Settings saved without it are linear-phase, as they
+    were rendered then; the fit chooses :data:`DEFAULT_EQ_PHASE`.
     """
 
     band_centers_hz: tuple[float, ...]
     gain_db: tuple[float, ...]
     amount: float = 1.0
+    phase: str = "linear"
 
     def __post_init__(self):
         _check_curve("eq", self.band_centers_hz, self.gain_db, self.amount)
+        if self.phase not in EQ_PHASES:
+            raise ValueError(f"EQ phase {self.phase!r}; choose one of {', '.join(EQ_PHASES)}")
 
     @property
     def is_neutral(self) -> bool:

@@ -327,7 +327,7 @@ class Renderer:
         """Gain reduction per compressor frame and band of the last pass that ran it."""
 
     def _eq(self) -> MidSideEQ | None:
-        """The one linear-phase pass of the fixes, the EQ and the width (None: all neutral)."""
+        """The one FIR pass of the fixes, the EQ and the width, in the EQ's phase (None: all neutral)."""
         eq, width, fixes = self.settings.eq, self.settings.width, self.settings.fixes
         stereo = self.channels == 2
         width_active = stereo and width is not None and not width.is_neutral
@@ -362,6 +362,7 @@ class Renderer:
             zero_dc=fixes.remove_dc,
             side_highpass_hz=side_highpass_hz,
             channel_gains=channel_gains,
+            phase=eq.phase,
             band_limit=band_limit,
         )
 
@@ -381,7 +382,7 @@ class Renderer:
         return MultibandCompressor(dynamics.crossovers_hz, bands, self.sample_rate_hz, self.channels)
 
     def _equalised(self, source: BlockSource) -> Iterable[np.ndarray]:
-        """The stream after the linear-phase pass and the multiband compressor (float32), in
+        """The stream after the EQ pass and the multiband compressor (float32), in
         chunks of at most CHUNK_SAMPLES."""
         if self._eq_cache is not None:
             yield from self._eq_cache
@@ -404,7 +405,7 @@ class Renderer:
 
     @staticmethod
     def _linear(source: BlockSource, eq: MidSideEQ | None) -> Iterator[np.ndarray]:
-        """The stream through the linear-phase pass (float32), in chunks of at most CHUNK_SAMPLES."""
+        """The stream through the EQ pass (float32), in chunks of at most CHUNK_SAMPLES."""
         for block in source():
             for start in range(0, block.shape[0], CHUNK_SAMPLES):
                 chunk = block[start : start + CHUNK_SAMPLES]
