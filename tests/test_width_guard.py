@@ -32,7 +32,7 @@ MIX_CORRELATIONS = (0.95, 0.95, 0.1, 0.9)
 """Mono-like bass and midrange (corr 0.95), an already wide 3-10 kHz, narrow air."""
 REFERENCE_CORRELATIONS = (0.9, -0.3, -0.4, 0.8)
 """The reference's midrange and 3-10 kHz wider than mono-compatible (negative correlation)."""
-THIRD_OCTAVES_HZ = 1000.0 * 2.0 ** (np.arange(-14, 13) / 3.0)  # 40 Hz-16 kHz
+THIRD_OCTAVES_HZ = 1000.0 * 2.0 ** (np.arange(-16, 13) / 3.0)  # 25 Hz-16 kHz
 CORRELATION_TOLERANCE = 0.03
 LOSS_TOLERANCE_DB = 0.15
 CONFIG = FitConfig(dynamics_amount=0.0, remove_dc=False, highpass_hz=None)
@@ -216,3 +216,26 @@ def test_suggest_tells_and_saves_the_limits(tmp_path, wide_case):
     table = CliRunner().invoke(app, ["suggest", str(tmp_path / "mix.wav"), "--ref", str(tmp_path / "ref.wav")])
     assert table.exit_code == 0, table.output
     assert "width held back" in table.stdout and "fold-down" in table.stdout
+
+
+def test_the_low_end_guard_sees_past_the_analysis_bands_reach():
+    # Below about 220 Hz an analysis band is wider than 1/6 octave (an octave at 40 Hz): a
+    # loud mono thump at 55-110 Hz makes the 30-45 Hz bands read narrow although their own
+    # side is close to their mid. The guards take the widest band within reach.
+    base = signals.banded_stereo_noise(DURATION_S, RATE, (45.0,), (0.3, 0.95), rms=0.1, seed=31)
+    thump = scipy.signal.sosfiltfilt(
+        scipy.signal.butter(4, [55, 110], btype="bandpass", fs=RATE, output="sos"),
+        signals.white_noise(DURATION_S, RATE, channels=1, seed=33)[:, 0],
+    )
+    mix = base + (0.3 * thump / np.sqrt(np.mean(thump**2)))[:, None]
+    reference = signals.banded_stereo_noise(DURATION_S, RATE, (120.0,), (-0.3, 0.8), rms=0.1, seed=32)
+    settings = fit(analyze(mix, RATE), analyze(reference, RATE), CONFIG)
+    master = render(mix, RATE, settings)
+    low = (THIRD_OCTAVES_HZ >= 25) & (THIRD_OCTAVES_HZ <= 100)
+    correlation, loss = band_figures(master)
+    _, mix_loss = band_figures(mix)
+    # Up to 120 Hz the side stays 1 dB under the mid: correlation (1 - r) / (1 + r) >= 0.115.
+    low_end_correlation = (1 - 10 ** -0.1) / (1 + 10 ** -0.1)
+    assert np.all(correlation[low] >= low_end_correlation - CORRELATION_TOLERANCE), correlation[low].round(3)
+    assert np.all(loss[low] - mix_loss[low] <= 1.0 + LOSS_TOLERANCE_DB)
+    assert any(limit.low_hz < 40 and "low_end" in limit.guards for limit in settings.width.limited)
