@@ -1,6 +1,7 @@
 """What a person should be told about a master besides its figures: the references chosen,
 inputs cut short, the mix's problems and the fixes applied to them, a mix that already
-matches, and a loudness target out of reach. The command line prints these notes, a batch
+matches, widenings held back to keep the mix mono-compatible, and a loudness target out of
+reach. The command line prints these notes, a batch
 keeps them in its manifest, the Python API returns them."""
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ def mix_notes(mix: Path, analysis: Analysis, settings: Settings | None = None) -
     return notes
 
 
+def width_notes(mix: Path, settings: Settings) -> list[Note]:
+    """The side boosts the width's guards held back, one note per range of bands
+    (:class:`~matcher.fitting.settings.WidthLimit`)."""
+    if settings.width is None:
+        return []
+    return [Note(NOTE, str(mix), f"width: {limit.describe()}") for limit in settings.width.limited]
+
+
 def out_of_reach_note(
     mix: Path,
     settings: Settings,
@@ -120,8 +129,10 @@ def outcome_notes(
     unclean_distortion_db: float | None = None,
 ) -> list[Note]:
     """Everything to tell after a mix was fitted (and rendered): the references chosen,
-    inputs cut short, the mix's problems and fixes, and a loudness target out of reach."""
+    inputs cut short, the mix's problems and fixes, widenings held back, and a loudness
+    target out of reach."""
     notes = choice_note(choice) + cut_short_notes([mix, *references]) + mix_notes(mix, analysis, settings)
+    notes += width_notes(mix, settings)
     if not target_reached and output_lufs is not None and settings.loudness.target_lufs is not None:
         notes.append(out_of_reach_note(mix, settings, output_lufs, master, unclean_lufs, unclean_distortion_db))
     return notes

@@ -247,3 +247,28 @@ def _fade(x: np.ndarray, fade_s: float, sample_rate_hz: int) -> np.ndarray:
     x[:m] = (x[:m].T * ramp).T
     x[-m:] = (x[-m:].T * ramp[::-1]).T
     return x
+
+
+def banded_stereo_noise(duration_s: float, sample_rate_hz: int, edges_hz, correlations, rms: float = 0.1,
+                        seed: int = 0) -> np.ndarray:
+    """Pink stereo noise whose left/right correlation steps between frequency regions.
+
+    ``correlations[k]`` (-1..1) holds between ``edges_hz[k - 1]`` and ``edges_hz[k]``
+    (``len(edges_hz) + 1`` values, lowest first): each channel is ``sqrt(1 - |c|)`` of its
+    own noise plus ``sqrt(|c|)`` of a common one, with its sign flipped in the right
+    channel where ``c`` is negative.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * sample_rate_hz)
+    bins = n // 2 + 1
+    own = rng.standard_normal((bins, 2)) + 1j * rng.standard_normal((bins, 2))
+    common = rng.standard_normal(bins) + 1j * rng.standard_normal(bins)
+    f = np.arange(bins) * sample_rate_hz / n
+    c = np.asarray(correlations, dtype=np.float64)[np.searchsorted(np.asarray(edges_hz, dtype=np.float64), f)]
+    spectrum = np.sqrt(1 - np.abs(c))[:, None] * own + np.sqrt(np.abs(c))[:, None] * common[:, None] * np.column_stack(
+        [np.ones(bins), np.sign(c) + (c == 0)]
+    )
+    spectrum /= np.sqrt(np.maximum(f, 10.0))[:, None]
+    spectrum[0] = 0
+    x = np.fft.irfft(spectrum, n=n, axis=0)
+    return x * rms / np.sqrt(np.mean(x**2))

@@ -12,10 +12,11 @@ from rich.table import Table
 from matcher.analysis.loudness import MOMENTARY_S, SHORT_TERM_S
 from matcher.analysis.result import Analysis
 from matcher.cli.common import add_column, new_table
-from matcher.fitting.settings import Settings
+from matcher.fitting.settings import Settings, WidthLimit, frequency_range_text
 from matcher.rendering.renderer import GainPlan, RenderReport
 
 SUMMARY_BANDS_HZ = (31.5, 63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
+GUARD_WORDS = {"near_mono": "nearly mono", "low_end": "low end", "correlation": "correlation", "fold_down": "fold-down"}
 
 
 def _curves(settings: Settings) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -133,6 +134,8 @@ def _add_eq_and_format_rows(table: Table, settings: Settings, with_largest_moves
     if settings.width is not None and settings.width.mono_below_hz is not None:
         table.add_row("mono below", f"{settings.width.mono_below_hz:.0f} Hz")
     table.add_row("EQ phase", settings.eq.phase)
+    if settings.width is not None and settings.width.limited:
+        table.add_row("width held back", _width_limits_text(settings.width.limited))
     if with_largest_moves:
         table.add_row("largest moves", _largest_moves(settings))
     bit_depth = settings.output.bit_depth
@@ -152,6 +155,15 @@ def _largest_moves(settings: Settings, count: int = 3) -> str:
             picked.append((name, f, gain))
     texts = [f"{name} {gain:+.1f} dB at {_hz(float(f'{f:.2g}'))} Hz" for name, f, gain in picked]
     return ", ".join(texts) if texts else "none above 0.5 dB"
+
+
+def _width_limits_text(limits: tuple[WidthLimit, ...]) -> str:
+    """``500 Hz-1 kHz +12.0 dB held to +4.1 (fold-down)`` per range, for the table (the notes say more)."""
+    return ", ".join(
+        f"{frequency_range_text(limit.low_hz, limit.high_hz)} {limit.wanted_db:+.1f} dB held to {limit.applied_db:+.1f} "
+        f"({', '.join(GUARD_WORDS[g] for g in limit.guards)})"
+        for limit in limits
+    )
 
 
 def _curve_text(gains_db: np.ndarray) -> str:

@@ -35,6 +35,12 @@ class FitConfig:
         0-1, how much of the width match and of the loudness-range match to apply.
     width_smoothing_octaves, width_max_db : float
         Smoothing and limit (either way) of the width curve.
+    width_min_correlation : float
+        -1..1: the lowest left/right correlation a side boost may leave in a band (-1: no
+        limit); see :mod:`matcher.fitting.width`.
+    width_max_fold_down_db : float or None
+        The most a side boost may add to a band's loss on the mono fold-down (dB, > 0;
+        None: no limit).
     mono_below_hz : float or None
         Make the image mono below this frequency.
     remove_dc, highpass_hz, fix_polarity, fix_balance
@@ -55,6 +61,8 @@ class FitConfig:
     dynamics_amount: float = 1.0
     width_smoothing_octaves: float = 0.17
     width_max_db: float = 20.0
+    width_min_correlation: float = 0.0
+    width_max_fold_down_db: float | None = 1.0
     mono_below_hz: float | None = None
     remove_dc: bool = True
     highpass_hz: float | None = 20.0
@@ -80,6 +88,10 @@ class FitConfig:
             raise ValueError(f"mono below {self.mono_below_hz:g} Hz is outside 20-500 Hz")
         if self.eq_phase not in EQ_PHASES:
             raise ValueError(f"EQ phase {self.eq_phase!r}; choose one of {', '.join(EQ_PHASES)}")
+        if not -1.0 <= self.width_min_correlation < 1.0:
+            raise ValueError(f"width minimum correlation {self.width_min_correlation:g} is outside -1..1")
+        if self.width_max_fold_down_db is not None and not self.width_max_fold_down_db > 0.0:
+            raise ValueError(f"width fold-down limit {self.width_max_fold_down_db:g} dB must be above 0")
         if self.eq_smoothing_octaves < 0:
             raise ValueError("eq smoothing must be >= 0 octaves")
         if not -90.0 <= self.max_distortion_db <= 0.0:

@@ -22,17 +22,12 @@ from matcher.fitting.settings import (
     Settings,
     WidthSettings,
 )
+from matcher.fitting.width import guard_width
 from matcher.units import FLOOR_DB
 
 USABLE_RANGE_DB = 80.0
 """Bands more than this below a curve's loudest band are noise, not music: not matched."""
-NEAR_MONO_DB = -40.0
-"""A mix band whose side is this far below its mid is (nearly) mono there: side not boosted."""
 OFFSET_RANGE_HZ = (100.0, 8000.0)
-LOW_END_HZ = 120.0
-"""Up to here (the lowest dynamics band) the width is never taken past mid and side at equal
-power, where the left/right correlation would turn negative (the mono sum would thin)."""
-LOW_END_MAX_WIDTH_DB = -1.0
 MIN_SPREAD_EXCESS_DB = 2.0
 """A band whose level spread exceeds the reference's by less than this is not compressed."""
 PREFERRED_COMPRESSOR_SLOPE = 0.5
@@ -103,16 +98,16 @@ def fit(
         width_gain = _shape(
             side_diff - mid_diff, side_valid & mid_valid, centers, config.width_smoothing_octaves, width_limits, config
         )
-        near_mono = mix_width_db < NEAR_MONO_DB
-        width_gain = np.where(near_mono, np.minimum(width_gain, 0.0), width_gain)
-        low_end = centers <= LOW_END_HZ
-        cap = np.maximum(LOW_END_MAX_WIDTH_DB - mix_width_db, 0.0)
-        width_gain = np.where(low_end, np.minimum(width_gain, cap), width_gain)
+        width_gain, limited = guard_width(
+            centers, width_gain, mix_width_db, mix.sample_rate_hz, config.width_amount,
+            config.width_min_correlation, config.width_max_fold_down_db, mix.dynamics_crossovers_hz,
+        )
         width = WidthSettings(
             band_centers_hz=tuple(centers.tolist()),
             side_gain_db=tuple(np.round(width_gain, 2).tolist()),
             amount=config.width_amount,
             mono_below_hz=config.mono_below_hz,
+            limited=limited,
         )
     target_lra = target.loudness_range_lu
     dynamics = DynamicsSettings(

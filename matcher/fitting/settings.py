@@ -94,19 +94,102 @@ class EqSettings:
         return self.amount == 0.0 or not any(self.gain_db)
 
 
+WIDTH_GUARDS = ("near_mono", "low_end", "correlation", "fold_down")
+"""What may hold a widening back: a mix band with (nearly) no side to widen, the bass kept
+mono-compatible (side 1 dB under the mid up to 120 Hz), the band's left/right correlation
+kept at or above a minimum (0 by default), and the loss on the mono fold-down kept within
+a limit (1 dB more than the mix's by default). See :mod:`matcher.fitting.width`."""
+GUARD_NAMES = {
+    "near_mono": "near-mono guard",
+    "low_end": "low-end guard",
+    "correlation": "correlation guard",
+    "fold_down": "fold-down guard",
+}
+
+
+@dataclass(frozen=True)
+class WidthLimit:
+    """A widening the fit held back: adjacent bands whose side boost a guard limited.
+
+    ``low_hz`` and ``high_hz`` are the centres of the first and last band. ``guards`` names
+    the guards that held boosts back in the range (``WIDTH_GUARDS``), first the one of the
+    band that needed it most (the boost furthest over its own limit); the figures are that
+    band's. The gains are side gains as rendered (the width ``amount`` applied): the boost
+    the match wanted and the boost applied. The predictions are the band's left/right
+    correlation ``(M - S) / (M + S)`` (mid and side powers: the analysis's definition) and
+    the loss on the mono fold-down added to the mix's (dB), with either gain.
+    """
+
+    low_hz: float
+    high_hz: float
+    guards: tuple[str, ...]
+    wanted_db: float
+    applied_db: float
+    correlation_wanted: float
+    correlation_applied: float
+    fold_down_wanted_db: float
+    fold_down_applied_db: float
+
+    def __post_init__(self):
+        if not self.guards or any(g not in WIDTH_GUARDS for g in self.guards):
+            raise ValueError(f"width limit guards {self.guards}; each must be one of {', '.join(WIDTH_GUARDS)}")
+        if not 0.0 < self.low_hz <= self.high_hz:
+            raise ValueError(f"width limit range {self.low_hz}-{self.high_hz} Hz is not a range")
+
+    def describe(self) -> str:
+        """The limit in words: what was wanted where, what was applied, and why."""
+        reasons = {
+            "near_mono": "the mix is nearly mono there: its side is 40 dB or more under the mid",
+            "low_end": "up to 120 Hz the side stays 1 dB under the mid: the bass stays mono-compatible",
+            "correlation": (
+                f"the left/right correlation would have fallen to {self.correlation_wanted:+.2f}; "
+                f"kept at {self.correlation_applied:+.2f}"
+            ),
+            "fold_down": (
+                f"the mono fold-down would have lost {self.fold_down_wanted_db:.1f} dB more than the mix's; "
+                f"kept to {self.fold_down_applied_db:.1f} dB"
+            ),
+        }
+        text = (
+            f"side {self.wanted_db:+.1f} dB wanted at {frequency_range_text(self.low_hz, self.high_hz)}, "
+            f"{self.applied_db:+.1f} dB applied ({reasons[self.guards[0]]})"
+        )
+        others = [GUARD_NAMES[g] for g in self.guards[1:]]
+        if others:
+            text += f"; in this range the {' and the '.join(others)} also held it back"
+        return text
+
+
+def frequency_range_text(low_hz: float, high_hz: float) -> str:
+    """A range of band centres to two significant figures: ``"500 Hz-1 kHz"``, ``"2-4 kHz"``,
+    ``"63 Hz"``."""
+
+    def number_and_unit(f: float) -> tuple[str, str]:
+        f = float(f"{f:.2g}")
+        return (f"{f / 1000:g}", "kHz") if f >= 1000 else (f"{f:g}", "Hz")
+
+    (low, low_unit), (high, high_unit) = number_and_unit(low_hz), number_and_unit(high_hz)
+    if (low, low_unit) == (high, high_unit):
+        return f"{low} {low_unit}"
+    return f"{low}-{high} {high_unit}" if low_unit == high_unit else f"{low} {low_unit}-{high} {high_unit}"
+
+
 @dataclass(frozen=True)
 class WidthSettings:
     """Stereo width per band: gain of the side ``(L-R)/2`` relative to the mid, in dB.
 
     +3 dB in a band widens it by 3 dB of side-to-mid power, 0 keeps it; ``amount`` (0-1)
     scales the curve. ``mono_below_hz``, when set, removes the side below that frequency
-    (a 24 dB/octave linear-phase slope), whatever the amount.
+    (a 24 dB/octave linear-phase slope), whatever the amount. ``limited`` records the
+    widenings the fit's guards held back (:class:`WidthLimit`), for the person reading the
+    settings; rendering does not use it.
     """
 
     band_centers_hz: tuple[float, ...]
     side_gain_db: tuple[float, ...]
     amount: float = 1.0
     mono_below_hz: float | None = None
+    limited: tuple[WidthLimit, ...] = ()
 
     def __post_init__(self):
         _check_curve("width", self.band_centers_hz, self.side_gain_db, self.amount)
