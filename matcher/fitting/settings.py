@@ -114,7 +114,10 @@ class BandCompressor:
     Levels are the band's mean square in the mid signal (dB re full scale), the scale of
     the analysis's ``band_level_percentiles_db``. Above ``threshold_db`` (centred in a
     ``knee_db`` soft knee) the level is reduced by ``1 - 1/ratio`` dB per dB, by at most
-    ``max_reduction_db``; ``makeup_db`` is added back.
+    ``max_reduction_db``; ``makeup_db`` is added back. Below ``floor_db`` the make-up is not
+    applied (the net gain is 0 dB: a break's hiss or a fade's tail is not lifted); it comes
+    in over the 12 dB above the floor (:data:`matcher.dsp.multiband.FLOOR_KNEE_DB`). None
+    applies the make-up at every level, as settings saved before the floor existed did.
     """
 
     threshold_db: float
@@ -124,6 +127,7 @@ class BandCompressor:
     release_ms: float = 200.0
     makeup_db: float = 0.0
     max_reduction_db: float = 6.0
+    floor_db: float | None = None
 
     def __post_init__(self):
         if not 1.0 <= self.ratio <= 20.0:
@@ -134,6 +138,8 @@ class BandCompressor:
             raise ValueError("compressor knee or times out of range (knee 0-24 dB, attack 0.1-500 ms, release 1-5000 ms)")
         if not (-12.0 <= self.makeup_db <= 12.0 and 0.0 <= self.max_reduction_db <= 24.0):
             raise ValueError("compressor make-up (-12..12 dB) or range (0-24 dB) out of range")
+        if self.floor_db is not None and not -150.0 <= self.floor_db < self.threshold_db:
+            raise ValueError(f"compressor floor {self.floor_db} dB is outside -150 dB..the threshold")
 
 
 @dataclass(frozen=True)

@@ -329,7 +329,7 @@ class Renderer:
         bands = [
             BandParameters(
                 b.threshold_db, 1.0 / (1.0 - amount * (1.0 - 1.0 / b.ratio)), b.knee_db, b.attack_ms, b.release_ms,
-                amount * b.makeup_db, b.max_reduction_db,
+                amount * b.makeup_db, b.max_reduction_db, b.floor_db,
             )
             for b in dynamics.bands
         ]
