@@ -25,7 +25,7 @@ from pathlib import Path
 
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
-from matcher.notes import Note, cut_short_notes, out_of_reach_note, outcome_notes
+from matcher.notes import Note, cut_short_notes, expanding_note, out_of_reach_note, outcome_notes
 from matcher.options import PYTHON_NAMES, OptionNames, fit_config, parse_references, reference_target
 from matcher.rendering.renderer import GainPlan, RenderReport
 
@@ -249,7 +249,8 @@ def master(
     if report_page is not None or plot is not None:
         _write_pages(report_after_match(mix, job.paths, mastered, output), report_page, plot)
     notes = outcome_notes(
-        mix, job.paths, mastered.analysis, settings, mastered.choice, report.target_reached, report.output_lufs
+        mix, job.paths, mastered.analysis, settings, mastered.choice, report.target_reached, report.output_lufs,
+        leveler_ratio=report.leveler_ratio,
     )
     return MasterResult(
         output=output,
@@ -354,7 +355,7 @@ def render_file(
         settings = Settings.from_json(text, str(path))
     output_format(output, settings.output.bit_depth)
     report = render_settings_file(mix, settings, output, force, progress)
-    notes = cut_short_notes([mix])
+    notes = cut_short_notes([mix]) + expanding_note(mix, settings, report.leveler_ratio)
     if not report.target_reached:
         notes.append(out_of_reach_note(mix, settings, report.output_lufs))
     return MasterResult(
@@ -394,7 +395,7 @@ def _suggestion(mix: Path, job: Options, suggested) -> Suggestion:
     plan = suggested.plan
     notes = outcome_notes(
         mix, job.paths, suggested.analysis, suggested.settings, suggested.choice, plan.target_reached,
-        plan.predicted_lufs, "the master would be",
+        plan.predicted_lufs, "the master would be", leveler_ratio=plan.leveler_ratio,
     )
     return Suggestion(
         settings=suggested.settings,

@@ -152,13 +152,17 @@ class DynamicsSettings:
     the short-term loudness (3 s) and rides the gain against it, slowly (``smoothing_s``)
     and by at most ``max_gain_db`` either way, so that the master's loudness range, the
     limiter's share included, reaches ``input + amount * (target - input)``. A target below
-    the range compresses, above it expands. ``amount`` also scales each compressor's slope
+    the range compresses, above it expands. ±4 dB by default: an engineer's hand on the
+    fader moves a section by a few dB, and a ride much wider than that rebalances the
+    arrangement, which is the mix's business. Breaks, intros and fade tails (more than
+    10-16 LU under the integrated loudness) ride with the music around them, never on
+    their own (:mod:`matcher.rendering.leveler`). ``amount`` also scales each compressor's slope
     (``1 - 1/ratio``) and make-up; 0 leaves the dynamics alone.
     """
 
     target_lra_lu: float | None = None
     amount: float = 1.0
-    max_gain_db: float = 6.0
+    max_gain_db: float = 4.0
     smoothing_s: float = 1.0
     crossovers_hz: tuple[float, ...] = (120.0, 1000.0, 6000.0)
     bands: tuple[BandCompressor, ...] = ()
