@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 import matcher
 from matcher.cli.app import app
 from matcher.fitting.settings import DynamicsSettings
-from matcher.rendering.leveler import Leveler
+from matcher.rendering.leveler import Leveler, Ride
+from matcher.rendering.quiet import guarded, quiet_guard_db
 
 RATE = 44100
 SUBBLOCKS_PER_S = 10
@@ -101,3 +102,95 @@ def test_a_leveler_that_compresses_says_nothing_of_it(expanding_job):
     result = runner.invoke(app, ["suggest", str(root / "ref.wav"), "--ref", str(root / "mix.wav")])
     assert result.exit_code == 0, result.output
     assert "ratio" in result.stdout and "expand" not in result.stderr
+
+
+# The quiet-passage guard, on energies per 100 ms sub-block.
+
+def lufs_energy(lufs):
+    return 10.0 ** ((np.asarray(lufs, dtype=np.float64) + 0.691) / 10.0)
+
+
+def beaten(seconds: float, lufs: float, seed: int = 0) -> np.ndarray:
+    """Sub-block energies of music at about ``lufs``: a beat every 0.5 s, 6 dB of swing, and
+    a little randomness."""
+    n = round(seconds * SUBBLOCKS_PER_S)
+    swing_db = np.where(np.arange(n) % 5 == 0, 3.0, -1.0) + np.random.default_rng(seed).normal(0.0, 0.5, n)
+    return lufs_energy(lufs + swing_db)
+
+
+def lift_of(input_energy, output_energy, where):
+    return 10 * np.log10(np.sum(output_energy[where]) / np.sum(input_energy[where]))
+
+
+def test_a_uniform_lift_is_left_alone():
+    # An EQ that lifts everything, breaks included, by 6 dB: the music's lift, no guard.
+    x = np.concatenate([beaten(20, -14), lufs_energy(np.full(40, -60.0)), beaten(20, -14, seed=1)])
+    assert np.all(quiet_guard_db(x, x * 10**0.6) == 0.0)
+    # Nor is a break lifted less than the music, or a quiet section (12 LU down) lifted more.
+    y = x * 10**0.6
+    y[200:240] = x[200:240]
+    assert np.all(quiet_guard_db(x, y) == 0.0)
+    z = np.concatenate([beaten(20, -14), beaten(8, -26, seed=2), beaten(20, -14, seed=1)])
+    lifted = z.copy()
+    lifted[200:280] *= 10**1.0
+    assert np.all(quiet_guard_db(z, lifted) == 0.0)
+
+
+def test_a_break_lifted_more_than_the_music_is_brought_back_to_the_music_plus_1_db():
+    music_before, music_after = beaten(20, -14), beaten(20, -14, seed=1)
+    hiss = lufs_energy(np.full(40, -58.0))
+    x = np.concatenate([music_before, hiss, music_after])
+    y = x * 10**0.3  # the music: +3 dB
+    y[200:240] *= 10**1.8  # the break's hiss: 18 dB more (a bright EQ, a compressor's make-up)
+    guard = quiet_guard_db(x, y)
+    guarded_y = y * 10 ** (guard / 10)
+    assert lift_of(x, guarded_y, slice(203, 237)) == pytest.approx(3.0 + 1.0, abs=0.1)
+    assert np.all(guard[:200] == 0.0) and np.all(guard[240:] == 0.0)  # the music untouched
+    assert np.all(guard[203:237] < -15.0)  # from 0.3 s into the break
+    assert np.all(guard <= 0.0) and np.max(np.abs(np.diff(guard))) < 10.0
+
+
+def test_a_drum_hit_in_a_break_is_not_touched():
+    x = np.concatenate([beaten(20, -14), lufs_energy(np.full(60, -58.0)), beaten(20, -14, seed=1)])
+    x[230] = lufs_energy(-12.0)
+    y = x * 2.0
+    y[200:260] *= 100.0
+    y[230] = x[230] * 2.0  # the hit is lifted as the music is
+    guard = quiet_guard_db(x, y)
+    assert np.all(guard[229:232] == 0.0)  # the hit and the sub-blocks either side
+    assert np.all(guard[205:226] < -15.0) and np.all(guard[235:256] < -15.0)
+
+
+def test_a_fade_tail_is_guarded_steadily_through_its_beats():
+    # A fade of 30 LU over 8 s after 20 s of music; from 15 LU down the chain lifts the
+    # kicks of its tail 14 dB more than the music, the rest 4 dB more: the guard follows the
+    # tail as a whole, not beat by beat, and ends at the music's lift plus 1 dB.
+    music = beaten(20, -14)
+    fade = beaten(8, -14, seed=3) * lufs_energy(-np.linspace(0, 30, 80) - 0.691)
+    x = np.concatenate([music, fade])
+    y = x * 10**0.3
+    kicks = np.arange(x.shape[0]) % 5 == 0
+    y[240:] *= np.where(kicks[240:], 10**1.4, 10**0.4)
+    guard = quiet_guard_db(x, y)
+    tail = slice(265, 280)  # its last 1.5 s
+    assert lift_of(x, y * 10 ** (guard / 10), tail) == pytest.approx(4.0, abs=1.0)
+    assert np.max(np.abs(np.diff(guard[240:]))) < 1.5  # no pumping with the beat
+    assert np.all(guard[:200] == 0.0)
+
+
+def test_silence_reads_as_no_lift_and_lengths_may_differ_by_a_sub_block():
+    x = np.concatenate([beaten(20, -14), np.zeros(40), beaten(20, -14, seed=1)])
+    y = x * 2.0
+    y[200:240] = lufs_energy(-110.0)  # filter ringing in digital silence
+    assert np.all(quiet_guard_db(x, y) == 0.0)
+    assert quiet_guard_db(x[:-1], y).shape == y.shape
+
+
+def test_the_guard_joins_the_ride():
+    guard = np.array([0.0, -3.0, -6.0, 0.0])
+    assert guarded(None, np.zeros(4)) is None
+    assert guarded(None, guard) == Ride(0.0, guard)
+    ride = Ride(0.5, np.array([1.0, 1.0, 2.0, 2.0]))
+    assert guarded(ride, np.zeros(4)) is ride
+    assert np.array_equal(guarded(ride, guard).subblock_gain_db, [1.0, -2.0, -4.0, 2.0])
+    assert guarded(ride, guard).slope == 0.5

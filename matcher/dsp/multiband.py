@@ -22,9 +22,8 @@ the hiss of a break, a fade's tail, a noise floor. Each band may therefore have 
 (``floor_db``): below it the make-up is not applied and the net gain is 0 dB; over the
 ``FLOOR_KNEE_DB`` above it the make-up comes in along a smoothstep, as an expander's range
 would. The floor reads its own detector, which follows a rising level at once and lets a
-falling one decay with ``FLOOR_RELEASE_S`` (about the 400 ms windows of the analysis's band
-levels), so that the gaps between beats keep their make-up and a break loses it within a
-second.
+falling one decay with ``FLOOR_RELEASE_S`` (22 dB a second), so that the gaps between beats
+keep their make-up and a break loses it within a second.
 """
 
 from __future__ import annotations

@@ -102,8 +102,6 @@ class Leveler:
         self._quiet = quiet * quiet * (3.0 - 2.0 * quiet)
         """How far (0-1) each sub-block follows the music around it instead of its own ride."""
         self._music_energy = np.where(deviation >= -QUIET_FROM_LU, short_term_energy, 0.0)
-        reach = max(round(NEIGHBOURHOOD_S * 10.0), 1)
-        self._neighbourhood = 1.0 - np.abs(np.arange(-reach, reach + 1)) / (reach + 1)
         taps = max(round(smoothing_s * 10.0), 1)
         self._smoothing = np.hanning(taps + 2)[1:-1]
         self._smoothing /= self._smoothing.sum()
@@ -125,19 +123,8 @@ class Leveler:
         return Ride(float(slope), gain)
 
     def _around(self, gain_db: np.ndarray) -> np.ndarray:
-        """Per sub-block, the gain (dB) the music around it gets: the energy-weighted mean
-        power gain of the music within ``NEIGHBOURHOOD_S``; where there is none that close,
-        the nearest such value."""
-        reach = self._neighbourhood.shape[0] // 2
-        near = lambda v: np.convolve(np.pad(v, (reach, reach)), self._neighbourhood, mode="valid")
-        weight = near(self._music_energy)
-        gained = near(self._music_energy * 10.0 ** (gain_db / 10.0))
-        known = weight > 0.0
-        if not np.any(known):
-            return gain_db
-        index = np.arange(gain_db.shape[0])
-        around = 10.0 * np.log10(gained[known] / weight[known])
-        return np.interp(index, index[known], around)
+        """Per sub-block, the gain (dB) the music around it gets."""
+        return gain_around_db(self._music_energy, gain_db)
 
     def range_after(self, subblock_gain_db: np.ndarray) -> float:
         """Loudness range after a gain per sub-block (dB)."""
@@ -162,6 +149,27 @@ class Leveler:
                 return self.ride(mid)
             lo, hi = (mid, hi) if achieved > aim_lu else (lo, mid)
         return self.ride(0.5 * (lo + hi))
+
+
+def gain_around_db(music_energy: np.ndarray, gain_db: np.ndarray, reach_s: float = NEIGHBOURHOOD_S) -> np.ndarray:
+    """Per 100 ms sub-block, the power gain (dB) the music around it gets.
+
+    ``music_energy`` is the energy of the sub-blocks that are music (0 elsewhere), and
+    ``gain_db`` the gain of every sub-block; the result is the energy-weighted mean power
+    gain of the music within ``reach_s`` either side, each sub-block also weighted by its
+    closeness (a triangle). Where no music is that close, it is the nearest such value; with
+    no music at all, ``gain_db`` itself.
+    """
+    reach = max(round(reach_s * 10.0), 1)
+    closeness = 1.0 - np.abs(np.arange(-reach, reach + 1)) / (reach + 1)
+    near = lambda v: np.convolve(np.pad(v, (reach, reach)), closeness, mode="valid")
+    weight = near(music_energy)
+    gained = near(music_energy * 10.0 ** (np.asarray(gain_db) / 10.0))
+    known = weight > 0.0
+    if not np.any(known):
+        return np.asarray(gain_db, dtype=np.float64)
+    index = np.arange(weight.shape[0])
+    return np.interp(index, index[known], 10.0 * np.log10(gained[known] / weight[known]))
 
 
 def per_tick(subblock_gain_db: np.ndarray, ticks_per_subblock: int, ticks: int) -> np.ndarray:

@@ -47,6 +47,7 @@ from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
 from matcher.rendering.leveler import Leveler, Ride, aim_for, per_tick
 from matcher.rendering.loudness_solver import Solution, output_loudness_lufs, solve_gain
+from matcher.rendering.quiet import guarded, quiet_guard_db
 from matcher.units import FLOOR_DB, db_to_gain, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
@@ -382,6 +383,8 @@ class Renderer:
         kweighting = KWeightedPower(self.sample_rate_hz, self.channels)
         peaks: list[np.ndarray] = []
         energies = SegmentReducer(ticks, "sum")
+        ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
+        chain_input = _InputEnergy(self.sample_rate_hz, self.channels, ticks_per_subblock * self.tick_samples)
 
         self._eq_cache = None
         cache: list[np.ndarray] | None = []
@@ -389,8 +392,9 @@ class Renderer:
         with (
             BackgroundConsumer(lambda block: peaks.append(detector.process(block))) as measure_peaks,
             BackgroundConsumer(lambda block: energies.process(kweighting.process(block))) as measure_energy,
+            BackgroundConsumer(chain_input.process) as measure_input,
         ):
-            for block in self._equalised(source):
+            for block in self._equalised(chain_input.tap(source, measure_input)):
                 measure_peaks(block)
                 measure_energy(block)
                 if cache is not None:
@@ -405,7 +409,6 @@ class Renderer:
         power = energies.result(include_partial=True) / self.tick_samples
         del peaks, energies, detector, kweighting  # as long as the file: not held through the solve
         target = self.settings.loudness.target_lufs
-        ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
         if not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
             return GainPlan(
@@ -423,6 +426,11 @@ class Renderer:
             if abs(probed - aim_lu) > REAIM_LU:
                 ride = leveler.fit(aim_for(aim_lu, probed, aim_lu))
         plan = self._solve(peak_db, power, ticks_per_subblock, target, ride)
+        # The quiet-passage guard: breaks and fade tails that the chain as planned lifts more
+        # than the music are brought back, and the gain is solved again with the guard in it.
+        guard_db = quiet_guard_db(chain_input.result(), _subblock_energy(power, ticks_per_subblock, plan.gain_db))
+        if np.any(guard_db < 0.0):
+            plan = replace(self._solve(peak_db, power, ticks_per_subblock, target, guarded(ride, guard_db)), ride=ride)
         predicted = None
         if short_term:
             energy = _subblock_energy(power, ticks_per_subblock, plan.gain_db)
@@ -643,6 +651,32 @@ class Renderer:
             limiter_reduction_db=largest_per_subblock(plan.reduction_db, self.sample_rate_hz, self.tick_samples),
         )
         return report, measured
+
+
+class _InputEnergy:
+    """Mean K-weighted power of every whole 100 ms sub-block of the chain's input (before
+    the EQ and the compressor), for the quiet-passage guard."""
+
+    def __init__(self, sample_rate_hz: int, channels: int, subblock_samples: int):
+        self._kweighting = KWeightedPower(sample_rate_hz, channels)
+        self._sums = SegmentReducer(lambda j: np.asarray(j, dtype=np.int64) * subblock_samples, "sum")
+        self._subblock_samples = subblock_samples
+
+    @staticmethod
+    def tap(source: BlockSource, measure: Sink) -> BlockSource:
+        """``source``, handing every block to ``measure`` as it passes."""
+        def tapped() -> Iterator[np.ndarray]:
+            for block in source():
+                measure(block)
+                yield block
+        return tapped
+
+    def process(self, block: np.ndarray) -> None:
+        self._sums.process(self._kweighting.process(block))
+
+    def result(self) -> np.ndarray:
+        self._sums.process(self._kweighting.flush())
+        return self._sums.result() / self._subblock_samples
 
 
 class _Retake(Exception):
