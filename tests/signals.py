@@ -174,7 +174,8 @@ def stepped_gain(frames: int, levels_db: list[float], section_s: float, sample_r
     level_db = np.resize(np.repeat(np.asarray(levels_db, dtype=np.float64), int(section_s * sample_rate_hz)), frames)
     ramp = max(int(ramp_s * sample_rate_hz), 1)
     padded = np.pad(level_db, (ramp // 2, ramp - ramp // 2 - 1), mode="edge")
-    level_db = np.convolve(padded, np.ones(ramp) / ramp, mode="valid")
+    sums = np.concatenate([[0.0], np.cumsum(padded)])  # a moving average of ``ramp`` samples
+    level_db = (sums[ramp:] - sums[:-ramp]) / ramp
     return (10.0 ** (level_db / 20.0))[:, None]
 
 

@@ -4,15 +4,19 @@ and says when it expands."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pyloudnorm
 import pytest
 import soundfile as sf
-from signals import pink_noise
+from signals import biquad_eq, drum_loop, fade_out, pink_noise, stepped_gain, with_break
 from typer.testing import CliRunner
 
 import matcher
+from matcher import FitConfig, analyze, fit
 from matcher.cli.app import app
-from matcher.fitting.settings import DynamicsSettings
+from matcher.fitting.settings import DynamicsSettings, Settings
 from matcher.rendering.leveler import Leveler, Ride
 from matcher.rendering.quiet import guarded, quiet_guard_db
 
@@ -194,3 +198,144 @@ def test_the_guard_joins_the_ride():
     assert guarded(ride, np.zeros(4)) is ride
     assert np.array_equal(guarded(ride, guard).subblock_gain_db, [1.0, -2.0, -4.0, 2.0])
     assert guarded(ride, guard).slope == 0.5
+
+
+# Mastered end to end: a mix with a break of hiss, or a fade-out, matched to a reference
+# that asks for a bright EQ (+9 dB at 10 kHz), compression (make-up 4-8 dB) and a loud
+# master (heavy limiting). Levels are measured on the files with numpy and pyloudnorm.
+
+SONG_S = 60.0
+BREAK_S = (28.0, 32.0)
+FADE_S = 8.0
+FADE_DB = 30.0
+SECTIONS_DB = [0, -7, 0, -5, -1, -8, 0, 0]  # 7.5 s each: the fade is within the last, steady one
+
+
+def song(seed: int = 1) -> np.ndarray:
+    x = drum_loop(SONG_S, RATE, seed=seed) * 0.5
+    return x * stepped_gain(x.shape[0], SECTIONS_DB, 7.5, RATE)
+
+
+def bright_dense_reference(seed: int = 7) -> np.ndarray:
+    r = biquad_eq(drum_loop(SONG_S, RATE, seed=seed) * 0.5, RATE, "highshelf", 3000.0, 16.0)
+    bed = pink_noise(SONG_S, RATE, rms=0.06, seed=seed, correlation=0.5)
+    r = r + bed * stepped_gain(r.shape[0], [0, -4, 1, -3, 0, -5, 2, -2, 0, -4], 6.0, RATE, ramp_s=0.01)
+    return 0.9 * r * stepped_gain(r.shape[0], [0, -3, 0, -2], 7.5, RATE)
+
+
+def rms_db(x) -> float:
+    return float(10 * np.log10(np.mean(np.asarray(x, dtype=np.float64) ** 2)))
+
+
+def at(t_s: float) -> int:
+    return int(round(t_s * RATE))
+
+
+def break_lift_beyond_music_db(mix: np.ndarray, master: np.ndarray) -> float:
+    """Level change (RMS, dB) of the break, 0.25 s in from each edge, minus that of the
+    music in the 4 s either side of it."""
+    inside = slice(at(BREAK_S[0] + 0.25), at(BREAK_S[1] - 0.25))
+    music = np.r_[at(BREAK_S[0] - 4.0) : at(BREAK_S[0]), at(BREAK_S[1]) : at(BREAK_S[1] + 4.0)]
+    change = lambda part: rms_db(master[part]) - rms_db(mix[part])
+    return change(inside) - change(music)
+
+
+def fade_depth_db(x: np.ndarray) -> float:
+    """Level (RMS, dB) of the 2 s before the fade minus that of the fade's last second."""
+    n = x.shape[0]
+    return rms_db(x[n - at(FADE_S + 2.0) : n - at(FADE_S)]) - rms_db(x[n - at(1.0) :])
+
+
+def master_to_files(root, mix: np.ndarray, name: str, **options):
+    sf.write(str(root / f"{name}.wav"), mix.astype(np.float32), RATE, subtype="FLOAT")
+    result = matcher.master(root / f"{name}.wav", [root / "ref.wav"], root / f"{name}_master.wav", **options)
+    master, _ = sf.read(str(result.output), dtype="float64", always_2d=True)
+    return result, master
+
+
+def without_the_guard(monkeypatch):
+    from matcher.rendering import renderer
+
+    monkeypatch.setattr(renderer, "quiet_guard_db", lambda i, o: np.zeros(np.shape(o)))
+
+
+@pytest.fixture(scope="module")
+def reference_file(tmp_path_factory):
+    root = tmp_path_factory.mktemp("silence")
+    sf.write(str(root / "ref.wav"), bright_dense_reference().astype(np.float32), RATE, subtype="FLOAT")
+    return root
+
+
+@pytest.fixture(scope="module")
+def break_mix() -> np.ndarray:
+    return with_break(song(), BREAK_S[0], BREAK_S[1] - BREAK_S[0], RATE, hiss_dbfs=-60.0, seed=11)
+
+
+def on_target(result, master) -> None:
+    measured = pyloudnorm.Meter(RATE).integrated_loudness(master)
+    assert measured == pytest.approx(result.target_lufs, abs=0.3)
+    assert -4.0 - 1e-6 <= result.report.leveler_min_gain_db and result.report.leveler_max_gain_db <= 4.0 + 1e-6
+
+
+def test_a_break_of_hiss_is_lifted_no_more_than_the_music(reference_file, break_mix, monkeypatch):
+    result, master = master_to_files(reference_file, break_mix, "break")
+    settings = result.settings
+    eq_10k_db = np.interp(np.log2(10000.0), np.log2(settings.eq.band_centers_hz), settings.eq.gain_db)
+    assert eq_10k_db > 6.0 and max(b.makeup_db for b in settings.dynamics.bands) > 4.0  # what lifts hiss
+    assert break_lift_beyond_music_db(break_mix, master) <= 3.0
+    on_target(result, master)
+    # Without the guard the EQ and the limiter's make-up lift the hiss far more than the
+    # music; the music around the break is the same with or without it.
+    without_the_guard(monkeypatch)
+    _, unguarded = master_to_files(reference_file, break_mix, "break_unguarded")
+    assert break_lift_beyond_music_db(break_mix, unguarded) > 8.0
+    music = np.r_[at(BREAK_S[0] - 4.0) : at(BREAK_S[0]), at(BREAK_S[1]) : at(BREAK_S[1] + 4.0)]
+    assert rms_db(master[music]) == pytest.approx(rms_db(unguarded[music]), abs=0.1)
+
+
+def test_a_fade_out_keeps_its_depth(reference_file):
+    mix = fade_out(song(seed=2), FADE_S, FADE_DB, RATE)
+    result, master = master_to_files(reference_file, mix, "fade")
+    assert fade_depth_db(mix) > 25.0
+    assert fade_depth_db(master) == pytest.approx(fade_depth_db(mix), abs=2.0)
+    on_target(result, master)
+
+
+def test_a_song_without_quiet_passages_is_mastered_as_before(reference_file, monkeypatch):
+    # Nothing far under the music: the guard does nothing, the master is the same bit for bit.
+    mix = song(seed=3)
+    result, master = master_to_files(reference_file, mix, "clean")
+    on_target(result, master)
+    without_the_guard(monkeypatch)
+    _, unguarded = master_to_files(reference_file, mix, "clean_unguarded")
+    assert np.array_equal(master, unguarded)
+
+
+@pytest.fixture(scope="module")
+def analyses(break_mix):
+    """The analyses of the mix with a break and of the reference."""
+    return analyze(break_mix, RATE), analyze(bright_dense_reference(), RATE)
+
+
+def test_settings_saved_before_the_floor_load_without_it(analyses):
+    settings = fit(*analyses)
+    assert Settings.from_json(settings.to_json()) == settings
+    compressed = [b for b in settings.dynamics.bands if b.ratio > 1.0]
+    assert compressed and all(b.floor_db is not None and b.floor_db < b.threshold_db for b in compressed)
+    data = json.loads(settings.to_json())
+    for band in data["dynamics"]["bands"]:
+        del band["floor_db"]
+    data["dynamics"]["max_gain_db"] = 6.0
+    old = Settings.from_json(json.dumps(data))
+    assert old.schema_version == settings.schema_version
+    assert all(b.floor_db is None for b in old.dynamics.bands)
+    assert old.dynamics.max_gain_db == 6.0
+
+
+def test_the_fit_puts_the_floor_15_db_under_the_bands_10th_percentile(analyses):
+    # Without the EQ the band levels after it are the mix's own.
+    mix, reference = analyses
+    settings = fit(mix, reference, FitConfig(eq_amount=0.0))
+    for band, (p10, _, _) in zip(settings.dynamics.bands, mix.band_level_percentiles_db):
+        if band.ratio > 1.0:
+            assert band.floor_db == pytest.approx(p10 - 15.0, abs=0.01)
