@@ -18,7 +18,7 @@ from matcher import FitConfig, analyze, fit
 from matcher.cli.app import app
 from matcher.fitting.settings import DynamicsSettings, Settings
 from matcher.rendering.leveler import Leveler, Ride
-from matcher.rendering.quiet import guarded, quiet_guard_db
+from matcher.rendering.quiet import guarded, quiet_guard_db, solve_guarded
 
 RATE = 44100
 SUBBLOCKS_PER_S = 10
@@ -254,9 +254,9 @@ def master_to_files(root, mix: np.ndarray, name: str, **options):
 
 
 def without_the_guard(monkeypatch):
-    from matcher.rendering import renderer
+    from matcher.rendering import quiet
 
-    monkeypatch.setattr(renderer, "quiet_guard_db", lambda i, o: np.zeros(np.shape(o)))
+    monkeypatch.setattr(quiet, "quiet_guard_db", lambda i, o: np.zeros(np.shape(o)))
 
 
 @pytest.fixture(scope="module")
@@ -339,3 +339,38 @@ def test_the_fit_puts_the_floor_15_db_under_the_bands_10th_percentile(analyses):
     for band, (p10, _, _) in zip(settings.dynamics.bands, mix.band_level_percentiles_db):
         if band.ratio > 1.0:
             assert band.floor_db == pytest.approx(p10 - 15.0, abs=0.01)
+
+
+class FakePlan:
+    def __init__(self, gain_db):
+        self.gain_db = gain_db
+
+
+def test_the_gain_is_solved_again_until_the_guard_settles():
+    # A "limiter" that takes 2 dB off the music, and 5 dB once the quiet passage is guarded
+    # (the loudness solve picked another character): the guard is planned again from that
+    # plan, so the break ends at the music's lift plus 1 dB as the final plan has it.
+    ticks = 4
+    x = np.concatenate([beaten(20, -14), lufs_energy(np.full(40, -58.0)), beaten(20, -14, seed=1)])
+    lifted = x * 10**0.6
+    lifted[200:240] *= 10**1.5
+    music = np.ones(x.shape[0], dtype=bool)
+    music[200:240] = False
+    solved = []
+
+    def solve(ride):
+        guarded_ = ride is not None and np.any(ride.subblock_gain_db < 0)
+        reduction_db = np.where(music, 5.0 if guarded_ else 2.0, 0.0)
+        own = np.zeros(x.shape[0]) if ride is None else ride.subblock_gain_db
+        solved.append(ride)
+        return FakePlan(np.repeat(own - reduction_db, ticks))
+
+    energy_after = lambda gain_db: lifted * 10 ** (gain_db.reshape(-1, ticks).mean(axis=1) / 10)
+    plan = solve_guarded(solve, None, x, energy_after, ticks)
+    final = energy_after(plan.gain_db)
+    assert len(solved) == 3
+    assert lift_of(x, final, slice(205, 235)) - lift_of(x, final, slice(0, 200)) == pytest.approx(1.0, abs=0.15)
+    # Without a quiet passage, one solve.
+    solved.clear()
+    solve_guarded(solve, None, beaten(40, -14), lambda gain_db: beaten(40, -14) * 2.0, ticks)
+    assert len(solved) == 1

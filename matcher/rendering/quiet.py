@@ -35,17 +35,22 @@ so the control ticks, which interpolate between sub-block centres, leave it unto
 drum hit in a break too). Where nothing was lifted more than the music plus the allowance,
 the guard is exactly 0 dB.
 
-The guard only ever lowers the gain, so it cannot raise a peak. The renderer adds it to the
-leveler's ride and solves the make-up gain and the limiter again, which then see it (the
-guarded passages, far under the music, hardly count in the loudness).
+The guard only ever lowers the gain, so it cannot raise a peak. It is added to the
+leveler's ride and the make-up gain and the limiter are solved again, which then see it
+(:func:`solve_guarded`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 
 from matcher.analysis.loudness import RELATIVE_GATE_LU, SubBlockEnergies, energy_to_lufs
-from matcher.rendering.leveler import Ride, gain_around_db
+from matcher.rendering.leveler import Ride, gain_around_db, per_tick
+
+T = TypeVar("T")
 
 QUIET_FROM_LU = 15.0
 """A passage this far under the integrated loudness starts to be guarded."""
@@ -61,6 +66,9 @@ sub-block: three beats at 120 BPM."""
 MUSIC_CLEARANCE_SUBBLOCKS = 2
 """Sub-blocks this close to one within 10 LU of the integrated loudness are not attenuated."""
 MAX_CUT_DB = 40.0
+SETTLED_DB = 0.5
+"""The guard planned again from a new plan is kept when it moves by no more than this."""
+MAX_SOLVES = 3
 FLOOR_ENERGY = 10.0 ** ((-100.0 + 0.691) / 10.0)
 """-100 LUFS: added to every sub-block's energies, so that digital silence, and a filter's
 ringing in it, read as no lift at all."""
@@ -125,6 +133,38 @@ def quiet_share(under_lu: np.ndarray) -> np.ndarray:
     to ``QUIET_FROM_LU``, 1 from ``QUIET_LU``, a smoothstep between."""
     u = np.clip((np.asarray(under_lu, dtype=np.float64) - QUIET_FROM_LU) / (QUIET_LU - QUIET_FROM_LU), 0.0, 1.0)
     return u * u * (3.0 - 2.0 * u)
+
+
+def solve_guarded(
+    solve: Callable[[Ride | None], T],
+    ride: Ride | None,
+    input_energy: np.ndarray,
+    energy_after: Callable[[np.ndarray], np.ndarray],
+    ticks_per_subblock: int,
+) -> T:
+    """Solve the gain with the guard in it: the plan, and the guard it holds.
+
+    ``solve(ride)`` returns a plan (with ``gain_db`` per control tick) for the ride it is
+    given; ``energy_after(gain_db)`` is the output energy per sub-block after a gain per
+    tick (the chain's output as planned). The guard is planned from a plan solved without
+    it and the gain solved again with it. The loudness solve may then pick another limiter
+    character, which changes the music's lift, so the guard is planned again from the new
+    plan (its own attenuation taken out) until it moves by less than ``SETTLED_DB``, at
+    most ``MAX_SOLVES`` solves in all. A song without quiet passages is solved once, and so
+    is one whose guard would take off no more than ``SETTLED_DB``.
+    """
+    plan = solve(ride)
+    guard = None
+    for _ in range(MAX_SOLVES - 1):
+        gain_db = plan.gain_db
+        if guard is not None:  # the chain as the new plan has it, without the guard
+            gain_db = gain_db - per_tick(guard, ticks_per_subblock, gain_db.shape[0])
+        again = quiet_guard_db(input_energy, energy_after(gain_db))
+        if np.max(np.abs(again - (0.0 if guard is None else guard)), initial=0.0) <= SETTLED_DB:
+            break
+        guard = again
+        plan = solve(guarded(ride, guard))
+    return plan
 
 
 def guarded(ride: Ride | None, guard_db: np.ndarray) -> Ride | None:

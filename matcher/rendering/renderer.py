@@ -1,9 +1,10 @@
 """Render settings onto audio in two streaming passes.
 
 Pass 1 runs the EQ and measures, per control tick of about 0.7 ms, the true peak and the
-K-weighted energy of the equalised signal. From those small arrays the make-up gain and the
-limiter's gain curve are solved so that the output lands exactly on the loudness target
-with every true peak at or below the ceiling. The limiter is the gentlest of
+K-weighted energy of the equalised signal (and, per 100 ms, that of the input, for the
+quiet-passage guard of :mod:`matcher.rendering.quiet`). From those small arrays the make-up
+gain and the limiter's gain curve are solved so that the output lands exactly on the
+loudness target with every true peak at or below the ceiling. The limiter is the gentlest of
 ``LIMITER_CHARACTERS`` that gets there without being driven hard. Pass 2, a *take*, applies
 the gain curve to the equalised signal, quantises, hands each block to the caller's sink and
 meters what it handed over: true peak per tick (both interpolators) and loudness.
@@ -47,7 +48,7 @@ from matcher.dsp.segments import SegmentReducer
 from matcher.fitting.settings import Settings
 from matcher.rendering.leveler import Leveler, Ride, aim_for, per_tick
 from matcher.rendering.loudness_solver import Solution, output_loudness_lufs, solve_gain
-from matcher.rendering.quiet import guarded, quiet_guard_db
+from matcher.rendering.quiet import solve_guarded
 from matcher.units import FLOOR_DB, db_to_gain, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
@@ -425,12 +426,13 @@ class Renderer:
             probed = self._probe_range(peak_db, power, ticks_per_subblock, target, ride)
             if abs(probed - aim_lu) > REAIM_LU:
                 ride = leveler.fit(aim_for(aim_lu, probed, aim_lu))
-        plan = self._solve(peak_db, power, ticks_per_subblock, target, ride)
         # The quiet-passage guard: breaks and fade tails that the chain as planned lifts more
-        # than the music are brought back, and the gain is solved again with the guard in it.
-        guard_db = quiet_guard_db(chain_input.result(), _subblock_energy(power, ticks_per_subblock, plan.gain_db))
-        if np.any(guard_db < 0.0):
-            plan = replace(self._solve(peak_db, power, ticks_per_subblock, target, guarded(ride, guard_db)), ride=ride)
+        # than the music are brought back, and the gain is solved with the guard in it.
+        plan = solve_guarded(
+            lambda guarded_ride: self._solve(peak_db, power, ticks_per_subblock, target, guarded_ride), ride,
+            chain_input.result(), lambda gain_db: _subblock_energy(power, ticks_per_subblock, gain_db), ticks_per_subblock,
+        )
+        plan = replace(plan, ride=ride)
         predicted = None
         if short_term:
             energy = _subblock_energy(power, ticks_per_subblock, plan.gain_db)
