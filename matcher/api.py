@@ -25,7 +25,7 @@ from pathlib import Path
 
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
-from matcher.notes import Note, cut_short_notes, out_of_reach_note, outcome_notes
+from matcher.notes import Note, cut_short_notes, expanding_note, out_of_reach_note, outcome_notes
 from matcher.options import PYTHON_NAMES, OptionNames, fit_config, parse_references, reference_target
 from matcher.rendering.renderer import GainPlan, RenderReport
 
@@ -233,7 +233,7 @@ def master(
         would cost.
     max_distortion_db : float, optional
         The budget: the most the loudness chain may add, against a slowly varying gain
-        (dB re the output; default -20).
+        (dB re the output; default -16).
     save_settings, report_page, plot : path, optional
         Also write the settings (JSON), a report page (HTML) and the curves (PNG).
     force : bool
@@ -273,6 +273,7 @@ def master(
     notes = outcome_notes(
         mix, job.paths, mastered.analysis, settings, mastered.choice, report.target_reached, report.output_lufs,
         unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
+        leveler_ratio=report.leveler_ratio,
     )
     return MasterResult(
         output=output,
@@ -377,7 +378,7 @@ def render_file(
         settings = Settings.from_json(text, str(path))
     output_format(output, settings.output.bit_depth)
     report = render_settings_file(mix, settings, output, force, progress)
-    notes = cut_short_notes([mix])
+    notes = cut_short_notes([mix]) + expanding_note(mix, settings, report.leveler_ratio)
     if not report.target_reached and settings.loudness.target_lufs is not None:
         notes.append(out_of_reach_note(mix, settings, report.output_lufs, unclean_lufs=report.unclean_lufs,
                                        unclean_distortion_db=report.unclean_distortion_db))
@@ -419,6 +420,7 @@ def _suggestion(mix: Path, job: Options, suggested) -> Suggestion:
     notes = outcome_notes(
         mix, job.paths, suggested.analysis, suggested.settings, suggested.choice, plan.target_reached,
         plan.predicted_lufs, "the master would be", plan.unclean_lufs, plan.unclean_distortion_db,
+        leveler_ratio=plan.leveler_ratio,
     )
     return Suggestion(
         settings=suggested.settings,

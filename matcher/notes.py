@@ -1,7 +1,7 @@
 """What a person should be told about a master besides its figures: the references chosen,
 inputs cut short, the mix's problems and the fixes applied to them, a mix that already
-matches, widenings held back to keep the mix mono-compatible, and a loudness target out of
-reach. The command line prints these notes, a batch
+matches, widenings held back to keep the mix mono-compatible, a leveler that expands, and a
+loudness target out of reach. The command line prints these notes, a batch
 keeps them in its manifest, the Python API returns them."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ REFERENCES = "references"
 WARNING = "warning"
 FIX = "fix"
 NOTE = "note"
+EXPANDS_BELOW_RATIO = 0.995
+"""A leveler ratio below this (shown as 1:1.01 or more) expands enough to be told."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,20 @@ def out_of_reach_note(
     )
 
 
+def expanding_note(mix: Path, settings: Settings, leveler_ratio: float | None) -> list[Note]:
+    """A leveler that widens the loudness range (its ratio below 1): the master is made more
+    dynamic than the mix, which a person should know (nothing when it does not)."""
+    if leveler_ratio is None or leveler_ratio >= EXPANDS_BELOW_RATIO:
+        return []
+    dynamics = settings.dynamics
+    return [Note(
+        NOTE, str(mix),
+        f"the leveler expands the loudness range (ratio 1:{1.0 / leveler_ratio:.2f}, at most ±{dynamics.max_gain_db:g} dB) "
+        f"toward the references' {dynamics.target_lra_lu:.1f} LU: it makes the mix more dynamic, not less "
+        "(--amount dynamics=0 leaves the dynamics alone)",
+    )]
+
+
 def outcome_notes(
     mix: Path,
     references: Sequence[Path],
@@ -127,12 +143,14 @@ def outcome_notes(
     master: str = "the master is",
     unclean_lufs: float | None = None,
     unclean_distortion_db: float | None = None,
+    leveler_ratio: float | None = None,
 ) -> list[Note]:
     """Everything to tell after a mix was fitted (and rendered): the references chosen,
-    inputs cut short, the mix's problems and fixes, widenings held back, and a loudness
-    target out of reach."""
+    inputs cut short, the mix's problems and fixes, widenings held back, a leveler that
+    expands (its ratio, as rendered or planned), and a loudness target out of reach."""
     notes = choice_note(choice) + cut_short_notes([mix, *references]) + mix_notes(mix, analysis, settings)
     notes += width_notes(mix, settings)
+    notes += expanding_note(mix, settings, leveler_ratio)
     if not target_reached and output_lufs is not None and settings.loudness.target_lufs is not None:
         notes.append(out_of_reach_note(mix, settings, output_lufs, master, unclean_lufs, unclean_distortion_db))
     return notes

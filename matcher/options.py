@@ -100,7 +100,7 @@ def fit_config(
     force_loudness : bool
         Reach the loudness target even past the distortion budget.
     max_distortion_db : float, optional
-        The loudness chain's distortion budget (default -20 dB; see
+        The loudness chain's distortion budget (default -16 dB; see
         :class:`~matcher.fitting.settings.LoudnessSettings`).
 
     Raises

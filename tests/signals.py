@@ -272,3 +272,34 @@ def banded_stereo_noise(duration_s: float, sample_rate_hz: int, edges_hz, correl
     spectrum[0] = 0
     x = np.fft.irfft(spectrum, n=n, axis=0)
     return x * rms / np.sqrt(np.mean(x**2))
+
+
+def stepped_gain(frames: int, levels_db: list[float], section_s: float, sample_rate_hz: int,
+                 ramp_s: float = 0.2) -> np.ndarray:
+    """A gain of shape (frames, 1) that steps through ``levels_db`` every ``section_s``
+    (repeating), with linear ramps (in dB) of ``ramp_s`` between sections: verses and
+    choruses."""
+    level_db = np.resize(np.repeat(np.asarray(levels_db, dtype=np.float64), int(section_s * sample_rate_hz)), frames)
+    ramp = max(int(ramp_s * sample_rate_hz), 1)
+    padded = np.pad(level_db, (ramp // 2, ramp - ramp // 2 - 1), mode="edge")
+    sums = np.concatenate([[0.0], np.cumsum(padded)])  # a moving average of ``ramp`` samples
+    level_db = (sums[ramp:] - sums[:-ramp]) / ramp
+    return (10.0 ** (level_db / 20.0))[:, None]
+
+
+def with_break(x: np.ndarray, start_s: float, duration_s: float, sample_rate_hz: int,
+               hiss_dbfs: float = -60.0, seed: int = 0) -> np.ndarray:
+    """``x`` with ``duration_s`` from ``start_s`` replaced by white hiss (RMS ``hiss_dbfs``
+    in each channel): a break in which only the noise floor is left."""
+    a, b = int(start_s * sample_rate_hz), int((start_s + duration_s) * sample_rate_hz)
+    x = x.copy()
+    x[a:b] = white_noise(duration_s + 1.0, sample_rate_hz, 10 ** (hiss_dbfs / 20), x.shape[1], seed)[: b - a]
+    return x
+
+
+def fade_out(x: np.ndarray, duration_s: float, depth_db: float, sample_rate_hz: int) -> np.ndarray:
+    """``x`` faded out over its last ``duration_s``, straight in dB down to ``-depth_db``."""
+    m = int(duration_s * sample_rate_hz)
+    x = x.copy()
+    x[-m:] *= (10.0 ** (np.linspace(0.0, -depth_db, m) / 20.0))[:, None]
+    return x

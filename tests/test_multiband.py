@@ -6,7 +6,13 @@ import pytest
 from signals import drum_loop, pink_noise, sine
 
 from matcher import FitConfig, analyze, fit, render
-from matcher.dsp.multiband import BandParameters, MultibandCompressor, gain_reduction_db
+from matcher.dsp.multiband import (
+    FLOOR_KNEE_DB,
+    BandParameters,
+    MultibandCompressor,
+    gain_reduction_db,
+    static_gain_db,
+)
 
 RATE = 44100
 CROSSOVERS = (120.0, 1000.0, 6000.0)
@@ -52,6 +58,65 @@ def test_static_curve_is_the_soft_knee_compressor():
     assert edges[1] - edges[0] == pytest.approx(0.0, abs=1e-9)
     assert edges[3] - edges[2] == pytest.approx(0.0, abs=1e-8)
     assert np.all(gain_reduction_db(np.linspace(-90, 0, 50), -20.0, 2.0, 6.0) >= 0.0)
+
+
+def test_static_curve_with_a_floor_gives_the_make_up_back_only_within_the_music():
+    # 4:1 above -20 dB (6 dB knee), 6 dB make-up, at most 12 dB of reduction, floor at -50 dB:
+    # the make-up comes in over the 12 dB above the floor, along 3u^2 - 2u^3.
+    band = BandParameters(-20.0, 4.0, 6.0, 20.0, 200.0, 6.0, 12.0, -50.0)
+    assert FLOOR_KNEE_DB == 12.0
+    levels = np.array([-90.0, -50.0, -47.0, -44.0, -41.0, -38.0, -30.0, -20.0, -10.0, 0.0])
+    smoothstep = lambda u: 3 * u**2 - 2 * u**3
+    expected = [
+        0.0, 0.0, 6.0 * smoothstep(0.25), 3.0, 6.0 * smoothstep(0.75), 6.0, 6.0,
+        6.0 - 0.75 * 3.0**2 / 12.0, 6.0 - 0.75 * 10.0, 6.0 - 12.0,
+    ]
+    assert static_gain_db(levels, band) == pytest.approx(expected, abs=1e-12)
+    # Without a floor: the make-up at every level, as before the floor existed.
+    unfloored = band._replace(floor_db=None)
+    reduction = np.minimum(gain_reduction_db(levels, -20.0, 4.0, 6.0), 12.0)
+    assert static_gain_db(levels, unfloored) == pytest.approx(6.0 - reduction, abs=1e-12)
+    # The gain and its slope are continuous at the floor's edges (the range's clip, at 12 dB
+    # of reduction, is a corner), and the output level still rises with the input level
+    # (the floor's knee expands, gently: at most 1.5 * 6 / 12 dB per dB).
+    fine = np.linspace(-80.0, 0.0, 80001)
+    gain = static_gain_db(fine, band)
+    slope = np.diff(gain) / np.diff(fine)
+    assert np.max(np.abs(np.diff(gain))) < 2e-3
+    assert np.max(np.abs(np.diff(slope[fine[1:] < -30.0]))) < 1e-3
+    assert np.max(slope) == pytest.approx(1.5 * 6.0 / 12.0, abs=1e-3)
+    assert np.all(np.diff(fine + gain) > 0)
+
+
+@pytest.mark.parametrize("band_level_db", [-70.0, -50.0, -44.0, -30.0])
+def test_a_steady_tone_gets_the_static_curve_with_its_floor(band_level_db):
+    # A 500 Hz tone whose band-1 level (through the band's response r1) sits below, at, in
+    # and above the floor's knee: its gain is the static curve's at that level.
+    r = [band_response(500.0, b) for b in range(4)]
+    amplitude = np.sqrt(2) * 10 ** ((band_level_db - 20 * np.log10(r[1])) / 20)
+    x = sine(500.0, 4.0, RATE, amplitude=amplitude)
+    band1 = BandParameters(-25.0, 3.0, 6.0, 10.0, 100.0, 6.0, 20.0, -50.0)
+    y, _ = run(x, [neutral(), band1, neutral(), neutral()])
+    gain = 10 ** (float(static_gain_db(np.array([band_level_db]), band1)[0]) / 20)
+    expected = 20 * np.log10(r[0] + gain * r[1] + r[2] + r[3])
+    assert tone_level_db(y[:, 0], 500.0) - tone_level_db(x[:, 0], 500.0) == pytest.approx(expected, abs=0.05)
+
+
+def test_the_floor_keeps_the_make_up_between_beats_and_drops_it_in_a_break():
+    # Drums, 4 s of hiss 50 dB down, drums: the hiss keeps its level, the drums their make-up.
+    drums = drum_loop(12.0, RATE, seed=12) * 0.5
+    hiss = 10 ** (-60 / 20) * np.random.default_rng(13).standard_normal((4 * RATE, 2))
+    x = np.concatenate([drums[: 6 * RATE], hiss, drums[6 * RATE :]])
+    # Ratio 1 (no reduction) and 6 dB of make-up in every band: the make-up alone.
+    bands = [BandParameters(0.0, 1.0, 6.0, 5.0, 80.0, 6.0, 12.0, None)] * 4
+    y_plain, _ = run(x, bands)
+    y_floor, _ = run(x, [b._replace(floor_db=-55.0) for b in bands])
+    rms_db = lambda v: 10 * np.log10(np.mean(v**2))
+    brk = slice(int(7.5 * RATE), int(9.5 * RATE))  # from 1.5 s into the break
+    music = slice(2 * RATE, 5 * RATE)
+    assert rms_db(y_plain[brk]) - rms_db(x[brk]) == pytest.approx(6.0, abs=0.1)
+    assert rms_db(y_floor[brk]) - rms_db(x[brk]) == pytest.approx(0.0, abs=0.1)
+    assert rms_db(y_floor[music]) - rms_db(x[music]) == pytest.approx(6.0, abs=0.1)
 
 
 def tone_level_db(x, freq_hz, rate=RATE):

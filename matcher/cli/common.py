@@ -174,7 +174,7 @@ FORCE_LOUDNESS_OPTION = typer.Option(
 )
 MAX_DISTORTION_OPTION = typer.Option(
     None, "--max-distortion",
-    help="The loudness chain's distortion budget: the most it may add against a slowly varying gain (dB; default -20).",
+    help="The loudness chain's distortion budget: the most it may add against a slowly varying gain (dB; default -16).",
 )
 
 

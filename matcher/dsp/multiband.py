@@ -16,6 +16,14 @@ so the image does not move.
 A compressor frame sees about 23 ms ahead of the samples it finishes (the second half of
 its window): like a short lookahead, it clamps a transient as it starts rather than after.
 Attack and release shorter than a hop (23 ms) act as a hop.
+
+A downward compressor with make-up gain lifts everything below its threshold by the make-up:
+the hiss of a break, a fade's tail, a noise floor. Each band may therefore have a *floor*
+(``floor_db``): below it the make-up is not applied and the net gain is 0 dB; over the
+``FLOOR_KNEE_DB`` above it the make-up comes in along a smoothstep, as an expander's range
+would. The floor reads its own detector, which follows a rising level at once and lets a
+falling one decay with ``FLOOR_RELEASE_S`` (22 dB a second), so that the gaps between beats
+keep their make-up and a break loses it within a second.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ from matcher.dsp import fft
 from matcher.dsp.crossover import linkwitz_riley_low
 
 FRAME_S = 0.046
+FLOOR_KNEE_DB = 12.0
+"""Above a band's floor, the make-up comes in over this many dB."""
+FLOOR_RELEASE_S = 0.2
+"""Time constant of the floor's detector as the level falls (in power)."""
 
 
 class BandParameters(NamedTuple):
@@ -41,6 +53,8 @@ class BandParameters(NamedTuple):
     release_ms: float
     makeup_db: float
     max_reduction_db: float
+    floor_db: float | None = None
+    """Below this level the make-up is not applied (None: at every level)."""
 
 
 def band_responses(frequencies_hz: np.ndarray, crossovers_hz: Sequence[float]) -> np.ndarray:
@@ -63,6 +77,23 @@ def gain_reduction_db(level_db: np.ndarray, threshold_db, ratio, knee_db) -> np.
     knee = np.maximum(np.asarray(knee_db, dtype=np.float64), 1e-9)
     in_knee = slope * (over + knee / 2.0) ** 2 / (2.0 * knee)
     return np.where(over <= -knee / 2.0, 0.0, np.where(over >= knee / 2.0, slope * over, in_knee))
+
+
+def makeup_share(level_db: np.ndarray, floor_db, knee_db: float = FLOOR_KNEE_DB) -> np.ndarray:
+    """Share of the make-up (0-1) applied at each level: 0 at and below ``floor_db``, 1 from
+    ``floor_db + knee_db`` up, the smoothstep ``3u^2 - 2u^3`` in between (continuous, with
+    a continuous slope). A floor of ``-inf`` applies the make-up everywhere."""
+    u = np.clip((np.asarray(level_db, dtype=np.float64) - floor_db) / knee_db, 0.0, 1.0)
+    return u * u * (3.0 - 2.0 * u)
+
+
+def static_gain_db(level_db: np.ndarray, band: BandParameters) -> np.ndarray:
+    """Net gain (dB) of a band at a steady level: the make-up times its share at that level,
+    minus the soft-knee reduction (at most ``max_reduction_db``)."""
+    floor = -np.inf if band.floor_db is None else band.floor_db
+    reduction = np.minimum(gain_reduction_db(level_db, band.threshold_db, band.ratio, band.knee_db),
+                           band.max_reduction_db)
+    return band.makeup_db * makeup_share(level_db, floor) - reduction
 
 
 def frame_samples(sample_rate_hz: float) -> int:
@@ -112,6 +143,8 @@ class MultibandCompressor:
         self._attack = np.exp(-1.0 / np.maximum(p[:, 3] * 1e-3 * frame_rate, 1e-9))
         self._release = np.exp(-1.0 / np.maximum(p[:, 4] * 1e-3 * frame_rate, 1e-9))
         self._makeup, self._range = p[:, 5], p[:, 6]
+        self._floor = np.array([-np.inf if b.floor_db is None else b.floor_db for b in bands], dtype=np.float64)
+        self._floor_release = float(np.exp(-1.0 / (FLOOR_RELEASE_S * frame_rate)))
         self.reset()
 
     def reset(self) -> None:
@@ -119,6 +152,7 @@ class MultibandCompressor:
         self._buffer = np.zeros((self.channels, self.hop), dtype=np.float32)  # leading half frame
         self._tail = np.zeros((self.channels, self.hop), dtype=np.float32)
         self._state = np.zeros(len(self._threshold))
+        self._floor_state = np.zeros(len(self._threshold))
         self._delivered = 0
         self._received = 0
         self._skip = self.hop  # output of the leading padding, still to drop
@@ -159,7 +193,8 @@ class MultibandCompressor:
         target = np.minimum(gain_reduction_db(level_db, self._threshold, self._ratio, self._knee), self._range)
         reduction = self._smooth(target)
         self._reductions.append(reduction.astype(np.float32))
-        gains = (10.0 ** ((self._makeup - reduction) / 20.0)).astype(np.float32) @ self._responses
+        makeup = self._makeup * self._makeup_share(power)
+        gains = (10.0 ** ((makeup - reduction) / 20.0)).astype(np.float32) @ self._responses
         spectrum *= gains[None]
         frames_out = fft.irfft(spectrum, n=self.n_fft, axis=-1)
         frames_out *= self._window
@@ -174,6 +209,28 @@ class MultibandCompressor:
         out = out[:, skip:]
         self._delivered += out.shape[1]
         return out.T
+
+    def _makeup_share(self, power: np.ndarray) -> np.ndarray:
+        """Share of the make-up per frame and band, from the floor's detector: the band power,
+        held at once when it rises and released with ``FLOOR_RELEASE_S`` when it falls."""
+        floored = np.isfinite(self._floor)
+        share = np.ones_like(power, dtype=np.float64)
+        if not np.any(floored):
+            return share
+        held = np.empty(power.shape, dtype=np.float64)
+        release = self._floor_release
+        for band in np.flatnonzero(floored):
+            state = float(self._floor_state[band])
+            column = power[:, band].astype(np.float64).tolist()
+            levels = []
+            for value in column:
+                state = max(value, value + release * (state - value))
+                levels.append(state)
+            held[:, band] = levels
+            self._floor_state[band] = state
+        level_db = 10.0 * np.log10(np.maximum(held[:, floored], 1e-20))
+        share[:, floored] = makeup_share(level_db, self._floor[floored])
+        return share
 
     def _smooth(self, target: np.ndarray) -> np.ndarray:
         """Attack when the reduction grows, release when it falls; per band, frame by frame."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from matcher.fitting.settings import DEFAULT_EQ_PHASE, EQ_PHASES, LimiterSettings, OutputSettings
+from matcher.fitting.settings import DISTORTION_BUDGET_DB, DEFAULT_EQ_PHASE, EQ_PHASES, LimiterSettings, OutputSettings
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class FitConfig:
 
     target_lufs: float | None = None
     follow_loudness: bool = True
-    max_distortion_db: float = -20.0
+    max_distortion_db: float = DISTORTION_BUDGET_DB
     force_loudness: bool = False
     eq_amount: float = 1.0
     width_amount: float = 1.0

@@ -36,6 +36,11 @@ MAX_COMPRESSOR_SLOPE = 0.75
 """Ratio 4:1 at most."""
 COMPRESSOR_RANGE_DB = 12.0
 COMPRESSOR_KNEE_DB = 6.0
+COMPRESSOR_FLOOR_BELOW_P10_DB = 15.0
+"""A compressed band's floor (below which its make-up is not applied) sits this far under
+the band's 10th percentile: the make-up is whole from 3 dB under it up
+(:data:`matcher.dsp.multiband.FLOOR_KNEE_DB` is 12 dB), so the music keeps it, and a break's
+hiss or a fade's tail, further down, is not lifted."""
 COMPRESSOR_TIMES_MS = ((30.0, 250.0), (15.0, 180.0), (8.0, 120.0), (5.0, 80.0))
 """Attack and release per band, lowest first: slower where the waves are longer, so that
 the gain does not follow the bass's own cycles (distortion) or the beat (pumping)."""
@@ -142,7 +147,9 @@ def _compressors(
     down by the excess: 2:1 from a threshold between the band's 10th percentile and median,
     steeper (up to 4:1) when that range does not allow it, at most 12 dB of reduction. The
     make-up gain gives back the band's mean reduction (power-weighted over its
-    percentiles), so the EQ's tonal balance holds.
+    percentiles), so the EQ's tonal balance holds. Below a floor well under the band's 10th
+    percentile (``COMPRESSOR_FLOOR_BELOW_P10_DB``) the make-up is not applied: a compressor
+    with make-up would otherwise lift every break and noise floor by it.
     """
     if tuple(target.dynamics_crossovers_hz) != tuple(mix.dynamics_crossovers_hz):
         return ()
@@ -173,8 +180,10 @@ def _compressors(
         reduction = np.minimum(gain_reduction_db(levels, threshold, ratio, COMPRESSOR_KNEE_DB), COMPRESSOR_RANGE_DB)
         weights = 10.0 ** (levels / 10.0)
         makeup = -10.0 * np.log10(np.sum(weights * 10.0 ** (-reduction / 10.0)) / np.sum(weights))
+        floor = float(np.clip(low - COMPRESSOR_FLOOR_BELOW_P10_DB, -150.0, threshold - 1.0))
         bands.append(BandCompressor(round(threshold, 2), round(float(ratio), 2), COMPRESSOR_KNEE_DB, attack, release,
-                                    round(float(np.clip(makeup, 0.0, 12.0)), 2), COMPRESSOR_RANGE_DB))
+                                    round(float(np.clip(makeup, 0.0, 12.0)), 2), COMPRESSOR_RANGE_DB,
+                                    round(floor, 2)))
     return tuple(bands) if len(bands) == len(mix.dynamics_crossovers_hz) + 1 else ()
 
 

@@ -209,7 +209,10 @@ class BandCompressor:
     Levels are the band's mean square in the mid signal (dB re full scale), the scale of
     the analysis's ``band_level_percentiles_db``. Above ``threshold_db`` (centred in a
     ``knee_db`` soft knee) the level is reduced by ``1 - 1/ratio`` dB per dB, by at most
-    ``max_reduction_db``; ``makeup_db`` is added back.
+    ``max_reduction_db``; ``makeup_db`` is added back. Below ``floor_db`` the make-up is not
+    applied (the net gain is 0 dB: a break's hiss or a fade's tail is not lifted); it comes
+    in over the 12 dB above the floor (:data:`matcher.dsp.multiband.FLOOR_KNEE_DB`). None
+    applies the make-up at every level, as settings saved before the floor existed did.
     """
 
     threshold_db: float
@@ -219,6 +222,7 @@ class BandCompressor:
     release_ms: float = 200.0
     makeup_db: float = 0.0
     max_reduction_db: float = 6.0
+    floor_db: float | None = None
 
     def __post_init__(self):
         if not 1.0 <= self.ratio <= 20.0:
@@ -229,6 +233,8 @@ class BandCompressor:
             raise ValueError("compressor knee or times out of range (knee 0-24 dB, attack 0.1-500 ms, release 1-5000 ms)")
         if not (-12.0 <= self.makeup_db <= 12.0 and 0.0 <= self.max_reduction_db <= 24.0):
             raise ValueError("compressor make-up (-12..12 dB) or range (0-24 dB) out of range")
+        if self.floor_db is not None and not -150.0 <= self.floor_db < self.threshold_db:
+            raise ValueError(f"compressor floor {self.floor_db} dB is outside -150 dB..the threshold")
 
 
 @dataclass(frozen=True)
@@ -241,13 +247,17 @@ class DynamicsSettings:
     the short-term loudness (3 s) and rides the gain against it, slowly (``smoothing_s``)
     and by at most ``max_gain_db`` either way, so that the master's loudness range, the
     limiter's share included, reaches ``input + amount * (target - input)``. A target below
-    the range compresses, above it expands. ``amount`` also scales each compressor's slope
+    the range compresses, above it expands. ±4 dB by default: an engineer's hand on the
+    fader moves a section by a few dB, and a ride much wider than that rebalances the
+    arrangement, which is the mix's business. Breaks, intros and fade tails (more than
+    10-16 LU under the integrated loudness) ride with the music around them, never on
+    their own (:mod:`matcher.rendering.leveler`). ``amount`` also scales each compressor's slope
     (``1 - 1/ratio``) and make-up; 0 leaves the dynamics alone.
     """
 
     target_lra_lu: float | None = None
     amount: float = 1.0
-    max_gain_db: float = 6.0
+    max_gain_db: float = 4.0
     smoothing_s: float = 1.0
     crossovers_hz: tuple[float, ...] = (120.0, 1000.0, 6000.0)
     bands: tuple[BandCompressor, ...] = ()
@@ -279,6 +289,10 @@ class DynamicsSettings:
         return self.amount == 0.0 or all(b.ratio == 1.0 and b.makeup_db == 0.0 for b in self.bands)
 
 
+DISTORTION_BUDGET_DB = -16.0
+"""The loudness chain's default distortion budget (see :mod:`matcher.rendering.chain`)."""
+
+
 @dataclass(frozen=True)
 class LoudnessSettings:
     """Integrated loudness (ITU-R BS.1770-4) the output is brought to, in LUFS.
@@ -291,7 +305,7 @@ class LoudnessSettings:
     """
 
     target_lufs: float | None
-    max_distortion_db: float = -20.0
+    max_distortion_db: float = DISTORTION_BUDGET_DB
     force: bool = False
 
     def __post_init__(self):

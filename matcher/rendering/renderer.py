@@ -1,9 +1,10 @@
 """Render settings onto audio in two streaming passes.
 
 Pass 1 runs the EQ and measures, per control tick of about 0.7 ms, the true peak and the
-K-weighted energy of the equalised signal. From those small arrays the make-up gain and the
-limiter's gain curve are solved so that the output lands exactly on the loudness target
-with every true peak at or below the ceiling. The limiter is the gentlest of
+K-weighted energy of the equalised signal (and, per 100 ms, that of the input, for the
+quiet-passage guard of :mod:`matcher.rendering.quiet`). From those small arrays the make-up
+gain and the limiter's gain curve are solved so that the output lands exactly on the
+loudness target with every true peak at or below the ceiling. The limiter is the gentlest of
 ``LIMITER_CHARACTERS`` that gets there without being driven hard. Pass 2, a *take*, applies
 the gain curve to the equalised signal, quantises, hands each block to the caller's sink and
 meters what it handed over: true peak per tick (both interpolators) and loudness.
@@ -51,6 +52,7 @@ from matcher.fitting.settings import Settings
 from matcher.rendering.chain import AllowingLimiter, clipped_ticks, distortion_db, transient_allowance
 from matcher.rendering.leveler import Leveler, Ride, aim_for, per_tick
 from matcher.rendering.loudness_solver import MAX_DRIVE_DB, Solution, output_loudness_lufs, solve_gain
+from matcher.rendering.quiet import solve_guarded
 from matcher.units import FLOOR_DB, db_to_gain, gain_to_db
 
 CHUNK_SAMPLES = 1 << 16
@@ -375,7 +377,7 @@ class Renderer:
         bands = [
             BandParameters(
                 b.threshold_db, 1.0 / (1.0 - amount * (1.0 - 1.0 / b.ratio)), b.knee_db, b.attack_ms, b.release_ms,
-                amount * b.makeup_db, b.max_reduction_db,
+                amount * b.makeup_db, b.max_reduction_db, b.floor_db,
             )
             for b in dynamics.bands
         ]
@@ -434,14 +436,18 @@ class Renderer:
             energies.process(kweighting.process(block))
             squares.process(np.einsum("ij,ij->i", block, block, dtype=np.float64))
 
+        ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
+        chain_input = _InputEnergy(self.sample_rate_hz, self.channels, ticks_per_subblock * self.tick_samples)
+
         self._eq_cache = None
         cache: list[np.ndarray] | None = []
         cached_bytes = 0
         with (
             BackgroundConsumer(lambda block: peaks.append(detector.process(block))) as measure_peaks,
             BackgroundConsumer(measure_power) as measure_energy,
+            BackgroundConsumer(chain_input.process) as measure_input,
         ):
-            for block in self._equalised(source):
+            for block in self._equalised(chain_input.tap(source, measure_input)):
                 measure_peaks(block)
                 measure_energy(block)
                 if cache is not None:
@@ -457,7 +463,6 @@ class Renderer:
         mean_square = squares.result(include_partial=True) / self.tick_samples
         del peaks, energies, squares, detector, kweighting  # as long as the file: not held through the solve
         target = self.settings.loudness.target_lufs
-        ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
         if not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
             return GainPlan(
@@ -474,7 +479,13 @@ class Renderer:
             probed = self._probe_range(peak_db, power, ticks_per_subblock, target, ride)
             if abs(probed - aim_lu) > REAIM_LU:
                 ride = leveler.fit(aim_for(aim_lu, probed, aim_lu))
-        plan = self._solve(peak_db, power, ticks_per_subblock, target, ride, mean_square)
+        # The quiet-passage guard: breaks and fade tails that the chain as planned lifts more
+        # than the music are brought back, and the gain is solved with the guard in it.
+        plan = solve_guarded(
+            lambda guarded_ride: self._solve(peak_db, power, ticks_per_subblock, target, guarded_ride, mean_square), ride,
+            chain_input.result(), lambda gain_db: _subblock_energy(power, ticks_per_subblock, gain_db), ticks_per_subblock,
+        )
+        plan = replace(plan, ride=ride)
         predicted = None
         if short_term:
             energy = _subblock_energy(power, ticks_per_subblock, plan.gain_db)
@@ -831,6 +842,32 @@ def _through(stage, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     tail = stage.finish()
     if tail.shape[0]:
         yield tail
+
+
+class _InputEnergy:
+    """Mean K-weighted power of every whole 100 ms sub-block of the chain's input (before
+    the EQ and the compressor), for the quiet-passage guard."""
+
+    def __init__(self, sample_rate_hz: int, channels: int, subblock_samples: int):
+        self._kweighting = KWeightedPower(sample_rate_hz, channels)
+        self._sums = SegmentReducer(lambda j: np.asarray(j, dtype=np.int64) * subblock_samples, "sum")
+        self._subblock_samples = subblock_samples
+
+    @staticmethod
+    def tap(source: BlockSource, measure: Sink) -> BlockSource:
+        """``source``, handing every block to ``measure`` as it passes."""
+        def tapped() -> Iterator[np.ndarray]:
+            for block in source():
+                measure(block)
+                yield block
+        return tapped
+
+    def process(self, block: np.ndarray) -> None:
+        self._sums.process(self._kweighting.process(block))
+
+    def result(self) -> np.ndarray:
+        self._sums.process(self._kweighting.flush())
+        return self._sums.result() / self._subblock_samples
 
 
 class _Retake(Exception):
