@@ -12,7 +12,7 @@ from matcher.dsp.convolve import FFTConvolver, LinearPhaseFilter
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.envelope import moving_average, release, sliding_max
 from matcher.dsp.recursive import RecursiveFilter
-from matcher.dsp.resample import PolyphaseResampler
+from matcher.dsp.resample import StreamResampler
 from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.filters import (
     kweighting_biquads,
@@ -282,24 +282,56 @@ def test_long_arrays_are_processed_in_pieces_with_the_same_result(monkeypatch, c
     blocks=st.lists(st.integers(1, 9000), min_size=1, max_size=12),
     seed=st.integers(0, 2**16),
 )
-def test_streaming_resampler_equals_resample_poly(rates, length, blocks, seed):
+def test_streaming_resampler_does_not_depend_on_the_blocks(rates, length, blocks, seed):
+    import soxr
+
     from_hz, to_hz = rates
-    x = np.random.default_rng(seed).standard_normal((length, 2))
-    resampler = PolyphaseResampler(from_hz, to_hz, 2)
+    x = np.random.default_rng(seed).standard_normal((length, 2)).astype(np.float32)
+    resampler = StreamResampler(from_hz, to_hz, 2)
     parts, start, k = [], 0, 0
     while start < length:  # the block sizes drawn, cycled
         parts.append(resampler.process(x[start : start + blocks[k % len(blocks)]]))
         start += blocks[k % len(blocks)]
         k += 1
     parts.append(resampler.finish())
-    g = np.gcd(from_hz, to_hz)
-    expected = scipy.signal.resample_poly(x, to_hz // g, from_hz // g, axis=0)
     got = np.concatenate(parts)
-    assert got.shape == expected.shape and got.dtype == np.float32
-    np.testing.assert_allclose(got, expected, atol=2e-6 * max(1.0, np.max(np.abs(expected))))
-    # After reset(), the whole signal in one block: what a fresh resampler gives.
+    # Bit for bit what libsoxr gives on the whole signal, of the length the rates give.
+    expected = soxr.resample(x, from_hz, to_hz, quality="VHQ")
+    assert got.dtype == np.float32 and abs(got.shape[0] - length * to_hz / from_hz) <= 1
+    np.testing.assert_array_equal(got, expected)
     resampler.reset()
-    again = np.concatenate([resampler.process(x), resampler.finish()])
-    fresh = PolyphaseResampler(from_hz, to_hz, 2)
-    np.testing.assert_array_equal(again, np.concatenate([fresh.process(x), fresh.finish()]))
-    np.testing.assert_allclose(again, got, atol=1e-6 * max(1.0, np.max(np.abs(expected))))
+    np.testing.assert_array_equal(np.concatenate([resampler.process(x), resampler.finish()]), got)
+
+
+def _sine_level_db(x: np.ndarray, rate: int, hz: float) -> float:
+    """Amplitude (dBFS) of the sine at ``hz`` in ``x``: a least-squares fit of sin and cos."""
+    t = np.arange(x.shape[0]) / rate
+    basis = np.stack([np.sin(2 * np.pi * hz * t), np.cos(2 * np.pi * hz * t)], axis=1)
+    coefficients, *_ = np.linalg.lstsq(basis, x.astype(np.float64), rcond=None)
+    return float(20 * np.log10(np.hypot(*coefficients)))
+
+
+def test_resampling_to_cd_keeps_the_band_and_rejects_what_the_cd_cannot_hold():
+    rate, seconds = 48000, 1.0
+    t = np.arange(int(rate * seconds)) / rate
+    for hz, expected_db, tolerance_db in ((1000.0, -6.0, 0.01), (19000.0, -6.0, 0.01), (20000.0, -6.0, 0.01)):
+        x = (0.5 * np.sin(2 * np.pi * hz * t))[:, None].astype(np.float32)
+        resampler = StreamResampler(rate, 44100, 1)
+        y = np.concatenate([resampler.process(x), resampler.finish()])[2000:-2000, 0]
+        assert abs(_sine_level_db(y, 44100, hz) - expected_db) < tolerance_db + 0.03  # 0.5 = -6.02 dBFS
+    # 23 kHz cannot be on a CD: its alias at 21.1 kHz must be at least 100 dB down.
+    x = (0.5 * np.sin(2 * np.pi * 23000.0 * t))[:, None].astype(np.float32)
+    resampler = StreamResampler(rate, 44100, 1)
+    y = np.concatenate([resampler.process(x), resampler.finish()])[2000:-2000, 0]
+    assert np.max(np.abs(y)) < 0.5 * 10 ** (-100 / 20)
+    # Its transition band ends before the new Nyquist rate: at 98.9 % (21.8 kHz) noise is 60 dB
+    # down (a resampler cut at the Nyquist rate, as resample_poly's default, lets half through).
+    noise = np.random.default_rng(3).standard_normal((rate * 2, 1)).astype(np.float32) * 0.1
+    resampler = StreamResampler(rate, 44100, 1)
+    y = np.concatenate([resampler.process(noise), resampler.finish()])[:, 0]
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(y.shape[0]))) ** 2
+    freqs = np.fft.rfftfreq(y.shape[0], 1 / 44100)
+    band = spectrum[(freqs > 1000) & (freqs < 19000)].mean()
+    top = spectrum[freqs > 21800].mean()
+    assert 10 * np.log10(top / band) < -60
+    assert abs(10 * np.log10(spectrum[(freqs > 19500) & (freqs < 20000)].mean() / band)) < 0.5

@@ -99,6 +99,9 @@ class SongResult:
     streaming: tuple[ServiceGain, ...]
     channels: int = 2
     """Of the song's own file (every song has the album's layout)."""
+    cd_gain_db: float = 0.0
+    """The song in the CD image against its own file: negative when resampling to 44.1 kHz
+    raised its true peak over the ceiling (see :mod:`matcher.album.delivery`)."""
 
     @property
     def start_s(self) -> float:
@@ -383,7 +386,7 @@ def _render_song(
         return None
     output = SongOutput(
         path, song.sample_rate_hz, song.channels, spec.bit_depth, song.number, song.frames,
-        spec_song.fade_in_s, spec_song.fade_out_s, spec.fade_curve,
+        spec_song.fade_in_s, spec_song.fade_out_s, spec.fade_curve, spec.ceiling_dbtp,
     )
     delivery.outputs.append(output)
     renderer.render(source, output.take, plan)
@@ -409,6 +412,7 @@ def _song_result(spec: AlbumSpec, song: _Song, settings: Settings, output: SongO
         pregap_start_samples=starts[0],
         streaming=streaming_gains(measured.lufs, measured.true_peak_dbtp),
         channels=song.channels,
+        cd_gain_db=output.cd_gain_db,
     )
 
 
@@ -497,6 +501,7 @@ def album_report_json(spec: AlbumSpec, result: AlbumResult) -> str:
                     "target_lufs": round(r.target_lufs, 2),
                     "lufs": round(r.lufs, 2),
                     "true_peak_dbtp": round(r.true_peak_dbtp, 2),
+                    "cd_gain_db": round(r.cd_gain_db, 2),
                     "loudness_range_lu": round(r.loudness_range_lu, 2),
                     "plr_db": round(r.plr_db, 2),
                     "streaming": [

@@ -124,6 +124,12 @@ def _print(result) -> None:
             f"automaster: note: the album is {-result.shift_db:.1f} dB under its target so that every song keeps "
             "its level relative to the others under the ceiling",
         )
+    for r in result.songs:
+        if r.cd_gain_db < 0:
+            stderr.print(
+                f"automaster: note: song {r.number} is {-r.cd_gain_db:.2f} dB lower in the CD image than in its file: "
+                "resampled to 44.1 kHz, its true peak would have gone over the ceiling",
+            )
     if result.channels == 1:
         stderr.print(
             f"automaster: note: the songs are mono, and so are their files; the CD image carries each on both "
