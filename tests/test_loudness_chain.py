@@ -180,3 +180,20 @@ def test_the_distortion_estimate_counts_a_gain_that_moves_within_50_ms():
     depth = 10 ** (0.5 / 20) - 1  # its linear amplitude, re the mean gain
     expected = 10 * np.log10(depth**2 / 2)
     assert distortion_db(ripple, power, tick_rate) == pytest.approx(expected, abs=0.5)
+
+
+@pytest.mark.parametrize("target_lufs", [-12.0, -10.0])
+def test_a_hot_master_holds_the_ceiling_at_its_first_take(target_lufs):
+    # The clipper takes every transient the limiter lets by over the limiter's own ceiling
+    # (under the nominal one by its margins): none reaches the output untouched, so the
+    # take's guarantee meter finds nothing to correct and the file is rendered once.
+    from matcher.rendering.renderer import collect_into, render_stream
+
+    x = drum_loop(12.0, RATE, seed=4).astype(np.float32)
+    parts: list[np.ndarray] = []
+    report = render_stream(lambda: [x], RATE, 2, make_settings(target_lufs), lambda: collect_into(parts))
+    y = np.concatenate(parts)
+    assert report.clipped_fraction > 0  # the clipper is in the plan
+    assert report.takes == 1
+    assert true_peak_ideal_dbtp(y) <= -1.0
+    assert report.target_reached and abs(report.output_lufs - target_lufs) < 0.1
