@@ -303,3 +303,47 @@ def fade_out(x: np.ndarray, duration_s: float, depth_db: float, sample_rate_hz: 
     x = x.copy()
     x[-m:] *= (10.0 ** (np.linspace(0.0, -depth_db, m) / 20.0))[:, None]
     return x
+
+
+PAD_PARTIALS_HZ = (523.25, 659.26, 783.99)
+
+
+def pad_under_kick(duration_s: float, sample_rate_hz: int, bpm: float = 120.0) -> tuple[np.ndarray, list[int]]:
+    """A C major pad (sines at ``PAD_PARTIALS_HZ``, 0.05 each, 0.5 s fades) under a kick on
+    every beat from the first: a cosine sweeping 160 Hz down to 50 Hz at 0.8, from full
+    amplitude at its first sample, decaying at 8/s over 0.4 s. Returns the stereo signal,
+    shape (samples, 2), and the kicks' first samples."""
+    n = round(duration_s * sample_rate_hz)
+    t = np.arange(n) / sample_rate_hz
+    pad = sum(0.05 * np.sin(2 * np.pi * f * t + i) for i, f in enumerate(PAD_PARTIALS_HZ))
+    pad *= np.clip(np.minimum(t, t[-1] - t) / 0.5, 0.0, 1.0)
+    tk = np.arange(round(0.4 * sample_rate_hz)) / sample_rate_hz
+    kick = 0.8 * np.cos(2 * np.pi * (50.0 * tk + 110.0 / 30.0 * (1.0 - np.exp(-30.0 * tk)))) * np.exp(-8.0 * tk)
+    kick[-round(0.02 * sample_rate_hz) :] *= np.linspace(1.0, 0.0, round(0.02 * sample_rate_hz))
+    x = np.repeat(pad[:, None], 2, axis=1)
+    kicks = []
+    for start_s in np.arange(60.0 / bpm, duration_s - 0.4, 60.0 / bpm):
+        k = round(start_s * sample_rate_hz)
+        x[k : k + kick.size] += kick[:, None]
+        kicks.append(k)
+    return x, kicks
+
+
+def partial_gain_db(x: np.ndarray, y: np.ndarray, sample_rate_hz: int, partials_hz, hop_s: float = 0.005) -> np.ndarray:
+    """Output/input gain (dB) of sines at ``partials_hz`` together, every ``hop_s``: each
+    demodulated (times exp(-j 2 pi f t)) and low-passed at 40 Hz (4th-order Butterworth,
+    forward and backward), in the mid signal; their powers summed."""
+    sos = scipy.signal.butter(4, 40.0, fs=sample_rate_hz, output="sos")
+    t = np.arange(x.shape[0]) / sample_rate_hz
+    hop = round(hop_s * sample_rate_hz)
+
+    def power(signal: np.ndarray) -> np.ndarray:
+        mid = np.asarray(signal, dtype=np.float64).mean(axis=1)
+        total = np.zeros(mid[::hop].shape[0])
+        for f in partials_hz:
+            base = mid * np.exp(-2j * np.pi * f * t)
+            smooth = scipy.signal.sosfiltfilt(sos, base.real) + 1j * scipy.signal.sosfiltfilt(sos, base.imag)
+            total += np.abs(smooth[::hop]) ** 2
+        return total
+
+    return 10.0 * np.log10(np.maximum(power(y), 1e-30) / np.maximum(power(x), 1e-30))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from signals import band_limited, drum_loop, true_peak_ideal_dbtp
+from signals import PAD_PARTIALS_HZ, band_limited, drum_loop, pad_under_kick, partial_gain_db, true_peak_ideal_dbtp
 from test_render import make_settings
 
 from matcher import render
@@ -58,6 +58,65 @@ def _pushed_target(x: np.ndarray, push_db: float, ceiling: float = -1.0) -> floa
 
     peak = 20 * np.log10(np.max(np.abs(x)))
     return analyze(x, RATE).integrated_lufs + (ceiling + push_db - peak)
+
+
+def _pad_dips_db(x: np.ndarray, y: np.ndarray, kicks: list[int], beat_samples: int) -> np.ndarray:
+    """Per kick with a whole beat on either side: the pad's highest gain in the beat before
+    (from 25 ms after the kick before to 25 ms before this one) minus its lowest in the beat
+    from 25 ms before the kick (a lookahead limiter ducks a little early)."""
+    hop = round(0.005 * RATE)
+    gain = partial_gain_db(x, y, RATE, PAD_PARTIALS_HZ)
+    beat, guard = beat_samples // hop, round(0.025 * RATE) // hop
+    dips = []
+    for kick in kicks:
+        k = kick // hop
+        if k - beat < round(0.6 * RATE) // hop or k + beat > gain.shape[0] - round(0.6 * RATE) // hop:
+            continue  # the pad's fades
+        dips.append(gain[k - beat + guard : k - guard].max() - gain[k - guard : k + beat - guard].min())
+    return np.asarray(dips)
+
+
+@pytest.fixture(scope="module")
+def pad_pushed_4_db():
+    """A pad under a 120 BPM kick, mastered to the loudness that puts its peak 4 dB over the
+    ceiling: (mix, master, kicks, target)."""
+    x, kicks = pad_under_kick(6.0, RATE)
+    target = _pushed_target(x, 4.0)
+    return x, render(x, RATE, make_settings(target)), kicks, target
+
+
+def test_a_pad_under_a_kick_pushed_4_db_into_the_ceiling_is_mastered_to_its_target(pad_pushed_4_db):
+    from matcher.analysis.analyzer import analyze
+
+    x, y, _, target = pad_pushed_4_db
+    assert abs(analyze(y, RATE).integrated_lufs - target) <= 0.3
+    assert true_peak_ideal_dbtp(y) <= -1.0
+
+
+def test_a_pad_under_a_kick_dips_no_deeper_than_the_wide_band_limiter_makes_it(pad_pushed_4_db):
+    # A guard on today's figure (7.8 dB measured here, 6.1 in bench_quality's case): the
+    # kick's onset and its first 20 ms (160-110 Hz) drive the wide-band limiter, which
+    # ducks the pad with it.
+    x, y, kicks, _ = pad_pushed_4_db
+    dips = _pad_dips_db(x, y, kicks, RATE // 2)
+    assert dips.size >= 6
+    assert np.median(dips) <= 8.5
+
+
+def test_the_pad_dip_measure_reads_a_known_duck():
+    x, kicks = pad_under_kick(6.0, RATE)
+    duck = np.ones(x.shape[0])
+    for kick in kicks:
+        duck[kick : kick + round(0.06 * RATE)] = 10.0 ** (-3.0 / 20.0)
+    # The envelope filter's ringing over a step reads it about 0.4 dB deep.
+    assert np.median(_pad_dips_db(x, x * duck[:, None], kicks, RATE // 2)) == pytest.approx(3.0, abs=0.6)
+    assert np.median(_pad_dips_db(x, x, kicks, RATE // 2)) == pytest.approx(0.0, abs=0.1)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16 item 1: the pad dips about 8 dB after each kick")
+def test_a_pad_under_a_kick_pushed_4_db_into_the_ceiling_dips_at_most_3_db(pad_pushed_4_db):
+    x, y, kicks, _ = pad_pushed_4_db
+    assert np.median(_pad_dips_db(x, y, kicks, RATE // 2)) <= 3.0
 
 
 @pytest.mark.parametrize("freq_hz", [50.0, 1000.0])
