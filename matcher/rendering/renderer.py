@@ -489,17 +489,21 @@ class Renderer:
         # than the music are brought back, and the gain is solved with the guard in it.
         input_energy = chain_input.result()
 
-        def solved(peak_db: np.ndarray) -> GainPlan:
-            return solve_guarded(
-                lambda guarded_ride: self._solve(peak_db, power, ticks_per_subblock, target, guarded_ride, mean_square),
-                ride, input_energy, lambda gain_db: _subblock_energy(power, ticks_per_subblock, gain_db),
-                ticks_per_subblock,
-            )
+        rides: list[Ride | None] = []
 
-        plan = solved(peak_db)
+        def solve(guarded_ride: Ride | None) -> GainPlan:
+            rides.append(guarded_ride)
+            return self._solve(peak_db, power, ticks_per_subblock, target, guarded_ride, mean_square)
+
+        plan = solve_guarded(
+            solve, ride, input_energy, lambda gain_db: _subblock_energy(power, ticks_per_subblock, gain_db),
+            ticks_per_subblock,
+        )
         refined = self._refined_peaks(source, peak_db, plan)
         if refined is not None:
-            plan = solved(refined)
+            # Solved once more on the 16x readings, with the guard the plan holds: they move
+            # the limiter's work by hundredths of a dB, not the quiet passages' levels.
+            plan = self._solve(refined, power, ticks_per_subblock, target, rides[-1], mean_square)
         plan = replace(plan, ride=ride)
         predicted = None
         if short_term:
