@@ -47,6 +47,10 @@ TP_BLOCK_SAMPLES = 1 << 17
 TP_MARGIN_SAMPLES = 64  # > resample_poly's filter half-length (10 input samples at 4x)
 CEILING_DBTP = -1.0
 
+SHORT_NOTES = ("would take more distortion than the budget allows", "is out of reach under a")
+"""What ``automaster match`` says on stderr when it stops short of a target: beyond its
+distortion budget, or where more limiting would only squash the mix."""
+
 MATCHERING_SNIPPET = (
     "import matchering as mg, sys; "
     "mg.process(target=sys.argv[1], reference=sys.argv[2], results=[mg.pcm24(sys.argv[3])])"
@@ -126,6 +130,9 @@ class Result:
     dist_db: float | None = None
     lag_samples: int | None = None
     target_reachable: bool | None = None
+    said_short: bool | None = None
+    """automaster only: it said it stopped short of the target (beyond its distortion budget,
+    or where more limiting would only squash the mix); None for a tool that never says."""
     dyn_err_db: float | None = None
     lra_err_lu: float | None = None
     width_err_db: float | None = None
@@ -143,6 +150,8 @@ class Measured:
     stderr_tail: str
     user_s: float | None = None
     sys_s: float | None = None
+    said_short: bool = False
+    """Its stderr said it stopped short of the target (see SHORT_NOTES)."""
 
 
 Run = tuple[Case, dict[str, Result]]  # a case and what each tool did on it
@@ -336,12 +345,14 @@ def run_measured(argv: list[str], log_stem: Path, timeout_s: float) -> Measured:
             os.killpg(proc.pid, SIGKILL)
             proc.wait()
             return Measured(-SIGKILL, timeout_s, None, f"timed out after {timeout_s:g} s")
-    tail = "\n".join(log_stem.with_suffix(".err").read_text(errors="replace").splitlines()[-5:])
+    text = log_stem.with_suffix(".err").read_text(errors="replace")
+    tail = "\n".join(text.splitlines()[-5:])
     if not stats_path.exists():
         return Measured(proc.returncode or 1, None, None, tail)
     stats = json.loads(stats_path.read_text())
     return Measured(
-        proc.returncode, stats["wall_s"], stats["max_rss_kib"] / 1024.0, tail, stats["user_s"], stats["sys_s"]
+        proc.returncode, stats["wall_s"], stats["max_rss_kib"] / 1024.0, tail, stats["user_s"], stats["sys_s"],
+        any(note in text for note in SHORT_NOTES),
     )
 
 
@@ -540,6 +551,7 @@ def _result(case: Case, runs: list[Measured], out_path: Path) -> Result:
     """A tool's figures on a case: median wall and CPU times, largest memory, and the
     measurements of its last output."""
     measured = runs[-1]
+    budget = {"said_short": True} if measured.said_short else {}
     walls = [m.wall_s for m in runs if m.wall_s is not None]
     mems = [m.peak_mem_mb for m in runs if m.peak_mem_mb is not None]
     users = [m.user_s for m in runs if m.user_s is not None]
@@ -559,7 +571,7 @@ def _result(case: Case, runs: list[Measured], out_path: Path) -> Result:
         )
         return Result("failed", **timing, error=error)
     try:
-        return Result("ok", **timing, **evaluate(case, out_path))
+        return Result("ok", **timing, **budget, **evaluate(case, out_path))
     except (sf.SoundFileError, OSError, ValueError) as exc:
         return Result("failed", **timing, error=f"cannot measure output: {exc}")
 
@@ -649,6 +661,14 @@ def summary_rows(pairs: Sequence[Run], kind: str) -> list[tuple[str, list[str]]]
         errors = values(name, lambda _, r: r.lufs_err_lu if r.target_reachable else None)
         return format(func(errors), ".2f") if errors else "n/a"
 
+    def not_said_short(name: str) -> str:
+        errors = values(name, lambda _, r: r.lufs_err_lu if r.target_reachable and not r.said_short else None)
+        return format(np.max(errors), ".2f") if errors else "n/a"
+
+    def said_short(name: str) -> str:
+        flags = values(name, lambda _, r: bool(r.said_short) if r.target_reachable else None)
+        return f"{flags.count(True)}/{len(flags)}" if flags and name == "automaster" else "n/a"
+
     def out_of_reach(name: str) -> str:
         flags = values(name, lambda _, r: r.target_reachable)
         return f"{flags.count(False)}/{len(flags)}" if flags else "n/a"
@@ -658,6 +678,8 @@ def summary_rows(pairs: Sequence[Run], kind: str) -> list[tuple[str, list[str]]]
         ("|LUFS error| max (LU)", stat(np.max, "lufs_err_lu", ".2f")),
         ("targets out of reach under the ceiling", [out_of_reach(n) for n in TOOL_NAMES]),
         ("|LUFS error| max, reachable targets (LU)", [reachable(n, np.max) for n in TOOL_NAMES]),
+        ("reachable targets stopped short of, said so", [said_short(n) for n in TOOL_NAMES]),
+        ("|LUFS error| max, the other reachable ones (LU)", [not_said_short(n) for n in TOOL_NAMES]),
         ("true peak max (dBTP)", stat(np.max, "true_peak_dbtp", "+.2f")),
         (f"outputs above {CEILING_DBTP:.1f} dBTP", [above_ceiling(n) for n in TOOL_NAMES]),
         ("tonal error median (dB)", stat(np.median, "tonal_err_db", ".2f")),
