@@ -265,7 +265,7 @@ def preview_file(
 ):
     """A report page's data without rendering the whole master: fit, plan, and render only
     the loudest excerpt. Returns ``(Suggested, PreviewData)``."""
-    from matcher.analysis.condition import mix_problems
+    from matcher.notes import outcome_notes, page_notes
     from matcher.preview.build import preview_from_plan
 
     fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks=True)
@@ -282,16 +282,21 @@ def preview_file(
         note,
         fitted.settings,
         plan,
-        notes=mix_problems(fitted.analysis),
+        notes=page_notes(outcome_notes(
+            mix_path, _paths(references), fitted.analysis, fitted.settings, None, plan.target_reached,
+            plan.predicted_lufs, "the master would be", plan.unclean_lufs, plan.unclean_distortion_db,
+            leveler_ratio=plan.leveler_ratio,
+        )),
     )
     return suggested, data
 
 
 def report_after_match(mix_path: Path, references: References, mastered: Mastered, master_path: Path):
     """A report page's data for a finished master (measured whole)."""
-    from matcher.analysis.condition import mix_problems
+    from matcher.notes import outcome_notes, page_notes
     from matcher.preview.build import preview_after_match
 
+    report = mastered.report
     note = mastered.choice.how if mastered.choice is not None else "given with --ref"
     return preview_after_match(
         mix_path,
@@ -302,5 +307,14 @@ def report_after_match(mix_path: Path, references: References, mastered: Mastere
         mastered.settings,
         mastered.report,
         master_path,
-        notes=mix_problems(mastered.analysis),
+        notes=page_notes(outcome_notes(
+            mix_path, _paths(references), mastered.analysis, mastered.settings, None, report.target_reached,
+            report.output_lufs, unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
+            leveler_ratio=report.leveler_ratio,
+        )),
     )
+
+
+def _paths(references: References) -> list[Path]:
+    """The references given as files (not as analyses from a library)."""
+    return [r for r in references if isinstance(r, Path)]

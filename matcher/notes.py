@@ -156,6 +156,12 @@ def outcome_notes(
     return notes
 
 
+def page_notes(notes: Sequence[Note]) -> list[str]:
+    """What a report page lists: every note but the references chosen (the page names
+    them), as the command line prints it, without the file (the page is about one mix)."""
+    return [f"{note.kind}: {note.text}" for note in notes if note.kind != REFERENCES]
+
+
 def already_matches(analysis: Analysis, settings: Settings) -> bool:
     """True when the fit changes nothing but the peaks: flat EQ and width, no compression, the
     mix's own loudness and loudness range as targets."""

@@ -113,3 +113,26 @@ def test_report_paths_are_checked_before_any_work(tmp_path, files):
         assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1
     assert not master.exists() and existing.read_text(encoding="utf-8") == "an earlier report"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["my <mix>.wav", "ref.wav", "old.html"])
+
+
+@pytest.mark.parametrize("command", ["match", "preview"])
+def test_the_page_lists_the_notes_the_command_line_prints(tmp_path, command):
+    # The bundled pair: widenings the guards held back, and a leveler that expands; every
+    # note and warning printed on stderr is on the page, as printed, without the file name.
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    mix, ref = examples / "mix.flac", examples / "reference.flac"
+    report = tmp_path / "report.html"
+    args = [command, str(mix), "--ref", str(ref), "--report" if command == "match" else "-o", str(report)]
+    if command == "match":
+        args += ["-o", str(tmp_path / "master.wav")]
+    result = runner.invoke(app, args)
+    _ok(result)
+    printed = [line.split(f"{mix}: ", 1)[1] for line in result.stderr.splitlines() if f"{mix}: " in line]
+    assert any(line.startswith("width: ") for line in printed)
+    page = report.read_text(encoding="utf-8")
+    section = page[page.index('id="notes"') :]
+    section = section[: section.index("</section>")]
+    from html import escape
+
+    for line in printed:
+        assert escape(line) in section, line
