@@ -239,7 +239,17 @@ def render_file(source: AudioSource, settings: Settings, output_path: Path) -> R
 
             yield write
 
-    return renderer.render(lambda: source(report=takes == 0), open_take)
+    reads = 0
+
+    def read() -> Iterator[np.ndarray]:
+        # Pass 1 is counted as it reads the mix; a second read (the plan's 16x look at its
+        # peaks, or a take, when the equalised mix was not kept) is not: a take counts the
+        # blocks it writes.
+        nonlocal reads
+        reads += 1
+        return source(report=reads == 1)
+
+    return renderer.render(read, open_take)
 
 
 def page_references(reference_paths: Sequence[Path | Analysis], fitted_references: Sequence[Analysis], choice: Choice | None):
