@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import importlib.metadata
 import importlib.util
 import json
 import math
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from bench_match import default_automaster_prefix, matchering_argv, run_measured
+from bench_match import default_automaster_prefix, matchering_argv, run_measured, tool_version
 from quality_cases import (
     CEILING_DBTP,
     COLUMNS,
@@ -253,13 +252,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if unknown := set(args.cases) - set(GROUPS):
         p.error(f"unknown case group(s): {', '.join(sorted(unknown))}; known: {', '.join(GROUPS)}")
     return args
-
-
-def tool_version(dist_name: str) -> str:
-    try:
-        return importlib.metadata.version(dist_name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
