@@ -25,7 +25,7 @@ from pathlib import Path
 
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
-from matcher.notes import Note, cut_short_notes, expanding_note, out_of_reach_note, outcome_notes
+from matcher.notes import Note, cut_short_notes, expanding_note, mastered_notes, out_of_reach_note, planned_notes
 from matcher.options import PYTHON_NAMES, OptionNames, fit_config, parse_references, reference_target
 from matcher.rendering.renderer import GainPlan, RenderReport
 
@@ -268,13 +268,9 @@ def master(
     settings, report = mastered.settings, mastered.report
     if save_settings is not None:
         write_text_atomic(save_settings, settings.to_json())
+    notes = mastered_notes(mix, job.paths, mastered)
     if report_page is not None or plot is not None:
-        _write_pages(report_after_match(mix, job.paths, mastered, output), report_page, plot)
-    notes = outcome_notes(
-        mix, job.paths, mastered.analysis, settings, mastered.choice, report.target_reached, report.output_lufs,
-        unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
-        leveler_ratio=report.leveler_ratio,
-    )
+        _write_pages(report_after_match(mix, job.paths, mastered, output, notes), report_page, plot)
     return MasterResult(
         output=output,
         lufs=report.output_lufs,
@@ -417,11 +413,7 @@ def analyze_file(path: PathLike, *, json_path: PathLike | None = None, progress:
 
 def _suggestion(mix: Path, job: Options, suggested) -> Suggestion:
     plan = suggested.plan
-    notes = outcome_notes(
-        mix, job.paths, suggested.analysis, suggested.settings, suggested.choice, plan.target_reached,
-        plan.predicted_lufs, "the master would be", plan.unclean_lufs, plan.unclean_distortion_db,
-        leveler_ratio=plan.leveler_ratio,
-    )
+    notes = planned_notes(mix, job.paths, suggested)
     return Suggestion(
         settings=suggested.settings,
         plan=plan,

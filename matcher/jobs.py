@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,9 @@ from matcher.io.reading import MIN_DURATION_S, AudioInfo, AudioSource, open_audi
 from matcher.io.writing import AtomicAudioWriter, check_output_path
 from matcher.library.choice import Choice
 from matcher.rendering.renderer import GainPlan, Renderer, RenderReport
+
+if TYPE_CHECKING:
+    from matcher.notes import Note
 
 Progress = Callable[[int], None]
 
@@ -275,7 +279,7 @@ def preview_file(
 ):
     """A report page's data without rendering the whole master: fit, plan, and render only
     the loudest excerpt. Returns ``(Suggested, PreviewData)``."""
-    from matcher.notes import outcome_notes, page_notes
+    from matcher.notes import page_notes, planned_notes
     from matcher.preview.build import preview_from_plan
 
     fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks=True)
@@ -292,21 +296,19 @@ def preview_file(
         note,
         fitted.settings,
         plan,
-        notes=page_notes(outcome_notes(
-            mix_path, _paths(references), fitted.analysis, fitted.settings, None, plan.target_reached,
-            plan.predicted_lufs, "the master would be", plan.unclean_lufs, plan.unclean_distortion_db,
-            leveler_ratio=plan.leveler_ratio,
-        )),
+        notes=page_notes(planned_notes(mix_path, _paths(references), suggested)),
     )
     return suggested, data
 
 
-def report_after_match(mix_path: Path, references: References, mastered: Mastered, master_path: Path):
-    """A report page's data for a finished master (measured whole)."""
-    from matcher.notes import outcome_notes, page_notes
+def report_after_match(
+    mix_path: Path, references: References, mastered: Mastered, master_path: Path, notes: Sequence[Note] = ()
+):
+    """A report page's data for a finished master (measured whole), listing ``notes`` (see
+    :func:`matcher.notes.mastered_notes`)."""
+    from matcher.notes import page_notes
     from matcher.preview.build import preview_after_match
 
-    report = mastered.report
     note = mastered.choice.how if mastered.choice is not None else "given with --ref"
     return preview_after_match(
         mix_path,
@@ -317,11 +319,7 @@ def report_after_match(mix_path: Path, references: References, mastered: Mastere
         mastered.settings,
         mastered.report,
         master_path,
-        notes=page_notes(outcome_notes(
-            mix_path, _paths(references), mastered.analysis, mastered.settings, None, report.target_reached,
-            report.output_lufs, unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
-            leveler_ratio=report.leveler_ratio,
-        )),
+        notes=page_notes(notes),
     )
 
 

@@ -156,6 +156,27 @@ def outcome_notes(
     return notes
 
 
+def planned_notes(mix: Path, references: Sequence[Path], suggested) -> list[Note]:
+    """:func:`outcome_notes` of a plan not rendered (``suggest``, ``preview``): a
+    :class:`~matcher.jobs.Suggested`."""
+    plan = suggested.plan
+    return outcome_notes(
+        mix, references, suggested.analysis, suggested.settings, suggested.choice, plan.target_reached,
+        plan.predicted_lufs, "the master would be", plan.unclean_lufs, plan.unclean_distortion_db,
+        leveler_ratio=plan.leveler_ratio,
+    )
+
+
+def mastered_notes(mix: Path, references: Sequence[Path], mastered) -> list[Note]:
+    """:func:`outcome_notes` of a rendered master: a :class:`~matcher.jobs.Mastered`."""
+    report = mastered.report
+    return outcome_notes(
+        mix, references, mastered.analysis, mastered.settings, mastered.choice, report.target_reached,
+        report.output_lufs, unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
+        leveler_ratio=report.leveler_ratio,
+    )
+
+
 def page_notes(notes: Sequence[Note]) -> list[str]:
     """What a report page lists: every note but the references chosen (the page names
     them), as the command line prints it, without the file (the page is about one mix)."""

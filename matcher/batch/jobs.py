@@ -282,13 +282,9 @@ def _frames(path: Path) -> int:
 
 def _warnings(mix_path: Path, mastered) -> tuple[str, ...]:
     """The warnings ``match`` would print about this mix and its master."""
-    from matcher.notes import WARNING, outcome_notes
+    from matcher.notes import WARNING, mastered_notes
 
-    report = mastered.report
-    notes = outcome_notes(
-        mix_path, (), mastered.analysis, mastered.settings, None, report.target_reached, report.output_lufs,
-        unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
-    )
+    notes = mastered_notes(mix_path, (), mastered)
     return tuple(note.text for note in notes if note.kind == WARNING)
 
 
