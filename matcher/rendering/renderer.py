@@ -171,6 +171,9 @@ class RenderReport:
     unclean_distortion_db: float | None = None
     """For a target the distortion budget stopped short of: the loudness the cleanest chain
     that reaches it would give, and what it would add (None: not needed)."""
+    leveler_held_back: bool = False
+    """The leveler's make-up for the limiter's narrowing of the range was left out, to stay
+    within the distortion budget (see :attr:`GainPlan.leveler_held_back`)."""
 
 
 class Measurement(NamedTuple):
@@ -247,6 +250,9 @@ class GainPlan:
     reaches it would give (None when that chain does not exist or was not needed)."""
     unclean_distortion_db: float | None = None
     """... and what that chain would add."""
+    leveler_held_back: bool = False
+    """The leveler does not make up for the limiter's narrowing of the loudness range: with
+    that make-up the distortion budget stopped the master shorter (see :meth:`Renderer.plan`)."""
 
     @property
     def compressor_max_reduction_db(self) -> tuple[float, ...]:
@@ -476,9 +482,9 @@ class Renderer:
                 source_peak_db=peak_db, predicted_lufs=FLOOR_DB,
             )
         leveler, aim_lu = self._leveler(power, ticks_per_subblock)
-        ride = None
+        ride = plain = None
         if leveler is not None:
-            ride = leveler.fit(aim_lu)
+            ride = plain = leveler.fit(aim_lu)
             # The limiter narrows the range further where it works: a probe of the gentlest
             # limiter at the unlimited make-up gain measures by how much, and the leveler
             # makes up for it before the one solve.
@@ -489,21 +495,34 @@ class Renderer:
         # than the music are brought back, and the gain is solved with the guard in it.
         input_energy = chain_input.result()
 
-        rides: list[Ride | None] = []
+        def solved(chosen: Ride | None) -> GainPlan:
+            rides: list[Ride | None] = []
 
-        def solve(guarded_ride: Ride | None) -> GainPlan:
-            rides.append(guarded_ride)
-            return self._solve(peak_db, power, ticks_per_subblock, target, guarded_ride, mean_square)
+            def solve(guarded_ride: Ride | None) -> GainPlan:
+                rides.append(guarded_ride)
+                return self._solve(peak_db, power, ticks_per_subblock, target, guarded_ride, mean_square)
 
-        plan = solve_guarded(
-            solve, ride, input_energy, lambda gain_db: _subblock_energy(power, ticks_per_subblock, gain_db),
-            ticks_per_subblock,
-        )
-        refined = self._refined_peaks(source, peak_db, plan)
-        if refined is not None:
-            # Solved once more on the 16x readings, with the guard the plan holds: they move
-            # the limiter's work by hundredths of a dB, not the quiet passages' levels.
-            plan = self._solve(refined, power, ticks_per_subblock, target, rides[-1], mean_square)
+            plan = solve_guarded(
+                solve, chosen, input_energy, lambda gain_db: _subblock_energy(power, ticks_per_subblock, gain_db),
+                ticks_per_subblock,
+            )
+            refined = self._refined_peaks(source, peak_db, plan)
+            if refined is not None:
+                # Solved once more on the 16x readings, with the guard the plan holds: they
+                # move the limiter's work by hundredths of a dB, not the quiet passages' levels.
+                plan = self._solve(refined, power, ticks_per_subblock, target, rides[-1], mean_square)
+            return plan
+
+        plan = solved(ride)
+        if ride is not plain and not plan.target_reached and plan.unclean_lufs is not None:
+            # The distortion budget stopped the plan short, and the leveler was making up for
+            # the limiter's narrowing of the range: that make-up lifts the loud passages into
+            # the limiter, which takes them back with more distortion (stk_valley at -8 LUFS:
+            # stopped at -8.28 LUFS, -16.3 dB of bass residual; without it -8.01 LUFS, -16.9
+            # dB). The ride toward the range asked alone is tried, and the louder plan kept.
+            unmade = solved(plain)
+            if unmade.predicted_lufs > plan.predicted_lufs + REACHED_LU:
+                plan, ride = replace(unmade, leveler_held_back=True), plain
         plan = replace(plan, ride=ride)
         predicted = None
         if short_term:
@@ -749,7 +768,8 @@ class Renderer:
             revised = self._plan_from(solution, aim, corrected, plan.source_peak_db, solving.ride_db)
         return replace(revised, ride=plan.ride, predicted_lra_lu=plan.predicted_lra_lu,
                        compressor_reduction_db=plan.compressor_reduction_db,
-                       predicted_short_term_lufs=plan.predicted_short_term_lufs)
+                       predicted_short_term_lufs=plan.predicted_short_term_lufs,
+                       leveler_held_back=plan.leveler_held_back)
 
     def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
         """The equalised stream times a gain curve (dB per tick, interpolated per sample), in
@@ -882,6 +902,7 @@ class Renderer:
             clipped_fraction=0.0 if plan.clipping is None else float(np.mean(plan.clipping)),
             unclean_lufs=plan.unclean_lufs,
             unclean_distortion_db=plan.unclean_distortion_db,
+            leveler_held_back=plan.leveler_held_back,
         )
         return report, measured
 
