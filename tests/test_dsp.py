@@ -379,3 +379,12 @@ def test_fft_does_not_import_scipy_fft():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["True", "False"]
+
+
+@pytest.mark.parametrize("taps, edges", [(101, (0.0, 0.3, 0.4, 1.0)), (385, (0.0, 0.96 / 4, 1.04 / 4, 1.0))])
+def test_least_squares_fir_equals_scipy_firls(taps, edges):
+    from matcher.dsp.filters import least_squares_fir
+
+    ours = least_squares_fir(taps, edges, (4.0, 0.0), (20.0, 1.0))
+    theirs = scipy.signal.firls(taps, edges, (4.0, 4.0, 0.0, 0.0), weight=(20.0, 1.0), fs=2.0)
+    np.testing.assert_allclose(ours, theirs, atol=1e-9)
