@@ -465,3 +465,29 @@ def test_a_long_files_compact_search_gives_the_same_solution(monkeypatch, target
         normal.limiter_index, normal.gain_db, normal.predicted_lufs)
     assert compact.reduction_db.dtype == np.float64
     np.testing.assert_array_equal(compact.reduction_db, normal.reduction_db)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 11025])
+def test_the_analysis_energies_give_the_plan_the_guard_would_measure(rate):
+    # The quiet-passage guard takes the mix's K-weighted sub-block energies from its
+    # analysis (match analyses the mix first) instead of measuring them again in pass 1: the
+    # same filter and sums, so the same plan to the bit. At 11025 Hz the analysis's 100 ms
+    # sub-blocks alternate 1102 and 1103 samples, the renderer's are 1102: it measures.
+    from matcher.analysis.analyzer import Analyzer
+    from matcher.rendering.renderer import _InputEnergy
+
+    music = drum_loop(6.0, rate, seed=9) * 0.5
+    x = np.concatenate([music, music[: rate * 2] * 0.003, music]).astype(np.float32)  # a hushed break
+    dynamics = DynamicsSettings(target_lra_lu=3.0, bands=(BandCompressor(-30.0, 2.0, makeup_db=6.0),) * 4)
+    s = make_settings(-9.0, mid=np.linspace(4, -2, len(band_centers_hz())), dynamics=dynamics, fixes=FixSettings())
+    analyzer = Analyzer(rate, 2, true_peak=False)
+    analyzer.process(x)
+    analyzer.finish()
+    energies = analyzer.loudness_energies()
+    renderer = Renderer(s, rate, 2)
+    subblock = int(rate // 10) if rate % 10 == 0 else 1102
+    assert (_InputEnergy.given(energies, subblock) is None) == (rate % 10 != 0)
+    measured = renderer.plan(lambda: [x])
+    given_plan = Renderer(s, rate, 2).plan(lambda: [x], input_energies=energies)
+    assert np.array_equal(given_plan.gain_db, measured.gain_db)
+    assert given_plan.makeup_gain_db == measured.makeup_gain_db

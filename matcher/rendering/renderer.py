@@ -432,11 +432,17 @@ class Renderer:
                 yield tail[start : start + CHUNK_SAMPLES].astype(np.float32, copy=False)
 
     @engine_call
-    def plan(self, source: BlockSource, short_term: bool = False) -> GainPlan:
+    def plan(
+        self, source: BlockSource, short_term: bool = False, input_energies: SubBlockEnergies | None = None
+    ) -> GainPlan:
         """Pass 1: measure the equalised signal and solve the gain curve.
 
         ``short_term=True`` also predicts the output's short-term loudness (for a preview's
-        plot; an array as long as the file's 100 ms sub-blocks, so only when asked)."""
+        plot; an array as long as the file's 100 ms sub-blocks, so only when asked).
+        ``input_energies``: the K-weighted sub-block energies of ``source`` as its analysis
+        measured them (:meth:`~matcher.analysis.analyzer.Analyzer.loudness_energies`), which
+        the quiet-passage guard then takes instead of measuring them again (where their
+        sub-blocks are the renderer's: at rates that are a multiple of 10 Hz)."""
         ticks = lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples
         detector = TruePeakDetector(self.sample_rate_hz, frame_samples=self.tick_samples)
         kweighting = KWeightedPower(self.sample_rate_hz, self.channels)
@@ -449,7 +455,9 @@ class Renderer:
             squares.process(np.einsum("ij,ij->i", block, block, dtype=np.float64))
 
         ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
-        chain_input = _InputEnergy(self.sample_rate_hz, self.channels, ticks_per_subblock * self.tick_samples)
+        subblock_samples = ticks_per_subblock * self.tick_samples
+        input_energy = _InputEnergy.given(input_energies, subblock_samples)
+        chain_input = _InputEnergy(self.sample_rate_hz, self.channels, subblock_samples, measure=input_energy is None)
 
         self._eq_cache = None
         cache: list[np.ndarray] | None = []
@@ -493,7 +501,8 @@ class Renderer:
                 ride = leveler.fit(aim_for(aim_lu, probed, aim_lu))
         # The quiet-passage guard: breaks and fade tails that the chain as planned lifts more
         # than the music are brought back, and the gain is solved with the guard in it.
-        input_energy = chain_input.result()
+        if input_energy is None:
+            input_energy = chain_input.result()
 
         def solved(chosen: Ride | None) -> GainPlan:
             rides: list[Ride | None] = []
@@ -782,13 +791,20 @@ class Renderer:
             position += block.shape[0]
 
     @engine_call
-    def render(self, source: BlockSource, open_take: OpenTake, plan: GainPlan | None = None) -> RenderReport:
+    def render(
+        self,
+        source: BlockSource,
+        open_take: OpenTake,
+        plan: GainPlan | None = None,
+        input_energies: SubBlockEnergies | None = None,
+    ) -> RenderReport:
         """Plan, then render takes until one holds; return the report of the kept one.
 
         ``open_take()`` opens the destination of one take (see ``OpenTake``). ``plan``, from
-        :meth:`plan` of a renderer of the same settings on the same source, saves pass 1.
+        :meth:`plan` of a renderer of the same settings on the same source, saves pass 1;
+        ``input_energies``: see :meth:`plan`.
         """
-        plan = self.plan(source) if plan is None else plan
+        plan = self.plan(source, input_energies=input_energies) if plan is None else plan
         takes = 1
         try:
             while True:
@@ -920,16 +936,29 @@ def _through(stage, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
 
 class _InputEnergy:
     """Mean K-weighted power of every whole 100 ms sub-block of the chain's input (before
-    the EQ and the compressor), for the quiet-passage guard."""
+    the EQ and the compressor), for the quiet-passage guard; ``measure=False``: not measured
+    (the caller has it from the analysis, :meth:`given`)."""
 
-    def __init__(self, sample_rate_hz: int, channels: int, subblock_samples: int):
+    def __init__(self, sample_rate_hz: int, channels: int, subblock_samples: int, measure: bool = True):
         self._kweighting = KWeightedPower(sample_rate_hz, channels)
         self._sums = SegmentReducer(lambda j: np.asarray(j, dtype=np.int64) * subblock_samples, "sum")
         self._subblock_samples = subblock_samples
+        self.measure = measure
 
     @staticmethod
-    def tap(source: BlockSource, measure: Sink) -> BlockSource:
-        """``source``, handing every block to ``measure`` as it passes."""
+    def given(energies: SubBlockEnergies | None, subblock_samples: int) -> np.ndarray | None:
+        """The result from the analysis's sub-block energies of the same input: the same
+        K-weighting and the same sums, when its sub-blocks are ``subblock_samples`` long
+        (the analysis's start at ``floor(j * rate / 10)``); None otherwise."""
+        if energies is None or not np.all(energies.lengths == subblock_samples):
+            return None
+        return energies.sums / subblock_samples
+
+    def tap(self, source: BlockSource, measure: Sink) -> BlockSource:
+        """``source``, handing every block to ``measure`` as it passes (when measuring)."""
+        if not self.measure:
+            return source
+
         def tapped() -> Iterator[np.ndarray]:
             for block in source():
                 measure(block)
