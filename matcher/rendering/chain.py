@@ -104,7 +104,7 @@ class AllowingLimiter:
         self.ceiling_dbtp = limiter.ceiling_dbtp
 
     def reduction_db(self, peak_db: np.ndarray, gain_db: float) -> np.ndarray:
-        return self.limiter.reduction_db(np.asarray(peak_db) - self.allowance_db, gain_db)
+        return self.limiter.reduction_db(peak_db, gain_db, self.allowance_db)
 
 
 def clipped_ticks(post_limiter_peak_db: np.ndarray, allowance_db: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
