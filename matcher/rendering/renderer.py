@@ -502,7 +502,9 @@ class Renderer:
         refined = self._refined_peaks(source, peak_db, plan)
         if refined is not None:
             # Solved once more on the 16x readings, with the guard the plan holds: they move
-            # the limiter's work by hundredths of a dB, not the quiet passages' levels.
+            # the limiter's work by hundredths of a dB, not the quiet passages' levels. The
+            # first plan and the 4x peaks (arrays as long as the file) are let go first.
+            del plan, peak_db
             plan = self._solve(refined, power, ticks_per_subblock, target, rides[-1], mean_square)
         plan = replace(plan, ride=ride)
         predicted = None
@@ -940,8 +942,9 @@ def collect_into(blocks: list[np.ndarray]) -> Iterator[Sink]:
 
 def _subblock_energy(power: np.ndarray, ticks_per_subblock: int, gain_db: np.ndarray | None = None) -> np.ndarray:
     """Mean power of every whole 100 ms sub-block, after a gain per tick (dB)."""
-    if gain_db is not None:
-        power = power * 10.0 ** (np.asarray(gain_db) / 10.0)
+    if gain_db is not None:  # in place: an hour's ticks hold one array more, not three
+        gain = np.divide(gain_db, 10.0)
+        power = np.multiply(power, np.power(10.0, gain, out=gain), out=gain)
     subblocks = power.shape[0] // ticks_per_subblock
     return power[: subblocks * ticks_per_subblock].reshape(subblocks, ticks_per_subblock).mean(axis=1)
 
