@@ -36,6 +36,19 @@ def sliding_max(x: np.ndarray, before: int, after: int) -> np.ndarray:
     return np.maximum(out, windows[width - span : width - span + n], out=out)
 
 
+def dilated(mask: np.ndarray, before: int, after: int) -> np.ndarray:
+    """``y[k] = any(mask[k - before : k + after + 1])``, the window clipped at the ends: what
+    ``sliding_max(mask.astype(float), before, after) > 0`` gives, in booleans (one byte a
+    tick, not eight)."""
+    mask = np.asarray(mask, dtype=bool)
+    out = mask.copy()
+    for shift in range(1, min(before, mask.shape[0]) + 1):
+        out[shift:] |= mask[:-shift]
+    for shift in range(1, min(after, mask.shape[0]) + 1):
+        out[:-shift] |= mask[shift:]
+    return out
+
+
 def release(reduction: np.ndarray, coefficient: float, overwrite: bool = False) -> np.ndarray:
     """Instant attack, exponential release: ``v[k] = max(u[k], coefficient * v[k-1])``.
 
