@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from matcher.dsp.clipper import KNEE_DB
-from matcher.dsp.envelope import moving_average, sliding_max
+from matcher.dsp.envelope import dilated, moving_average
 from matcher.fitting.settings import DISTORTION_BUDGET_DB  # noqa: F401 - the budget, explained below
 
 MAX_CLIP_DB = 2.0
@@ -69,27 +69,34 @@ def transient_allowance(
     if n == 0 or max_clip_db <= 0:
         return np.zeros(n)
     half = max(int(round(TRANSIENT_WINDOW_S * tick_rate_hz / 2)), 1)
-    rms_db = 10.0 * np.log10(np.maximum(moving_average(np.asarray(power, dtype=np.float64), half, half), 1e-20))
+    # In place: an hour's ticks (5 M) hold one array of levels besides the result.
+    crest = moving_average(np.asarray(power, dtype=np.float64), half, half)
+    np.maximum(crest, 1e-20, out=crest)
+    np.log10(crest, out=crest)
+    crest *= 10.0
     # A peak's level against a mean square: a sine's peak stands 3 dB over its RMS.
-    crest = np.asarray(peak_db) - rms_db
+    np.subtract(peak_db, crest, out=crest)
     transient = crest >= TRANSIENT_CREST_DB
+    del crest
     longest = max(int(round(TRANSIENT_LENGTH_S * tick_rate_hz)), 1)
-    transient &= _run_lengths(transient) <= longest
-    return np.where(transient, max_clip_db, 0.0)
+    return np.where(_runs_at_most(transient, longest), max_clip_db, 0.0)
 
 
-def _run_lengths(mask: np.ndarray) -> np.ndarray:
-    """For every True element, the length of the run of True it belongs to (0 elsewhere)."""
+def _runs_at_most(mask: np.ndarray, longest: int) -> np.ndarray:
+    """The True elements of ``mask`` in runs of True no longer than ``longest``."""
     n = mask.shape[0]
     if n == 0 or not np.any(mask):
-        return np.zeros(n, dtype=np.int64)
+        return mask.copy()
     padded = np.concatenate([[False], mask, [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
     starts, ends = edges[0::2], edges[1::2]
-    marker = np.zeros(n, dtype=np.int64)
-    marker[starts] = 1
-    run = np.maximum(np.cumsum(marker) - 1, 0)
-    return np.where(mask, (ends - starts)[run], 0)
+    too_long = ends - starts > longest
+    # Runs are apart by at least one False: a long run's start and end never meet another's.
+    inside = np.zeros(n + 1, dtype=np.int8)
+    inside[starts[too_long]] = 1
+    inside[ends[too_long]] = -1
+    np.cumsum(inside, out=inside)
+    return mask & (inside[:n] == 0)
 
 
 class AllowingLimiter:
@@ -111,8 +118,7 @@ def clipped_ticks(post_limiter_peak_db: np.ndarray, allowance_db: np.ndarray, ce
     """The ticks the clipper works on: allowed, and over the ceiling after the limiter (which
     let them by); with a tick on either side (a transient's peak can fall between two
     ticks' interpolations)."""
-    active = (allowance_db > 0) & (post_limiter_peak_db > ceiling_dbtp)
-    return sliding_max(active.astype(np.float64), 1, 1) > 0
+    return dilated((allowance_db > 0) & (post_limiter_peak_db > ceiling_dbtp), 1, 1)
 
 
 def distortion_db(
@@ -144,14 +150,24 @@ def distortion_db(
     above the curve; taken as a quarter of the tick at the peak's excess (a transient's top
     is a few samples), an over-estimate for sharp peaks.
     """
+    # In place: an hour's ticks (5 M) hold three arrays at a time, not six.
     power = np.asarray(power, dtype=np.float64)
-    gain = 10.0 ** (np.asarray(gain_db, dtype=np.float64) / 20.0)
+    gain = np.asarray(gain_db, dtype=np.float64) / 20.0
+    np.power(10.0, gain, out=gain)
     half = max(int(round(SLOW_GAIN_S * tick_rate_hz / 2)), 1)
     slow = moving_average(gain, half, half)
-    output = float(np.sum(power * slow * slow))
+    weighted = power * slow
+    weighted *= slow
+    output = float(np.sum(weighted))
+    del weighted
     if output <= 0:
         return -200.0
-    residual = float(np.sum(power * (gain - slow) ** 2))
+    ripple = np.subtract(gain, slow, out=gain)
+    del slow
+    np.square(ripple, out=ripple)
+    np.multiply(power, ripple, out=ripple)
+    residual = float(np.sum(ripple))
+    del ripple
     if clipping is not None and post_limiter_peak_db is not None and np.any(clipping):
         from matcher.dsp.clipper import soft_clip
 
