@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from matcher._allocator import release_freed_memory
 from matcher.analysis.loudness import (
     KWeightedPower,
     LoudnessMeter,
@@ -468,6 +469,10 @@ class Renderer:
         power = energies.result(include_partial=True) / self.tick_samples
         mean_square = squares.result(include_partial=True) / self.tick_samples
         del peaks, energies, squares, detector, kweighting  # as long as the file: not held through the solve
+        if cache is None:
+            # A long file: what the pass freed (its equalised signal, kept while it fitted,
+            # and the readings gathered in small pieces) goes back before the solve's arrays.
+            release_freed_memory()
         target = self.settings.loudness.target_lufs
         if not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
