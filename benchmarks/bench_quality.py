@@ -40,8 +40,16 @@ from quality_cases import (
     measure,
 )
 
-TOOL_NAMES = ("automaster", "matchering")
+EQUAL_POINT = "automaster at M's point"
+TOOL_NAMES = ("automaster", "matchering", EQUAL_POINT)
+FILE_NAMES = {"automaster": "automaster", "matchering": "matchering", EQUAL_POINT: "automaster_at_matchering"}
 AUTOMASTER_LUFS_RANGE = (-60.0, 0.0)  # what `automaster match --lufs` accepts
+AUTOMASTER_CEILING_RANGE = (-20.0, 0.0)  # what `automaster match --ceiling` accepts
+EQUAL_POINT_GROUPS = ("pumping", "music")
+"""Where automaster also runs at Matchering's own operating point: the loudness Matchering's
+output measured and, as the ceiling, its true peak (at most 0 dBTP, the most ``--ceiling``
+allows). Matchering limits at about 0 dBFS and leaves inter-sample peaks over it: at the
+case's target and -1 dBTP automaster does 1-2 dB more limiting than it did."""
 NAME_WIDTH = 28
 
 
@@ -79,21 +87,36 @@ def matchering_case_argv(case: Case, out: Path) -> list[str]:
     return matchering_argv(case.mix_path, case.ref_path, out)
 
 
-Tools = dict[str, Callable[[Case, Path], list[str]] | None]  # None: not available here
+def equal_point_argv(prefix: Sequence[str], case: Case, out: Path, matchering: "Outcome") -> list[str] | None:
+    """``automaster match`` at Matchering's loudness and true peak on this case (None: no
+    such run, the case's group is not compared so or Matchering has no figures)."""
+    lufs, peak = matchering.figures.get("lufs"), matchering.figures.get("true_peak_dbtp")
+    if case.group not in EQUAL_POINT_GROUPS or matchering.status != "ok" or not (finite(lufs) and finite(peak)):
+        return None
+    ceiling = min(max(math.ceil(peak * 100.0) / 100.0, AUTOMASTER_CEILING_RANGE[0]), AUTOMASTER_CEILING_RANGE[1])
+    return [*prefix, "match", str(case.mix_path), "--ref", str(case.ref_path), "-o", str(out), "--force",
+            "--lufs", f"{lufs:.3f}", "--ceiling", f"{ceiling:.2f}"]
+
+
+Tools = dict[str, Callable[..., list[str] | None] | None]  # None: not available here
 
 
 def run_case(case: Case, tools: Tools, work: Path, timeout_s: float) -> dict[str, Outcome]:
-    """Run each available tool on ``case`` in turn, then measure its output."""
-    outcomes = {}
+    """Run each available tool on ``case`` in turn, then measure its output; automaster at
+    Matchering's operating point last, from Matchering's figures."""
+    outcomes: dict[str, Outcome] = {}
     for name in TOOL_NAMES:
         command = tools[name]
-        if command is None:
+        stem = work / f"out_{case.mix_path.stem}_{FILE_NAMES[name]}"
+        out = stem.with_suffix(".wav")
+        argv = None
+        if command is not None:
+            argv = command(case, out, outcomes["matchering"]) if name == EQUAL_POINT else command(case, out)
+        if argv is None:
             outcomes[name] = Outcome("n/a")
             continue
-        stem = work / f"out_{case.mix_path.stem}_{name}"
-        out = stem.with_suffix(".wav")
         out.unlink(missing_ok=True)
-        measured = run_measured(command(case, out), stem, timeout_s)
+        measured = run_measured(argv, stem, timeout_s)
         if measured.exit_code != 0 or not out.exists():
             reason = f"exit {measured.exit_code}: {measured.stderr_tail}" if measured.exit_code else "no output file"
             outcomes[name] = Outcome("failed", measured.wall_s, error=reason)
@@ -119,13 +142,13 @@ def cell(value: object, spec: str, width: int) -> str:
     return f"{text:>{width}}"
 
 
-def tool_cells(outcome: Outcome, columns: Sequence[tuple[str, str, str]], width: int) -> str:
+def tool_cells(outcome: Outcome, columns: Sequence[tuple[str, str, str]], width: int, ceiling: float) -> str:
     if outcome.status != "ok":
         label = "FAILED" if outcome.status == "failed" else outcome.status
         return f"{label:>{width}}" + " " * ((width + 1) * len(columns))
     figures = outcome.figures
     cells = [cell(figures.get(key), spec, width) for key, _, spec in columns]
-    over = "!" if finite(figures.get("true_peak_dbtp")) and figures["true_peak_dbtp"] > CEILING_DBTP else " "
+    over = "!" if finite(figures.get("true_peak_dbtp")) and figures["true_peak_dbtp"] > ceiling else " "
     return " ".join(cells) + over + cell(outcome.wall_s, ".1f", width - 1)
 
 
@@ -139,7 +162,8 @@ def print_group(group: str, runs: Sequence[Run]) -> None:
     print(f"{'case':{NAME_WIDTH}}{'target':>8} | " + " | ".join(heads for _ in TOOL_NAMES))
     for case, outcomes in runs:
         target = cell(case.target_lufs, ".2f", 8)
-        row = " | ".join(tool_cells(outcomes[name], columns, width) for name in TOOL_NAMES)
+        row = " | ".join(tool_cells(outcomes[name], columns, width, math.inf if name == EQUAL_POINT else CEILING_DBTP)
+                         for name in TOOL_NAMES)
         print(f"{case.name[:NAME_WIDTH]:{NAME_WIDTH}}{target} | {row}")
     asked = [t.label for t in TARGETS if t.group == group]
     if asked:
@@ -162,7 +186,7 @@ class Verdict:
 
 def judge(target: Target, runs: Sequence[Run], tool: str) -> Verdict:
     """The worst case's figure against ``target`` for ``tool``."""
-    if target.relative and tool != "automaster":
+    if target.relative and tool == "matchering":
         return Verdict(None, None, "reference")
     chosen = [(c, o) for c, o in runs if (not target.group or c.group == target.group) and target.applies(c)]
     pairs = []
@@ -177,6 +201,8 @@ def judge(target: Target, runs: Sequence[Run], tool: str) -> Verdict:
     if not pairs:
         return Verdict(None, None, "not run")
     if target.key == "true_peak_dbtp":
+        if tool == EQUAL_POINT:
+            return Verdict(max(a for a, _ in pairs), None, "Matchering's own peak")
         above = sum(a > CEILING_DBTP for a, _ in pairs)
         return Verdict(max(a for a, _ in pairs), above == 0, f"{above}/{len(pairs)} above")
     results = [target.met(a, m) for a, m in pairs]
@@ -266,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tools: Tools = {
         "automaster": functools.partial(automaster_argv, prefix) if shutil.which(prefix[0]) else None,
         "matchering": matchering_case_argv if has_matchering else None,
+        EQUAL_POINT: functools.partial(equal_point_argv, prefix) if has_matchering and shutil.which(prefix[0]) else None,
     }
     temp_work = args.work is None
     work = Path(tempfile.mkdtemp(prefix="bench_quality_")) if temp_work else args.work
@@ -286,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           + f"   quick: {'yes' if args.quick else 'no'}   ceiling: {CEILING_DBTP:g} dBTP (automaster's; "
           "Matchering limits at its own, about 0 dBFS)\n"
           "Figures in dB unless named; TP: true peak, 16x ideal reconstruction, dBTP ('!': above the ceiling); "
-          "time: the tool's wall time, s")
+          "time: the tool's wall time, s\n"
+          f"{EQUAL_POINT}: automaster asked for the loudness Matchering's output measured, with its true peak "
+          "as the ceiling (at most 0 dBTP): the two engines doing the same job")
     for group in GROUPS:
         chosen = [(c, o) for c, o in runs if c.group == group]
         if chosen:

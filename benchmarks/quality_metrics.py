@@ -46,6 +46,7 @@ RECOVERY_DB = 0.5
 BASS_BAND_HZ = (20.0, 150.0)
 GAIN_FRAME_S = 0.05
 TRANSFER_NPERSEG = 16384
+TRANSFER_ROUNDS = 2  # estimates of the filter after the first, each with the slow gain taken out
 GAIN_FRAMES_WITHIN_DB = 30.0  # frames quieter than the loudest by more are not gain-fitted
 TINY = 1e-30
 
@@ -436,11 +437,14 @@ class BassResidual:
     gain_swing_db: float
 
 
-def static_transfer(mix: np.ndarray, output: np.ndarray) -> np.ndarray:
+def static_transfer(mix: np.ndarray, output: np.ndarray, gain: np.ndarray | None = None) -> np.ndarray:
     """The best static linear filter from ``mix`` to ``output`` applied to ``mix``, per
     channel: H = S_xy / S_xx (Welch, 16384-point Hann segments), as a linear-phase FIR of
-    16384 taps (Hann window), its delay compensated."""
+    16384 taps (Hann window), its delay compensated. With ``gain`` (per sample), H is
+    estimated from ``output / gain``: the filter of the output with that gain taken out."""
     x, y = _two_d(mix), _two_d(output)
+    if gain is not None:
+        y = y / np.maximum(gain, TINY)[:, None]
     n = TRANSFER_NPERSEG
     shaped = np.empty_like(x)
     for c in range(x.shape[1]):
@@ -448,6 +452,23 @@ def static_transfer(mix: np.ndarray, output: np.ndarray) -> np.ndarray:
         _, s_xx = signal.welch(x[:, c], nperseg=n, window="hann", detrend=False)
         h = np.fft.fftshift(np.fft.irfft(s_xy / np.maximum(s_xx, TINY), n)) * signal.windows.hann(n, sym=False)
         shaped[:, c] = signal.oaconvolve(x[:, c], h)[n // 2 : n // 2 + x.shape[0]]
+    return shaped
+
+
+def gain_free_transfer(mix: np.ndarray, output: np.ndarray, sample_rate: int) -> np.ndarray:
+    """:func:`static_transfer` of ``mix`` to ``output`` once the output's slow gain is
+    taken out, applied to ``mix``.
+
+    A limiter's gain follows the music: it is lowest where the music is loudest, so the
+    plain cross-spectral estimate mixes the gain into the filter (on a tone burst turned down
+    8-15 dB as it plays, the residual read 7-12 dB high). The filter and the slow gain are
+    therefore estimated in turn, TRANSFER_ROUNDS times: the gain of the filtered mix to the
+    output, then the filter of the output with that gain divided out.
+    """
+    shaped = static_transfer(mix, output)
+    for _ in range(TRANSFER_ROUNDS):
+        gain, _ = slow_gain(shaped, _two_d(output), sample_rate)
+        shaped = static_transfer(mix, output, np.abs(gain))
     return shaped
 
 
@@ -470,13 +491,13 @@ def slow_gain(source: np.ndarray, target: np.ndarray, sample_rate: int) -> tuple
 def bass_residual(mix: np.ndarray, output: np.ndarray, sample_rate: int) -> BassResidual:
     """Residual in 20-150 Hz and gain swing of ``output`` (aligned with ``mix``, same length).
 
-    The mix is passed through :func:`static_transfer` (which takes out any EQ), then both are
+    The mix is passed through :func:`gain_free_transfer` (which takes out any EQ), then both are
     band-passed to 20-150 Hz (4th-order Butterworth, forward and backward); the slow gain
     (:func:`slow_gain`) of the band-passed mix to the band-passed output is applied and the
     residual is the band-passed output minus that.
     """
     x, y = _two_d(mix), _two_d(output)
-    shaped = static_transfer(x, y)
+    shaped = gain_free_transfer(x, y, sample_rate)
     sos = signal.butter(4, BASS_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos")
     shaped_band = signal.sosfiltfilt(sos, shaped, axis=0)
     output_band = signal.sosfiltfilt(sos, y, axis=0)

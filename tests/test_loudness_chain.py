@@ -253,6 +253,36 @@ def test_the_distortion_estimate_counts_a_gain_that_moves_within_50_ms():
     assert distortion_db(ripple, power, tick_rate) == pytest.approx(expected, abs=0.5)
 
 
+@pytest.mark.parametrize("attack_s", [0.002, 0.02, 0.06])
+def test_the_distortion_estimate_reads_what_the_gain_leaves_against_the_benchmarks_slow_gain(attack_s):
+    # Dips of 8 dB every 0.5 s, ramped down over attack_s, held 30 ms, released over 200 ms,
+    # applied per sample to noise; the residual is measured at the sample rate against the
+    # least-squares gain of every 50 ms frame, linear between the frames' centres. Where the
+    # frames fall on the dips moves that reading by +-1.5 dB: it is averaged (in energy) over
+    # ten frame offsets. A moving average as the slow gain read up to 7 dB low.
+    tick = 30
+    tick_rate = RATE / tick
+    ticks = round(4.0 * tick_rate)
+    t = np.arange(ticks) / tick_rate % 0.5
+    down, hold, up = attack_s, 0.03, 0.2
+    depth = np.interp(t, [0.0, 0.1, 0.1 + down, 0.1 + down + hold, 0.1 + down + hold + up, 0.5], [0, 0, 8, 8, 0, 0])
+    gain_db = -depth
+    x = np.random.default_rng(3).standard_normal(ticks * tick)
+    y = np.interp(np.arange(ticks * tick), np.arange(ticks) * tick, 10 ** (gain_db / 20)) * x
+    frame = round(0.05 * RATE)
+    readings = []
+    for offset in range(0, frame, frame // 10):
+        xx, yy = x[offset:], y[offset:]
+        frames = yy.shape[0] // frame
+        xs, ys = xx[: frames * frame].reshape(frames, frame), yy[: frames * frame].reshape(frames, frame)
+        fitted = np.sum(xs * ys, axis=1) / np.sum(xs * xs, axis=1)
+        slow = np.interp(np.arange(yy.shape[0]), (np.arange(frames) + 0.5) * frame, fitted)
+        readings.append(np.sum((yy - slow * xx) ** 2) / np.sum(yy**2))
+    measured = 10 * np.log10(np.mean(readings))
+    power = (x.reshape(ticks, tick) ** 2).mean(axis=1)
+    assert distortion_db(gain_db, power, tick_rate) == pytest.approx(measured, abs=1.2)
+
+
 @pytest.mark.parametrize("target_lufs", [-12.0, -10.0])
 def test_a_hot_master_holds_the_ceiling_at_its_first_take(target_lufs):
     # The clipper takes every transient the limiter lets by over the limiter's own ceiling
