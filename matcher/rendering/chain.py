@@ -33,6 +33,7 @@ TRANSIENT_WINDOW_S = 0.05
 TRANSIENT_LENGTH_S = 0.004
 """Longest run of ticks the clipper may take in one go: longer overloads are the limiter's."""
 SLOW_GAIN_S = 0.05
+SLOW_GAIN_CHUNK_TICKS = 1 << 18
 # The budget, DISTORTION_BUDGET_DB (fitting.settings): the most a plan may add.
 # In dB of residual energy against the output's (see
 # :func:`distortion_db`), on the benchmark's measure: against a gain that may change every
@@ -97,11 +98,21 @@ def _slow_gain(gain: np.ndarray, power: np.ndarray, frame_ticks: int) -> np.ndar
         return np.full(n, float(np.sum(power * gain)) / weight if weight > 0 else 1.0)
     whole = frames * frame_ticks
     weight = power[:whole].reshape(frames, frame_ticks).sum(axis=1)
-    weighted = (power[:whole] * gain[:whole]).reshape(frames, frame_ticks).sum(axis=1)
+    # The frames' weighted sums and the interpolation a piece at a time (each frame's sum and
+    # each tick's value are their own): an hour's ticks are 5 M.
+    weighted = np.empty(frames)
+    step = max(SLOW_GAIN_CHUNK_TICKS // frame_ticks, 1)
+    for first in range(0, frames, step):
+        ticks = slice(first * frame_ticks, min(first + step, frames) * frame_ticks)
+        weighted[first : first + step] = (power[ticks] * gain[ticks]).reshape(-1, frame_ticks).sum(axis=1)
     plain = gain[:whole].reshape(frames, frame_ticks).mean(axis=1)
     means = np.where(weight > 0, weighted / np.where(weight > 0, weight, 1.0), plain)
     centres = (np.arange(frames) + 0.5) * frame_ticks
-    return np.interp(np.arange(n, dtype=np.float64), centres, means)
+    slow = np.empty(n)
+    for start in range(0, n, SLOW_GAIN_CHUNK_TICKS):
+        stop = min(start + SLOW_GAIN_CHUNK_TICKS, n)
+        slow[start:stop] = np.interp(np.arange(start, stop, dtype=np.float64), centres, means)
+    return slow
 
 
 def _runs_at_most(mask: np.ndarray, longest: int) -> np.ndarray:
