@@ -509,8 +509,11 @@ class Renderer:
         if refined is not None:
             # Solved once more on the 16x readings, with the guard the plan holds: they move
             # the limiter's work by hundredths of a dB, not the quiet passages' levels. The
-            # first plan and the 4x peaks (arrays as long as the file) are let go first.
+            # first plan and the 4x peaks (arrays as long as the file) are let go first, and
+            # for a long file what they and the second pass over it freed is handed back.
             del plan, peak_db
+            if cache is None:
+                release_freed_memory()
             plan = self._solve(refined, power, ticks_per_subblock, target, rides[-1], mean_square)
         plan = replace(plan, ride=ride)
         predicted = None
@@ -791,6 +794,10 @@ class Renderer:
         :meth:`plan` of a renderer of the same settings on the same source, saves pass 1.
         """
         plan = self.plan(source) if plan is None else plan
+        if self._eq_cache is None:
+            # A take streams the file again: what the solve freed (its arrays, as long as the
+            # file, were let go in the heaps the streaming passes left) goes back first.
+            release_freed_memory()
         takes = 1
         try:
             while True:
