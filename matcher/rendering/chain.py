@@ -161,6 +161,7 @@ def distortion_db(
     post_limiter_peak_db: np.ndarray | None = None,
     clipping: np.ndarray | None = None,
     ceiling_dbtp: float = 0.0,
+    overwrite: bool = False,
 ) -> float:
     """Estimated residual of a plan against a slowly varying gain (dB re the output).
 
@@ -174,6 +175,8 @@ def distortion_db(
     post_limiter_peak_db, clipping : np.ndarray, optional
         The ticks' peaks after the limiter, and where the clipper works.
     ceiling_dbtp : float
+    overwrite : bool
+        Work in ``gain_db``'s own memory when it is float64 (its values are lost).
 
     Notes
     -----
@@ -186,7 +189,8 @@ def distortion_db(
     """
     # In place: an hour's ticks (5 M) hold three arrays at a time, not six.
     power = np.asarray(power, dtype=np.float64)
-    gain = np.asarray(gain_db, dtype=np.float64) / 20.0
+    gain = np.asarray(gain_db, dtype=np.float64)
+    gain = np.divide(gain, 20.0, out=gain if overwrite else None)
     np.power(10.0, gain, out=gain)
     slow = _slow_gain(gain, power, max(int(round(SLOW_GAIN_S * tick_rate_hz)), 1))
     weighted = power * slow

@@ -686,7 +686,9 @@ class Renderer:
         tick_rate = self.sample_rate_hz / self.tick_samples
         squares = solving.squares if solving.squares is not None else solving.power
         # The ride is in the solver's peaks and squares already: price the limiter's part.
-        distortion = distortion_db(np.subtract(makeup, reduction), squares, tick_rate, post_limiter, clipping, ceiling)
+        distortion = distortion_db(
+            np.subtract(makeup, reduction), squares, tick_rate, post_limiter, clipping, ceiling, overwrite=True
+        )
         del post_limiter
         if ride_db is None:
             gain = np.subtract(makeup, reduction)
