@@ -33,7 +33,7 @@ TRANSIENT_WINDOW_S = 0.05
 TRANSIENT_LENGTH_S = 0.004
 """Longest run of ticks the clipper may take in one go: longer overloads are the limiter's."""
 SLOW_GAIN_S = 0.05
-SLOW_GAIN_CHUNK_TICKS = 1 << 18
+SLOW_GAIN_CHUNK_TICKS = 1 << 20
 # The budget, DISTORTION_BUDGET_DB (fitting.settings): the most a plan may add.
 # In dB of residual energy against the output's (see
 # :func:`distortion_db`), on the benchmark's measure: against a gain that may change every
@@ -108,6 +108,8 @@ def _slow_gain(gain: np.ndarray, power: np.ndarray, frame_ticks: int) -> np.ndar
     plain = gain[:whole].reshape(frames, frame_ticks).mean(axis=1)
     means = np.where(weight > 0, weighted / np.where(weight > 0, weight, 1.0), plain)
     centres = (np.arange(frames) + 0.5) * frame_ticks
+    if n <= SLOW_GAIN_CHUNK_TICKS:  # in one go: no copy of the pieces
+        return np.interp(np.arange(n, dtype=np.float64), centres, means)
     slow = np.empty(n)
     for start in range(0, n, SLOW_GAIN_CHUNK_TICKS):
         stop = min(start + SLOW_GAIN_CHUNK_TICKS, n)
