@@ -25,7 +25,15 @@ from pathlib import Path
 
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
-from matcher.notes import Note, cut_short_notes, expanding_note, mastered_notes, out_of_reach_note, planned_notes
+from matcher.notes import (
+    Note,
+    cut_short_notes,
+    expanding_note,
+    held_back_note,
+    mastered_notes,
+    out_of_reach_note,
+    planned_notes,
+)
 from matcher.options import PYTHON_NAMES, OptionNames, fit_config, parse_references, reference_target
 from matcher.rendering.renderer import GainPlan, RenderReport
 
@@ -375,6 +383,7 @@ def render_file(
     output_format(output, settings.output.bit_depth)
     report = render_settings_file(mix, settings, output, force, progress)
     notes = cut_short_notes([mix]) + expanding_note(mix, settings, report.leveler_ratio)
+    notes += held_back_note(mix, settings, report.leveler_held_back, report.output_loudness_range_lu)
     if not report.target_reached and settings.loudness.target_lufs is not None:
         notes.append(out_of_reach_note(mix, settings, report.output_lufs, unclean_lufs=report.unclean_lufs,
                                        unclean_distortion_db=report.unclean_distortion_db))

@@ -15,6 +15,7 @@ import numpy as np
 
 from matcher.analysis.analyzer import Analyzer
 from matcher.analysis.condition import only_dc
+from matcher.analysis.loudness import SubBlockEnergies
 from matcher.analysis.result import Analysis
 from matcher.concurrency import engine_call
 from matcher.errors import InvalidAudioError
@@ -45,12 +46,23 @@ def analyze_source(
     loudness_maxima: bool = False,
 ) -> Analysis:
     """Analyse every block of a source; raise :class:`Cancelled` once ``stop`` is set."""
+    return _fed(source, true_peak, stop, condition, loudness_maxima).finish()
+
+
+def _fed(
+    source: AudioSource,
+    true_peak: bool = True,
+    stop: threading.Event | None = None,
+    condition: bool = True,
+    loudness_maxima: bool = False,
+) -> Analyzer:
+    """An analyzer fed every block of a source, not yet finished (see :func:`analyze_source`)."""
     analyzer = Analyzer(source.info.sample_rate_hz, source.info.channels, true_peak, condition, loudness_maxima)
     for block in source():
         if stop is not None and stop.is_set():
             raise Cancelled(str(source.info.path))
         analyzer.process(block)
-    return analyzer.finish()
+    return analyzer
 
 
 def analyze_file(
@@ -93,6 +105,9 @@ class Fitted:
     """The analyses the settings were fitted to, in the order given (or chosen)."""
     weights: tuple[float, ...] | None = None
     """Their blend weights (None: equal)."""
+    input_energies: SubBlockEnergies | None = None
+    """The mix's K-weighted 100 ms sub-block energies from its analysis, which pass 1 of
+    the render takes instead of measuring them again (see :meth:`Renderer.plan`)."""
 
 
 @dataclass(frozen=True)
@@ -145,29 +160,33 @@ def fit_files(
     # When one job fails (or Ctrl-C arrives) the others stop at their next block.
     stop = threading.Event()
 
-    def analyse(info: AudioInfo, keep: bool) -> tuple[AudioSource, Analysis]:
+    def analyse(info: AudioInfo, keep: bool) -> tuple[AudioSource, Analysis, SubBlockEnergies]:
         source = AudioSource(info, on_block, cache=keep)
-        analysis = analyze_source(source, true_peak=true_peaks, stop=stop, condition=keep)
+        analyzer = _fed(source, true_peak=true_peaks, stop=stop, condition=keep)
+        analysis = analyzer.finish()
         require_audible(info, analysis)
-        return source, analysis
+        return source, analysis, analyzer.loudness_energies()
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="automaster-analysis") as pool:
         jobs = [pool.submit(analyse, mix_info, True)] + [pool.submit(analyse, i, False) for i in ref_infos]
         try:
-            (mix_source, mix_analysis), *analysed = [job.result() for job in jobs]
+            (mix_source, mix_analysis, mix_energies), *analysed = [job.result() for job in jobs]
         except BaseException:
             stop.set()
             for job in jobs:
                 job.cancel()
             raise
-    files = iter(analysis for _, analysis in analysed)
+    files = iter(analysis for _, analysis, _ in analysed)
     targets = [next(files) if isinstance(r, Path) else r for r in references]
     choice = None
     if not targets and choose is not None:
         choice = choose(mix_analysis)
         targets, weights = list(choice.analyses), list(choice.weights)
     settings = fit(mix_analysis, targets, config, weights)
-    return Fitted(mix_source, mix_analysis, settings, choice, tuple(targets), None if weights is None else tuple(weights))
+    return Fitted(
+        mix_source, mix_analysis, settings, choice, tuple(targets), None if weights is None else tuple(weights),
+        mix_energies,
+    )
 
 
 @engine_call
@@ -186,7 +205,7 @@ def master_file(
     (``true_peaks``: see :func:`fit_files`)."""
     check_output_path(output_path, [mix_path, *(r for r in references if isinstance(r, Path))], force)
     fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks)
-    report = render_file(fitted.source, fitted.settings, output_path)
+    report = render_file(fitted.source, fitted.settings, output_path, fitted.input_energies)
     return Mastered(fitted.analysis, fitted.settings, report, fitted.choice, fitted.references, fitted.weights)
 
 
@@ -206,7 +225,8 @@ def suggest_file(
     """
     fitted = fit_files(mix_path, references, config, on_block, weights, choose)
     source = fitted.source
-    plan = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels).plan(lambda: source(report=False))
+    renderer = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels)
+    plan = renderer.plan(lambda: source(report=False), input_energies=fitted.input_energies)
     return Suggested(fitted.analysis, fitted.settings, plan, fitted.choice, fitted.references, fitted.weights)
 
 
@@ -219,8 +239,11 @@ def render_settings_file(
 
 
 @engine_call
-def render_file(source: AudioSource, settings: Settings, output_path: Path) -> RenderReport:
-    """Render ``settings`` onto ``source`` and write the result atomically.
+def render_file(
+    source: AudioSource, settings: Settings, output_path: Path, input_energies: SubBlockEnergies | None = None
+) -> RenderReport:
+    """Render ``settings`` onto ``source`` and write the result atomically (``input_energies``:
+    the source's sub-block energies from its analysis, see :class:`Fitted`).
 
     Progress (``source.on_block``) counts the mix as pass 1 reads it, then the first take's
     blocks as they are written: a take may run from the renderer's own copy of the
@@ -253,7 +276,7 @@ def render_file(source: AudioSource, settings: Settings, output_path: Path) -> R
         reads += 1
         return source(report=reads == 1)
 
-    return renderer.render(read, open_take)
+    return renderer.render(read, open_take, input_energies=input_energies)
 
 
 def page_references(reference_paths: Sequence[Path | Analysis], fitted_references: Sequence[Analysis], choice: Choice | None):
@@ -285,7 +308,7 @@ def preview_file(
     fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks=True)
     source = fitted.source
     renderer = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels)
-    plan = renderer.plan(lambda: source(report=False), short_term=True)
+    plan = renderer.plan(lambda: source(report=False), short_term=True, input_energies=fitted.input_energies)
     suggested = Suggested(fitted.analysis, fitted.settings, plan, fitted.choice, fitted.references, fitted.weights)
     note = fitted.choice.how if fitted.choice is not None else "given with --ref"
     data = preview_from_plan(

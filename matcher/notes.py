@@ -1,7 +1,7 @@
 """What a person should be told about a master besides its figures: the references chosen,
 inputs cut short, the mix's problems and the fixes applied to them, a mix that already
-matches, widenings held back to keep the mix mono-compatible, a leveler that expands, and a
-loudness target out of reach. The command line prints these notes, a batch
+matches, widenings held back to keep the mix mono-compatible, a leveler that expands or that
+holds back for the distortion budget, and a loudness target out of reach. The command line prints these notes, a batch
 keeps them in its manifest, the Python API returns them."""
 
 from __future__ import annotations
@@ -132,6 +132,20 @@ def expanding_note(mix: Path, settings: Settings, leveler_ratio: float | None) -
     )]
 
 
+def held_back_note(mix: Path, settings: Settings, held_back: bool, range_lu: float | None) -> list[Note]:
+    """The leveler not making up for the limiter's narrowing of the loudness range, because
+    the make-up would have taken the master past the distortion budget (nothing otherwise)."""
+    if not held_back:
+        return []
+    reached = "" if range_lu is None else f" to {range_lu:.1f} LU"
+    return [Note(
+        NOTE, str(mix),
+        f"the limiter narrows the loudness range{reached} (the references' {settings.dynamics.target_lra_lu:.1f} LU): "
+        "the leveler does not make up for it, since lifting the loud passages into the limiter would take the "
+        "master past the distortion budget",
+    )]
+
+
 def outcome_notes(
     mix: Path,
     references: Sequence[Path],
@@ -144,13 +158,17 @@ def outcome_notes(
     unclean_lufs: float | None = None,
     unclean_distortion_db: float | None = None,
     leveler_ratio: float | None = None,
+    leveler_held_back: bool = False,
+    range_lu: float | None = None,
 ) -> list[Note]:
     """Everything to tell after a mix was fitted (and rendered): the references chosen,
     inputs cut short, the mix's problems and fixes, widenings held back, a leveler that
-    expands (its ratio, as rendered or planned), and a loudness target out of reach."""
+    expands (its ratio, as rendered or planned) or that holds back for the distortion budget
+    (with the master's loudness range), and a loudness target out of reach."""
     notes = choice_note(choice) + cut_short_notes([mix, *references]) + mix_notes(mix, analysis, settings)
     notes += width_notes(mix, settings)
     notes += expanding_note(mix, settings, leveler_ratio)
+    notes += held_back_note(mix, settings, leveler_held_back, range_lu)
     if not target_reached and output_lufs is not None and settings.loudness.target_lufs is not None:
         notes.append(out_of_reach_note(mix, settings, output_lufs, master, unclean_lufs, unclean_distortion_db))
     return notes
@@ -163,7 +181,7 @@ def planned_notes(mix: Path, references: Sequence[Path], suggested) -> list[Note
     return outcome_notes(
         mix, references, suggested.analysis, suggested.settings, suggested.choice, plan.target_reached,
         plan.predicted_lufs, "the master would be", plan.unclean_lufs, plan.unclean_distortion_db,
-        leveler_ratio=plan.leveler_ratio,
+        leveler_ratio=plan.leveler_ratio, leveler_held_back=plan.leveler_held_back, range_lu=plan.predicted_lra_lu,
     )
 
 
@@ -173,7 +191,8 @@ def mastered_notes(mix: Path, references: Sequence[Path], mastered) -> list[Note
     return outcome_notes(
         mix, references, mastered.analysis, mastered.settings, mastered.choice, report.target_reached,
         report.output_lufs, unclean_lufs=report.unclean_lufs, unclean_distortion_db=report.unclean_distortion_db,
-        leveler_ratio=report.leveler_ratio,
+        leveler_ratio=report.leveler_ratio, leveler_held_back=report.leveler_held_back,
+        range_lu=report.output_loudness_range_lu,
     )
 
 

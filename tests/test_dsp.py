@@ -366,3 +366,56 @@ def test_resampling_to_cd_keeps_the_band_and_rejects_what_the_cd_cannot_hold():
     top = spectrum[freqs > 21800].mean()
     assert 10 * np.log10(top / band) < -60
     assert abs(10 * np.log10(spectrum[(freqs > 19500) & (freqs < 20000)].mean() / band)) < 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fft_is_scipy_fft_bit_for_bit(dtype):
+    # matcher.dsp.fft calls scipy's pocketfft module without importing scipy.fft: every
+    # transform the engine makes (strided frames, zero-padded and cut impulse responses,
+    # real spectra inverted) must come out exactly as scipy.fft's.
+    import scipy.fft
+
+    from matcher.dsp import fft
+
+    rng = np.random.default_rng(3)
+    signal = rng.standard_normal((2, 40000)).astype(dtype)
+    frames = np.lib.stride_tricks.sliding_window_view(signal, 4096, axis=1)[:, ::1500]
+    impulse = rng.standard_normal(3001).astype(dtype)
+    cases = [
+        (fft.rfft(frames, axis=-1), scipy.fft.rfft(frames, axis=-1, workers=1)),
+        (fft.rfft(impulse, n=8192), scipy.fft.rfft(impulse, n=8192, workers=1)),
+        (fft.rfft(impulse, n=2048), scipy.fft.rfft(impulse, n=2048, workers=1)),
+        (fft.rfft(signal.T, axis=0), scipy.fft.rfft(signal.T, axis=0, workers=1)),
+    ]
+    spectrum = scipy.fft.rfft(frames, axis=-1, workers=1)
+    magnitude = np.abs(spectrum[0, 0]).astype(np.float64)
+    cases += [
+        (fft.irfft(spectrum, n=4096, axis=-1), scipy.fft.irfft(spectrum, n=4096, axis=-1, workers=1)),
+        (fft.irfft(spectrum, axis=-1), scipy.fft.irfft(spectrum, axis=-1, workers=1)),
+        (fft.irfft(magnitude, n=6000), scipy.fft.irfft(magnitude, n=6000, workers=1)),
+        (fft.irfft(magnitude, n=1000), scipy.fft.irfft(magnitude, n=1000, workers=1)),
+    ]
+    for ours, theirs in cases:
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        assert np.array_equal(ours, theirs)
+
+
+def test_fft_does_not_import_scipy_fft():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from matcher.dsp import fft; fft.irfft(fft.rfft(np.ones(64)));"
+        "print(fft._pocketfft() is not None, 'scipy.fft' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "False"]
+
+
+@pytest.mark.parametrize("taps, edges", [(101, (0.0, 0.3, 0.4, 1.0)), (385, (0.0, 0.96 / 4, 1.04 / 4, 1.0))])
+def test_least_squares_fir_equals_scipy_firls(taps, edges):
+    from matcher.dsp.filters import least_squares_fir
+
+    ours = least_squares_fir(taps, edges, (4.0, 0.0), (20.0, 1.0))
+    theirs = scipy.signal.firls(taps, edges, (4.0, 4.0, 0.0, 0.0), weight=(20.0, 1.0), fs=2.0)
+    np.testing.assert_allclose(ours, theirs, atol=1e-9)

@@ -298,3 +298,40 @@ def test_a_hot_master_holds_the_ceiling_at_its_first_take(target_lufs):
     assert report.takes == 1
     assert true_peak_ideal_dbtp(y) <= -1.0
     assert report.target_reached and abs(report.output_lufs - target_lufs) < 0.1
+
+
+def _clip_densely(x: np.ndarray, tick: int, active: np.ndarray, ceiling_dbtp: float = -1.0) -> np.ndarray:
+    """The clipper's arithmetic over the whole signal at once, with a correction as long as it."""
+    from matcher.dsp.clipper import FACTOR, soft_clip
+
+    clipper = TransientClipper(ceiling_dbtp, tick, active)
+    half = clipper._half
+    padded = np.concatenate([np.zeros((half, x.shape[1]), np.float32), x, np.zeros((tick + 2 * half, x.shape[1]), np.float32)])
+    correction = np.zeros_like(padded)
+    ticks = (padded.shape[0] - 2 * half) // tick
+    for k in np.flatnonzero(active[:ticks]):
+        span = slice(k * tick, k * tick + tick + 2 * half)
+        for iteration in range(clipper.iterations):
+            u = (padded[span] + correction[span]).T @ clipper._matrix
+            limit = clipper.knee if iteration == 0 else clipper.ceiling
+            if float(np.abs(u).max()) <= limit:
+                break
+            target = soft_clip(u, clipper.ceiling, clipper.knee) if iteration == 0 else np.clip(u, -clipper.aim, clipper.aim)
+            correction[span] += ((target - u) @ clipper._matrix.T).T / FACTOR
+    return (padded + correction)[half : half + x.shape[0]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_streamed_clipper_is_the_dense_arithmetic_to_the_bit(seed):
+    # The clipper keeps corrections only around the ticks it clips; what it delivers must be
+    # input plus correction as if both were whole arrays (x + 0.0 where nothing was taken,
+    # which turns -0.0 into +0.0), whatever the blocks.
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((20000, 2)) * 0.4).astype(np.float32)
+    x[rng.random(x.shape) < 0.02] *= 4.0
+    x[rng.random(x.shape) < 0.01] = -0.0
+    active = rng.random(-(-x.shape[0] // 30)) < [0.02, 0.2, 0.6, 1.0][seed]
+    expected = _clip_densely(x, 30, active)
+    for blocks in ([65536], [777, 3000], [95, 31, 4000]):
+        y = _clip(x, blocks, active)
+        assert y.shape == x.shape and np.array_equal(y.view(np.uint32), expected.view(np.uint32))

@@ -8,7 +8,15 @@ import pyloudnorm
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from signals import drum_loop, pink_noise, sine, true_peak_ideal_dbtp, true_peak_reference_dbtp, white_noise
+from signals import (
+    drum_loop,
+    pink_noise,
+    sine,
+    stepped_gain,
+    true_peak_ideal_dbtp,
+    true_peak_reference_dbtp,
+    white_noise,
+)
 
 from matcher import (
     BandCompressor,
@@ -89,6 +97,28 @@ def test_a_target_beyond_the_distortion_budget_stops_at_the_loudest_clean_master
     forced = render(x, 44100, make_settings(-2.0, force=True))
     assert our_lufs(forced, 44100) > report.output_lufs + 1.0  # forcing buys loudness, with distortion
     assert true_peak_ideal_dbtp(forced) <= -1.0
+
+
+def test_the_leveler_does_not_lift_loud_passages_into_a_limiter_over_budget():
+    # Verses 6 dB under the choruses, the references' range the mix's own: at -8.5 LUFS the
+    # leveler makes up for the limiter's narrowing of the range (it expands); at -8 that
+    # make-up would lift the choruses into a limiter past the distortion budget and stop the
+    # master short, so the plan goes without it and reaches the target within the budget.
+    rate = 44100
+    x = drum_loop(24.0, rate, seed=2) * stepped_gain(24 * rate, [0.0, -6.0], 4.0, rate) * 0.3
+    dynamics = DynamicsSettings(target_lra_lu=analyze(x, rate).loudness_range_lu)
+    budget = LoudnessSettings(None).max_distortion_db
+    made_up = Renderer(make_settings(-8.5, dynamics=dynamics), rate, 2).plan(lambda: [x])
+    assert made_up.target_reached and not made_up.leveler_held_back and made_up.leveler_ratio < 0.7
+    plan = Renderer(make_settings(-8.0, dynamics=dynamics), rate, 2).plan(lambda: [x])
+    assert plan.leveler_held_back and plan.leveler_ratio == pytest.approx(1.0, abs=0.01)
+    assert plan.target_reached and plan.distortion_db <= budget + 0.05
+    blocks = []
+    report = render_stream(lambda: [x], rate, 2, make_settings(-8.0, dynamics=dynamics), lambda: collect_into(blocks))
+    y = np.concatenate(blocks)
+    assert report.leveler_held_back and report.target_reached
+    assert our_lufs(y, rate) == pytest.approx(-8.0, abs=0.05)
+    assert true_peak_ideal_dbtp(y) <= -1.0
 
 
 SIGNALS = {
@@ -435,3 +465,29 @@ def test_a_long_files_compact_search_gives_the_same_solution(monkeypatch, target
         normal.limiter_index, normal.gain_db, normal.predicted_lufs)
     assert compact.reduction_db.dtype == np.float64
     np.testing.assert_array_equal(compact.reduction_db, normal.reduction_db)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000, 11025])
+def test_the_analysis_energies_give_the_plan_the_guard_would_measure(rate):
+    # The quiet-passage guard takes the mix's K-weighted sub-block energies from its
+    # analysis (match analyses the mix first) instead of measuring them again in pass 1: the
+    # same filter and sums, so the same plan to the bit. At 11025 Hz the analysis's 100 ms
+    # sub-blocks alternate 1102 and 1103 samples, the renderer's are 1102: it measures.
+    from matcher.analysis.analyzer import Analyzer
+    from matcher.rendering.renderer import _InputEnergy
+
+    music = drum_loop(6.0, rate, seed=9) * 0.5
+    x = np.concatenate([music, music[: rate * 2] * 0.003, music]).astype(np.float32)  # a hushed break
+    dynamics = DynamicsSettings(target_lra_lu=3.0, bands=(BandCompressor(-30.0, 2.0, makeup_db=6.0),) * 4)
+    s = make_settings(-9.0, mid=np.linspace(4, -2, len(band_centers_hz())), dynamics=dynamics, fixes=FixSettings())
+    analyzer = Analyzer(rate, 2, true_peak=False)
+    analyzer.process(x)
+    analyzer.finish()
+    energies = analyzer.loudness_energies()
+    renderer = Renderer(s, rate, 2)
+    subblock = int(rate // 10) if rate % 10 == 0 else 1102
+    assert (_InputEnergy.given(energies, subblock) is None) == (rate % 10 != 0)
+    measured = renderer.plan(lambda: [x])
+    given_plan = Renderer(s, rate, 2).plan(lambda: [x], input_energies=energies)
+    assert np.array_equal(given_plan.gain_db, measured.gain_db)
+    assert given_plan.makeup_gain_db == measured.makeup_gain_db

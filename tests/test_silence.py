@@ -101,6 +101,25 @@ def test_a_leveler_that_expands_says_so(expanding_job):
     assert -4.0 - 1e-6 <= mastered.report.leveler_min_gain_db and mastered.report.leveler_max_gain_db <= 4.0 + 1e-6
 
 
+def test_a_leveler_held_back_for_the_distortion_budget_says_so(tmp_path):
+    # Choruses 6 dB over the verses, the reference the same song at -8 LUFS: making up for
+    # the limiter's narrowing of the range would lift the choruses into a limiter past the
+    # budget; the leveler holds back, the master reaches -8 LUFS, and both commands say why.
+    x = drum_loop(24.0, RATE, seed=2) * stepped_gain(24 * RATE, [0.0, -6.0], 4.0, RATE) * 0.3
+    sf.write(str(tmp_path / "mix.wav"), x, RATE, subtype="FLOAT")
+    gain = 10 ** ((-8.0 - pyloudnorm.Meter(RATE).integrated_loudness(x)) / 20)
+    sf.write(str(tmp_path / "ref.wav"), x * gain, RATE, subtype="FLOAT")
+    result = runner.invoke(app, ["suggest", str(tmp_path / "mix.wav"), "--ref", str(tmp_path / "ref.wav")])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "does not make up for it" in line]
+    assert len(notes) == 1 and notes[0].startswith("automaster: note: ") and "distortion budget" in notes[0]
+    mastered = matcher.master(tmp_path / "mix.wav", [tmp_path / "ref.wav"], tmp_path / "master.wav")
+    assert mastered.report.leveler_held_back and mastered.target_reached
+    assert mastered.lufs == pytest.approx(mastered.target_lufs, abs=0.05)
+    held = [n for n in mastered.notes if "does not make up for it" in n.text]
+    assert len(held) == 1 and f"to {mastered.loudness_range_lu:.1f} LU" in held[0].text
+
+
 def test_a_leveler_that_compresses_says_nothing_of_it(expanding_job):
     root = expanding_job
     result = runner.invoke(app, ["suggest", str(root / "ref.wav"), "--ref", str(root / "mix.wav")])

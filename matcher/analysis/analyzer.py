@@ -7,7 +7,7 @@ from typing import Iterable
 import numpy as np
 
 from matcher.analysis.condition import ConditionMeter, block_peak
-from matcher.analysis.loudness import SHORT_TERM_S, SUBBLOCK_S, LoudnessMeter, window_samples
+from matcher.analysis.loudness import SHORT_TERM_S, SUBBLOCK_S, LoudnessMeter, SubBlockEnergies, window_samples
 from matcher.analysis.result import Analysis
 from matcher.analysis.spectrum import DYNAMICS_CROSSOVERS_HZ, SpectrumAnalyzer
 from matcher.analysis.truepeak import TruePeakDetector
@@ -73,6 +73,7 @@ class Analyzer:
         self._samples = 0
         self._sample_peak = 0.0
         self._true_peak_max = 0.0
+        self._finished = False
 
     def process(self, block: np.ndarray) -> None:
         """Feed a block of shape (n, channels), float32 or float64; long blocks are taken in
@@ -99,6 +100,7 @@ class Analyzer:
         if self._true_peak is not None:
             self._track_true_peak(self._true_peak.finish())
         energies = self._loudness.finish()
+        self._finished = True
         spectra = self._spectrum.finish()
         condition = self._condition.finish() if self._condition is not None else None
         integrated = energies.integrated_lufs()
@@ -140,6 +142,14 @@ class Analyzer:
             max_momentary_lufs=_rounded(None if maxima is None else maxima.momentary_lufs),
             max_short_term_lufs=_rounded(None if maxima is None else maxima.short_term_lufs),
         )
+
+    def loudness_energies(self) -> SubBlockEnergies:
+        """The K-weighted energies of the 100 ms sub-blocks (ITU-R BS.1770-4) that the
+        loudness figures of :meth:`finish` come from; call it after :meth:`finish`. The
+        renderer's quiet-passage guard takes them instead of measuring the mix again."""
+        if not self._finished:
+            raise RuntimeError("loudness_energies() is the whole signal's: call finish() first")
+        return self._loudness.finish()
 
     def _track_true_peak(self, peaks: np.ndarray) -> None:
         if peaks.shape[0]:

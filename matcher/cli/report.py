@@ -42,7 +42,8 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     limiter = _limiter_text(report.limiter_max_reduction_db, report.limiter_active_fraction, report.limiter_release_ms)
     takes = f"; corrected on its measured output ({report.takes} takes)" if report.takes > 1 else ""
     _add_compressor_rows(table, settings, report.compressor_max_reduction_db, report.compressor_mean_reduction_db)
-    table.add_row("leveler", _leveler_text(settings, report.leveler_ratio, report.leveler_min_gain_db, report.leveler_max_gain_db))
+    table.add_row("leveler", _leveler_text(settings, report.leveler_ratio, report.leveler_min_gain_db, report.leveler_max_gain_db,
+                                           report.leveler_held_back))
     table.add_row("limiter", limiter + takes)
     _add_chain_rows(table, settings, report.distortion_db, report.clipped_fraction)
     _add_eq_and_format_rows(table, settings)
@@ -68,7 +69,7 @@ def print_suggestion(console: Console, mix: Path, settings: Settings, plan: Gain
         table.add_row("predicted loudness range", f"{plan.predicted_lra_lu:.1f} LU")
     table.add_row("gain", f"{plan.makeup_gain_db:+.2f} dB")
     _add_compressor_rows(table, settings, plan.compressor_max_reduction_db, plan.compressor_mean_reduction_db)
-    table.add_row("leveler", _leveler_text(settings, plan.leveler_ratio, *plan.leveler_range_db))
+    table.add_row("leveler", _leveler_text(settings, plan.leveler_ratio, *plan.leveler_range_db, plan.leveler_held_back))
     table.add_row("limiter", _limiter_text(plan.max_reduction_db, plan.active_fraction, plan.release_ms))
     clipped = 0.0 if plan.clipping is None else float(plan.clipping.mean())
     _add_chain_rows(table, settings, plan.distortion_db, clipped)
@@ -113,14 +114,15 @@ def _add_compressor_rows(table: Table, settings: Settings, max_db: tuple[float, 
         table.add_row(f"compressor {name}", text)
 
 
-def _leveler_text(settings: Settings, ratio: float | None, low_db: float, high_db: float) -> str:
+def _leveler_text(settings: Settings, ratio: float | None, low_db: float, high_db: float, held_back: bool = False) -> str:
     dynamics = settings.dynamics
     if ratio is None:
         return "off"
     kind = f"{ratio:.2f}:1" if ratio >= 1.0 else f"1:{1.0 / ratio:.2f} (expanding)"
+    held = "; the limiter's narrowing not made up (distortion budget)" if held_back else ""
     return (
         f"ratio {kind}, gain {low_db:+.1f} to {high_db:+.1f} dB, toward {dynamics.target_lra_lu:.1f} LU "
-        f"at {100 * dynamics.amount:.0f} %"
+        f"at {100 * dynamics.amount:.0f} %{held}"
     )
 
 

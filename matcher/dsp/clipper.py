@@ -101,7 +101,9 @@ class TransientClipper:
 
     def reset(self) -> None:
         self._pending: np.ndarray | None = None  # from the window start of the next tick on
-        self._correction: np.ndarray | None = None
+        # The correction is zero but in the windows of clipped ticks: only those stretches
+        # are kept, as (start in _pending, values), in order and apart.
+        self._corrections: list[tuple[int, np.ndarray]] = []
         self._out_from = self._half  # the first sample of _pending not yet delivered
         self._first_tick = 0  # the tick whose window starts at _pending[0]
         self._delivered = 0
@@ -112,32 +114,45 @@ class TransientClipper:
         block = np.asarray(block, dtype=np.float32)
         if self._pending is None:
             self._pending = np.zeros((self._half, block.shape[1]), dtype=np.float32)
-            self._correction = np.zeros_like(self._pending)
         self._received += block.shape[0]
-        self._pending = np.concatenate([self._pending, block])
-        self._correction = np.concatenate([self._correction, np.zeros_like(block)])
-        return self._run()
+        return self._run(block)
 
     def finish(self) -> np.ndarray:
         """Return the rest of the output."""
         if self._pending is None:
             return np.zeros((0, 0), dtype=np.float32)
         pad = np.zeros((self.tick_samples + 2 * self._half, self._pending.shape[1]), dtype=np.float32)
-        self._pending = np.concatenate([self._pending, pad])
-        self._correction = np.concatenate([self._correction, np.zeros_like(pad)])
-        return self._run()[: self._received - self._delivered]
+        return self._run(pad)[: self._received - self._delivered]
 
-    def _run(self) -> np.ndarray:
+    def _run(self, block: np.ndarray) -> np.ndarray:
+        """Clip the marked ticks whose windows lie in ``_pending`` followed by ``block``, and
+        deliver what no later tick's window reaches.
+
+        Neither the block nor a correction as long as it is copied: most ticks pass through,
+        and their output is their input plus a zero correction."""
         step, half = self.tick_samples, self._half
-        # Tick k's window (its samples and half a filter either side) is _pending[k step : k step + step + 2 half].
-        ticks = (self._pending.shape[0] - 2 * half) // step
+        stream = _Joined(self._pending, block)
+        # Tick k's window (its samples and half a filter either side) is stream[k step : k step + step + 2 half].
+        ticks = (stream.length - 2 * half) // step
         if ticks <= 0:
-            return np.zeros((0, self._pending.shape[1]), dtype=np.float32)
+            self._pending = np.concatenate([self._pending, block])
+            return np.zeros((0, block.shape[1]), dtype=np.float32)
+        corrections = self._corrections
         for k in np.flatnonzero(self._marks(self._first_tick, ticks)):
-            span = slice(k * step, k * step + step + 2 * half)
+            start, stop = k * step, k * step + step + 2 * half
+            if corrections and corrections[-1][0] + corrections[-1][1].shape[0] > start:
+                at, values = corrections[-1]  # overlaps the window of an earlier clipped tick
+                if at + values.shape[0] < stop:
+                    values = np.concatenate([values, np.zeros((stop - at - values.shape[0], values.shape[1]), np.float32)])
+                    corrections[-1] = (at, values)
+            else:
+                at, values = start, np.zeros((stop - start, block.shape[1]), dtype=np.float32)
+                corrections.append((at, values))
+            window = stream.take(start, stop)
+            correction = values[start - at : stop - at]
             clipped = False
             for iteration in range(self.iterations):
-                u = (self._pending[span] + self._correction[span]).T @ self._matrix  # (channels, 4 phases x step)
+                u = (window + correction).T @ self._matrix  # (channels, 4 phases x step)
                 # The curve once; then only what the band-limiting brought back over the ceiling.
                 if iteration == 0:
                     if float(np.abs(u).max()) <= self.knee:
@@ -147,14 +162,22 @@ class TransientClipper:
                     if float(np.abs(u).max()) <= self.ceiling:
                         break
                     excess = np.clip(u, -self.aim, self.aim) - u
-                self._correction[span] += (excess @ self._matrix.T).T / FACTOR
+                correction += (excess @ self._matrix.T).T / FACTOR
                 clipped = True
             self.clipped_ticks += clipped
         # Samples before the next tick's window are final.
         done = ticks * step
-        out = self._pending[self._out_from : done] + self._correction[self._out_from : done]
-        self._pending = self._pending[done:]
-        self._correction = self._correction[done:]
+        out = stream.plus_zero(self._out_from, done)
+        kept: list[tuple[int, np.ndarray]] = []
+        for at, values in corrections:
+            end = at + values.shape[0]
+            low, high = max(at, self._out_from), min(end, done)
+            if low < high:
+                out[low - self._out_from : high - self._out_from] = stream.take(low, high) + values[low - at : high - at]
+            if end > done:
+                kept.append((max(at, done) - done, values[max(at, done) - at :]))
+        self._corrections = kept
+        self._pending = stream.take(done, stream.length).copy()
         self._out_from = 0
         self._first_tick += ticks
         self._delivered += out.shape[0]
@@ -166,3 +189,35 @@ class TransientClipper:
         if end > first:
             marks[: end - first] = self.active[first:end]
         return marks
+
+
+class _Joined:
+    """Two arrays of shape (n, channels) read as one, without joining them."""
+
+    def __init__(self, first: np.ndarray, second: np.ndarray):
+        self._first, self._second = first, second
+        self._split = first.shape[0]
+        self.length = first.shape[0] + second.shape[0]
+
+    def take(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (a view where they lie in one of the two)."""
+        split = self._split
+        if stop <= split:
+            return self._first[start:stop]
+        if start >= split:
+            return self._second[start - split : stop - split]
+        return np.concatenate([self._first[start:], self._second[: stop - split]])
+
+    def plus_zero(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` plus a zero correction, a new array: ``x + 0.0`` is ``x``,
+        but for ``-0.0``, which becomes ``+0.0``, as a correction's zeros make it."""
+        split = self._split
+        zero = np.float32(0.0)
+        stop = max(stop, start)
+        out = np.empty((stop - start, self._first.shape[1]), dtype=np.float32)
+        cut = min(max(split - start, 0), stop - start)
+        if cut:
+            np.add(self._first[start : start + cut], zero, out=out[:cut])
+        if cut < stop - start:
+            np.add(self._second[start + cut - split : stop - split], zero, out=out[cut:])
+        return out

@@ -144,14 +144,22 @@ class AlignedFilter:
     delay_samples : int
         0 to ``taps - 1``.
     dtype : numpy dtype
+    convolver : FFTConvolver or a subclass
+        What runs the FIR (a subclass may arrange the output otherwise, see ``_emit``).
     """
 
-    def __init__(self, impulse_response: np.ndarray, delay_samples: int, dtype: type = np.float64):
+    def __init__(
+        self,
+        impulse_response: np.ndarray,
+        delay_samples: int,
+        dtype: type = np.float64,
+        convolver: type[FFTConvolver] = FFTConvolver,
+    ):
         taps = np.asarray(impulse_response).shape[0]
         if not 0 <= delay_samples < taps:
             raise ValueError(f"the delay ({delay_samples} samples) must be within the FIR's {taps} taps")
         self.delay_samples = int(delay_samples)
-        self._convolver = FFTConvolver(impulse_response, dtype)
+        self._convolver = convolver(impulse_response, dtype)
         self.reset()
 
     def reset(self) -> None:

@@ -50,7 +50,8 @@ class Quantizer:
 
     def reset(self) -> None:
         """Restart the dither sequence."""
-        self._rng = np.random.default_rng(self.seed)
+        # Only a dithering quantiser draws noise: numpy.random is not even imported otherwise.
+        self._rng = np.random.default_rng(self.seed) if self.dither else None
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Quantise a block of shape (n, channels); returns a new float32 array."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from matcher.dsp import fft
-from matcher.dsp.convolve import AlignedFilter
+from matcher.dsp.convolve import AlignedFilter, FFTConvolver
 from matcher.dsp.filters import linear_phase_eq, minimum_phase_eq
 
 PHASES = ("linear", "minimum", "mixed")
@@ -84,7 +84,7 @@ class MidSideEQ:
         self.channels = channels
         self.phase = phase
         self._gains = None if channel_gains is None or channels == 1 else np.asarray(channel_gains, np.float32) * 0.5
-        self._filter = AlignedFilter(bank, delay, np.float32)
+        self._filter = AlignedFilter(bank, delay, np.float32, FFTConvolver if channels == 1 else _ToLeftRight)
 
     @property
     def delay_samples(self) -> int:
@@ -97,11 +97,11 @@ class MidSideEQ:
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Feed a block of shape (n, channels); return the aligned output ready so far."""
-        return self._from_ms(self._filter.process(self._to_ms(block)))
+        return self._filter.process(self._to_ms(block))
 
     def finish(self) -> np.ndarray:
         """Return the rest of the output; over the stream, as many samples as went in."""
-        return self._from_ms(self._filter.finish().reshape(-1, self.channels))
+        return self._filter.finish().reshape(-1, self.channels)
 
     def _to_ms(self, block: np.ndarray) -> np.ndarray:
         block = np.asarray(block, dtype=np.float32)
@@ -119,12 +119,19 @@ class MidSideEQ:
         ms *= 0.5
         return ms
 
-    def _from_ms(self, ms: np.ndarray) -> np.ndarray:
-        if self.channels == 1:
-            return ms
-        lr = np.empty_like(ms)
-        np.add(ms[:, 0], ms[:, 1], out=lr[:, 0])
-        np.subtract(ms[:, 0], ms[:, 1], out=lr[:, 1])
+
+
+class _ToLeftRight(FFTConvolver):
+    """The mid/side FIRs' convolver, handing out left ``M + S`` and right ``M - S``: made from
+    the filtered hops as they come out of the inverse FFTs, in the one pass that lays them
+    out as samples."""
+
+    def _emit(self, hops: np.ndarray) -> np.ndarray:
+        mid, side = hops[:, 0], hops[:, 1]  # (hops, hop) each
+        lr = np.empty((hops.shape[0] * self.hop, 2), dtype=hops.dtype)
+        by_hop = lr.reshape(hops.shape[0], self.hop, 2)
+        np.add(mid, side, out=by_hop[..., 0])
+        np.subtract(mid, side, out=by_hop[..., 1])
         return lr
 
 

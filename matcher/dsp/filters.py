@@ -235,8 +235,12 @@ def least_squares_fir(
         raise ValueError("taps must be odd")
     m = (taps - 1) // 2
     k = np.arange(m + 1, dtype=np.float64)
-    diff = k[:, None] - k[None, :]
-    total = k[:, None] + k[None, :]
+    # The orders j - k and j + k of Q's entries run over -m..2m: the integrals are taken once
+    # per order and gathered (the 16x guarantee's prototype has 769 x 769 entries, 3m + 1
+    # orders), each the same number as when taken entry by entry.
+    orders = np.arange(-m, 2 * m + 1, dtype=np.float64)
+    diff = (np.arange(m + 1)[:, None] - np.arange(m + 1)[None, :]) + m
+    total = (np.arange(m + 1)[:, None] + np.arange(m + 1)[None, :]) + m
 
     def integral_of_cos(order: np.ndarray, low: float, high: float) -> np.ndarray:
         """int_low^high cos(order w) dw, w in radians, for integer orders (0 included)."""
@@ -247,7 +251,8 @@ def least_squares_fir(
     b = np.zeros(m + 1)
     for band, (gain, weight) in enumerate(zip(gains, weights)):
         low, high = edges[2 * band] * np.pi, edges[2 * band + 1] * np.pi
-        q += weight * 0.5 * (integral_of_cos(diff, low, high) + integral_of_cos(total, low, high))
+        integrals = integral_of_cos(orders, low, high)
+        q += weight * 0.5 * (integrals[diff] + integrals[total])
         b += weight * gain * integral_of_cos(k, low, high)
     a = np.linalg.solve(q, b)
     return np.concatenate([a[:0:-1] / 2.0, [a[0]], a[1:] / 2.0])

@@ -198,10 +198,15 @@ class MultibandCompressor:
         spectrum *= gains[None]
         frames_out = fft.irfft(spectrum, n=self.n_fft, axis=-1)
         frames_out *= self._window
-        out = frames_out[:, :, : self.hop].reshape(self.channels, -1).copy()
-        out[:, : self.hop] += self._tail
+        # Overlap-add: each frame's first half plus the previous frame's second half.
+        out = np.empty((self.channels, frames * self.hop), dtype=np.float32)
+        np.add(frames_out[:, 0, : self.hop], self._tail, out=out[:, : self.hop])
         if frames > 1:
-            out[:, self.hop :] += frames_out[:, :-1, self.hop :].reshape(self.channels, -1)
+            np.add(
+                frames_out[:, 1:, : self.hop],
+                frames_out[:, :-1, self.hop :],
+                out=out[:, self.hop :].reshape(self.channels, frames - 1, self.hop),
+            )
         self._tail = frames_out[:, -1, self.hop :].copy()
         self._buffer = self._buffer[:, frames * self.hop :]
         skip = min(self._skip, out.shape[1])
@@ -237,6 +242,11 @@ class MultibandCompressor:
         out = np.empty_like(target)
         for band in range(target.shape[1]):
             state = float(self._state[band])
+            if state == 0.0 and not np.any(target[:, band]):
+                # A band that never compresses (ratio 1): 0 + c (0 - 0) stays 0 at every frame.
+                out[:, band] = 0.0
+                self._state[band] = 0.0
+                continue
             attack, release = float(self._attack[band]), float(self._release[band])
             column = target[:, band].tolist()
             smoothed = []

@@ -173,6 +173,9 @@ class RenderReport:
     unclean_distortion_db: float | None = None
     """For a target the distortion budget stopped short of: the loudness the cleanest chain
     that reaches it would give, and what it would add (None: not needed)."""
+    leveler_held_back: bool = False
+    """The leveler's make-up for the limiter's narrowing of the range was left out, to stay
+    within the distortion budget (see :attr:`GainPlan.leveler_held_back`)."""
 
 
 class Measurement(NamedTuple):
@@ -249,6 +252,9 @@ class GainPlan:
     reaches it would give (None when that chain does not exist or was not needed)."""
     unclean_distortion_db: float | None = None
     """... and what that chain would add."""
+    leveler_held_back: bool = False
+    """The leveler does not make up for the limiter's narrowing of the loudness range: with
+    that make-up the distortion budget stopped the master shorter (see :meth:`Renderer.plan`)."""
 
     @property
     def compressor_max_reduction_db(self) -> tuple[float, ...]:
@@ -428,11 +434,17 @@ class Renderer:
                 yield tail[start : start + CHUNK_SAMPLES].astype(np.float32, copy=False)
 
     @engine_call
-    def plan(self, source: BlockSource, short_term: bool = False) -> GainPlan:
+    def plan(
+        self, source: BlockSource, short_term: bool = False, input_energies: SubBlockEnergies | None = None
+    ) -> GainPlan:
         """Pass 1: measure the equalised signal and solve the gain curve.
 
         ``short_term=True`` also predicts the output's short-term loudness (for a preview's
-        plot; an array as long as the file's 100 ms sub-blocks, so only when asked)."""
+        plot; an array as long as the file's 100 ms sub-blocks, so only when asked).
+        ``input_energies``: the K-weighted sub-block energies of ``source`` as its analysis
+        measured them (:meth:`~matcher.analysis.analyzer.Analyzer.loudness_energies`), which
+        the quiet-passage guard then takes instead of measuring them again (where their
+        sub-blocks are the renderer's: at rates that are a multiple of 10 Hz)."""
         ticks = lambda j: np.asarray(j, dtype=np.int64) * self.tick_samples
         detector = TruePeakDetector(self.sample_rate_hz, frame_samples=self.tick_samples)
         kweighting = KWeightedPower(self.sample_rate_hz, self.channels)
@@ -445,7 +457,9 @@ class Renderer:
             squares.process(np.einsum("ij,ij->i", block, block, dtype=np.float64))
 
         ticks_per_subblock = int(subblock_boundaries(self.sample_rate_hz)(1)) // self.tick_samples
-        chain_input = _InputEnergy(self.sample_rate_hz, self.channels, ticks_per_subblock * self.tick_samples)
+        subblock_samples = ticks_per_subblock * self.tick_samples
+        input_energy = _InputEnergy.given(input_energies, subblock_samples)
+        chain_input = _InputEnergy(self.sample_rate_hz, self.channels, subblock_samples, measure=input_energy is None)
 
         self._eq_cache = None
         cache: list[np.ndarray] | None = []
@@ -482,9 +496,9 @@ class Renderer:
                 source_peak_db=peak_db, predicted_lufs=FLOOR_DB,
             )
         leveler, aim_lu = self._leveler(power, ticks_per_subblock)
-        ride = None
+        ride = plain = None
         if leveler is not None:
-            ride = leveler.fit(aim_lu)
+            ride = plain = leveler.fit(aim_lu)
             # The limiter narrows the range further where it works: a probe of the gentlest
             # limiter at the unlimited make-up gain measures by how much, and the leveler
             # makes up for it before the one solve.
@@ -493,28 +507,42 @@ class Renderer:
                 ride = leveler.fit(aim_for(aim_lu, probed, aim_lu))
         # The quiet-passage guard: breaks and fade tails that the chain as planned lifts more
         # than the music are brought back, and the gain is solved with the guard in it.
-        input_energy = chain_input.result()
+        if input_energy is None:
+            input_energy = chain_input.result()
 
-        rides: list[Ride | None] = []
+        def solved(chosen: Ride | None) -> GainPlan:
+            rides: list[Ride | None] = []
 
-        def solve(guarded_ride: Ride | None) -> GainPlan:
-            rides.append(guarded_ride)
-            return self._solve(peak_db, power, ticks_per_subblock, target, guarded_ride, mean_square)
+            def solve(guarded_ride: Ride | None) -> GainPlan:
+                rides.append(guarded_ride)
+                return self._solve(peak_db, power, ticks_per_subblock, target, guarded_ride, mean_square)
 
-        plan = solve_guarded(
-            solve, ride, input_energy, lambda gain_db: _subblock_energy(power, ticks_per_subblock, gain_db),
-            ticks_per_subblock,
-        )
-        refined = self._refined_peaks(source, peak_db, plan)
-        if refined is not None:
-            # Solved once more on the 16x readings, with the guard the plan holds: they move
-            # the limiter's work by hundredths of a dB, not the quiet passages' levels. The
-            # first plan and the 4x peaks (arrays as long as the file) are let go first, and
-            # for a long file what they and the second pass over it freed is handed back.
-            del plan, peak_db
-            if cache is None:
-                release_freed_memory()
-            plan = self._solve(refined, power, ticks_per_subblock, target, rides[-1], mean_square)
+            plan = solve_guarded(
+                solve, chosen, input_energy, lambda gain_db: _subblock_energy(power, ticks_per_subblock, gain_db),
+                ticks_per_subblock,
+            )
+            refined = self._refined_peaks(source, peak_db, plan)
+            if refined is not None:
+                # Solved once more on the 16x readings, with the guard the plan holds: they
+                # move the limiter's work by hundredths of a dB, not the quiet passages' levels.
+                # The first plan (arrays as long as the file) is let go first, and for a long
+                # file what it and the second pass over the file freed is handed back.
+                del plan
+                if cache is None:
+                    release_freed_memory()
+                plan = self._solve(refined, power, ticks_per_subblock, target, rides[-1], mean_square)
+            return plan
+
+        plan = solved(ride)
+        if ride is not plain and not plan.target_reached and plan.unclean_lufs is not None:
+            # The distortion budget stopped the plan short, and the leveler was making up for
+            # the limiter's narrowing of the range: that make-up lifts the loud passages into
+            # the limiter, which takes them back with more distortion (stk_valley at -8 LUFS:
+            # stopped at -8.28 LUFS, -16.3 dB of bass residual; without it -8.01 LUFS, -16.9
+            # dB). The ride toward the range asked alone is tried, and the louder plan kept.
+            unmade = solved(plain)
+            if unmade.predicted_lufs > plan.predicted_lufs + REACHED_LU:
+                plan, ride = replace(unmade, leveler_held_back=True), plain
         plan = replace(plan, ride=ride)
         predicted = None
         if short_term:
@@ -776,7 +804,8 @@ class Renderer:
             revised = self._plan_from(solution, aim, corrected, plan.source_peak_db, solving.ride_db)
         return replace(revised, ride=plan.ride, predicted_lra_lu=plan.predicted_lra_lu,
                        compressor_reduction_db=plan.compressor_reduction_db,
-                       predicted_short_term_lufs=plan.predicted_short_term_lufs)
+                       predicted_short_term_lufs=plan.predicted_short_term_lufs,
+                       leveler_held_back=plan.leveler_held_back)
 
     def _gained(self, source: BlockSource, gain_db: np.ndarray) -> Iterable[np.ndarray]:
         """The equalised stream times a gain curve (dB per tick, interpolated per sample), in
@@ -789,13 +818,20 @@ class Renderer:
             position += block.shape[0]
 
     @engine_call
-    def render(self, source: BlockSource, open_take: OpenTake, plan: GainPlan | None = None) -> RenderReport:
+    def render(
+        self,
+        source: BlockSource,
+        open_take: OpenTake,
+        plan: GainPlan | None = None,
+        input_energies: SubBlockEnergies | None = None,
+    ) -> RenderReport:
         """Plan, then render takes until one holds; return the report of the kept one.
 
         ``open_take()`` opens the destination of one take (see ``OpenTake``). ``plan``, from
-        :meth:`plan` of a renderer of the same settings on the same source, saves pass 1.
+        :meth:`plan` of a renderer of the same settings on the same source, saves pass 1;
+        ``input_energies``: see :meth:`plan`.
         """
-        plan = self.plan(source) if plan is None else plan
+        plan = self.plan(source, input_energies=input_energies) if plan is None else plan
         if self._eq_cache is None:
             # A take streams the file again: what the solve freed (its arrays, as long as the
             # file, were let go in the heaps the streaming passes left) goes back first.
@@ -921,6 +957,7 @@ class Renderer:
             clipped_fraction=0.0 if plan.clipping is None else float(np.mean(plan.clipping)),
             unclean_lufs=plan.unclean_lufs,
             unclean_distortion_db=plan.unclean_distortion_db,
+            leveler_held_back=plan.leveler_held_back,
         )
         return report, measured
 
@@ -938,16 +975,29 @@ def _through(stage, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
 
 class _InputEnergy:
     """Mean K-weighted power of every whole 100 ms sub-block of the chain's input (before
-    the EQ and the compressor), for the quiet-passage guard."""
+    the EQ and the compressor), for the quiet-passage guard; ``measure=False``: not measured
+    (the caller has it from the analysis, :meth:`given`)."""
 
-    def __init__(self, sample_rate_hz: int, channels: int, subblock_samples: int):
+    def __init__(self, sample_rate_hz: int, channels: int, subblock_samples: int, measure: bool = True):
         self._kweighting = KWeightedPower(sample_rate_hz, channels)
         self._sums = SegmentReducer(lambda j: np.asarray(j, dtype=np.int64) * subblock_samples, "sum")
         self._subblock_samples = subblock_samples
+        self.measure = measure
 
     @staticmethod
-    def tap(source: BlockSource, measure: Sink) -> BlockSource:
-        """``source``, handing every block to ``measure`` as it passes."""
+    def given(energies: SubBlockEnergies | None, subblock_samples: int) -> np.ndarray | None:
+        """The result from the analysis's sub-block energies of the same input: the same
+        K-weighting and the same sums, when its sub-blocks are ``subblock_samples`` long
+        (the analysis's start at ``floor(j * rate / 10)``); None otherwise."""
+        if energies is None or not np.all(energies.lengths == subblock_samples):
+            return None
+        return energies.sums / subblock_samples
+
+    def tap(self, source: BlockSource, measure: Sink) -> BlockSource:
+        """``source``, handing every block to ``measure`` as it passes (when measuring)."""
+        if not self.measure:
+            return source
+
         def tapped() -> Iterator[np.ndarray]:
             for block in source():
                 measure(block)
