@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+RAMP_CHUNK = 1 << 16
+"""Ticks of the release's ramp made at a time (512 kB)."""
+
 
 def sliding_max(x: np.ndarray, before: int, after: int) -> np.ndarray:
     """``y[k] = max(x[k - before : k + after + 1])``, the window clipped at the ends.
@@ -27,7 +30,7 @@ def sliding_max(x: np.ndarray, before: int, after: int) -> np.ndarray:
     windows = np.full(before + n + after, -np.inf)
     windows[before : before + n] = x
     valid = windows.shape[0]
-    span = 1  # windows[i] = max(padded[i : i + span]) for i < valid
+    span = 1  # windows[i] = max of x padded, over [i, i + span), for i < valid
     while 2 * span <= width:
         np.maximum(windows[: valid - span], windows[span:valid], out=windows[: valid - span])
         valid -= span
@@ -78,9 +81,6 @@ def release(reduction: np.ndarray, coefficient: float, overwrite: bool = False) 
     np.maximum.accumulate(out, out=out)
     _add_ramp(out, lam, np.subtract)
     return np.exp(out, out=out)
-
-
-RAMP_CHUNK = 1 << 16
 
 
 def _add_ramp(values: np.ndarray, step: float, op: np.ufunc) -> None:

@@ -34,6 +34,7 @@ TRANSIENT_LENGTH_S = 0.004
 """Longest run of ticks the clipper may take in one go: longer overloads are the limiter's."""
 SLOW_GAIN_S = 0.05
 SLOW_GAIN_CHUNK_TICKS = 1 << 20
+"""Longer gain curves (about 12 minutes at 44.1 kHz) have their slow gain made a piece at a time."""
 # The budget, DISTORTION_BUDGET_DB (fitting.settings): the most a plan may add.
 # In dB of residual energy against the output's (see
 # :func:`distortion_db`), on the benchmark's measure: against a gain that may change every
