@@ -13,17 +13,25 @@ FLOOR_DB = -200.0
 """The level reported for silence (dB, LUFS or dBTP), instead of -inf."""
 
 _TINY_POWER = 10.0 ** (FLOOR_DB / 10.0)
+_FLOOR_GAIN = 10.0 ** (FLOOR_DB / 20.0)
 
 
 def db_to_gain(level_db):
     """Linear amplitude factor of a level in dB."""
-    return np.power(10.0, np.asarray(level_db, dtype=np.float64) / 20.0)
+    # An array is converted in the one array made (an hour's control ticks are 5 M values).
+    exponent = np.asarray(level_db, dtype=np.float64) / 20.0
+    return np.power(10.0, exponent) if np.ndim(exponent) == 0 else np.power(10.0, exponent, out=exponent)
 
 
 def gain_to_db(gain):
     """Level in dB of a linear amplitude factor, floored at :data:`FLOOR_DB`."""
-    gain = np.maximum(np.abs(np.asarray(gain, dtype=np.float64)), 10.0 ** (FLOOR_DB / 20.0))
-    return 20.0 * np.log10(gain)
+    level = np.abs(np.asarray(gain, dtype=np.float64))
+    if np.ndim(level) == 0:
+        return 20.0 * np.log10(np.maximum(level, _FLOOR_GAIN))
+    np.maximum(level, _FLOOR_GAIN, out=level)
+    np.log10(level, out=level)
+    level *= 20.0
+    return level
 
 
 def power_to_db(power):

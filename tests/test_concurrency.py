@@ -49,6 +49,15 @@ def test_allocator_tuning_takes_on_glibc():
     assert keep_freed_memory() is (ctypes.util.find_library("c") is not None)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim is Linux only")
+def test_freed_memory_is_handed_back_on_glibc():
+    import ctypes.util
+
+    from matcher._allocator import release_freed_memory
+
+    assert release_freed_memory() is (ctypes.util.find_library("c") is not None)
+
+
 def test_stages_one_after_another_stay_on_the_calling_thread_and_only_there():
     import threading as th
 

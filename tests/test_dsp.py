@@ -10,7 +10,7 @@ from signals import sine, true_peak_reference_dbtp, white_noise
 from matcher.analysis.truepeak import TruePeakDetector, gained_peak_bounds, true_peak_dbtp
 from matcher.dsp.convolve import FFTConvolver, LinearPhaseFilter
 from matcher.dsp.dither import Quantizer
-from matcher.dsp.envelope import moving_average, release, sliding_max
+from matcher.dsp.envelope import dilated, moving_average, release, sliding_max
 from matcher.dsp.recursive import RecursiveFilter
 from matcher.dsp.resample import StreamResampler
 from matcher.dsp.eq import MidSideEQ
@@ -121,6 +121,33 @@ def test_release_equals_the_recursion():
         v = max(value, 0.95 * v)
         expected.append(v)
     np.testing.assert_allclose(release(u, 0.95), expected, rtol=1e-12)
+
+
+def test_release_in_its_input_memory_gives_the_same_values():
+    u = np.maximum(0, np.random.default_rng(5).standard_normal(200_003))  # several ramp chunks
+    expected = release(u, 0.999)
+    overwritten = u.copy()
+    np.testing.assert_array_equal(release(overwritten, 0.999, overwrite=True), expected)
+
+
+def test_dilated_is_the_sliding_max_of_the_mask():
+    rng = np.random.default_rng(6)
+    for _ in range(50):
+        n, before, after = rng.integers(0, 80), rng.integers(0, 4), rng.integers(0, 4)
+        mask = rng.random(n) < 0.2
+        np.testing.assert_array_equal(dilated(mask, before, after), sliding_max(mask.astype(np.float64), before, after) > 0)
+
+
+def test_a_limiter_allowance_takes_the_peaks_that_much_lower():
+    from matcher.dsp.limiter import TruePeakLimiter
+
+    rng = np.random.default_rng(7)
+    peak_db = rng.normal(-6.0, 4.0, 20000)
+    allowance_db = np.where(rng.random(20000) < 0.05, 2.0, 0.0)
+    limiter = TruePeakLimiter(-1.0, 5.0, 10.0, 100.0, 1470.0, sustain_weight=0.5)
+    np.testing.assert_array_equal(
+        limiter.reduction_db(peak_db, 3.0, allowance_db), limiter.reduction_db(peak_db - allowance_db, 3.0)
+    )
 
 
 def test_moving_average_of_constant_is_constant():
@@ -267,12 +294,16 @@ def test_long_arrays_are_processed_in_pieces_with_the_same_result(monkeypatch, c
     power, gain_db = rng.random(n) * 1e-3, rng.normal(0.0, 3.0, n)
     whole_bounds = gained_peak_bounds(peaks, gains, 30, 1e-5, 1.0)
     whole_lufs = loudness_solver.output_loudness_lufs(power, 147, gain_db)
+    reduction_db = np.maximum(rng.normal(0.0, 2.0, n), 0.0)
+    whole_limited_lufs = loudness_solver.output_loudness_lufs(power, 147, 1.5 - reduction_db)
     monkeypatch.setattr(truepeak, "BOUNDS_CHUNK_FRAMES", chunk)
     monkeypatch.setattr(loudness_solver, "LOUDNESS_CHUNK_TICKS", chunk * 147)
     pieces = gained_peak_bounds(peaks, gains, 30, 1e-5, 1.0)
     np.testing.assert_array_equal(pieces[0], whole_bounds[0])
     np.testing.assert_array_equal(pieces[1], whole_bounds[1])
     assert loudness_solver.output_loudness_lufs(power, 147, gain_db) == whole_lufs
+    # The make-up and the reduction, a piece at a time, as their difference in one array.
+    assert loudness_solver.output_loudness_lufs(power, 147, 1.5, reduction_db) == whole_limited_lufs
 
 
 @settings(max_examples=25, deadline=None)

@@ -17,7 +17,7 @@ from matcher import render
 from matcher.analysis.truepeak import TruePeakDetector
 from matcher.dsp.clipper import TransientClipper
 from matcher.dsp.filters import FLAT_TO_NYQUIST, band_limit_gain, four_x_gap_db, guarantee_margin_db
-from matcher.rendering.chain import distortion_db, transient_allowance
+from matcher.rendering.chain import TRANSIENT_LENGTH_S, distortion_db, transient_allowance
 
 RATE = 44100
 
@@ -229,6 +229,18 @@ def test_transients_are_allowed_to_the_clipper_and_tones_are_not():
     clicks[::500] = 12.0  # a short peak 15 dB over the signal around it
     allowance = transient_allowance(clicks, power, tick_rate)
     assert np.all(allowance[::500] > 0) and np.count_nonzero(allowance) == 6
+
+
+def test_peaks_longer_than_a_transient_are_left_to_the_limiter():
+    tick_rate = RATE / 30
+    longest = round(TRANSIENT_LENGTH_S * tick_rate)
+    peaks = np.full(6000, -3.0)
+    power = np.full(6000, 10 ** (-6.0 / 10))
+    for start, length in [(500, 1), (1500, longest), (2500, longest + 1), (3500, 4 * longest), (5990, 10)]:
+        peaks[start : start + length] = 12.0
+    allowance = transient_allowance(peaks, power, tick_rate)
+    assert np.all(allowance[500:501] > 0) and np.all(allowance[1500 : 1500 + longest] > 0)
+    assert not np.any(allowance[2500:]) and np.count_nonzero(allowance) == 1 + longest
 
 
 def test_the_distortion_estimate_counts_a_gain_that_moves_within_50_ms():

@@ -282,26 +282,39 @@ def gained_peak_bounds(
     # The interpolators reach ``reach`` frames to each side: gain knots j - reach ..
     # j + reach + 1 and samples of frames j - reach .. j + reach (zero outside the signal).
     reach = -(-(OVERSAMPLING_TAPS_PER_PHASE // 2) // frame_samples)
-    knots = np.concatenate([np.full(reach, gains[0]), gains, np.full(reach + 1, gains[-1])])
-    padded = np.concatenate([np.zeros(reach), peaks, np.zeros(reach)])
     spread = np.abs(oversampling_bank()).sum(axis=0).max()
     upper, lower = np.empty(frames), np.empty(frames)
     # A piece at a time: a dozen temporaries as long as an hour's 5 M frames would be 500 MB.
     for start in range(0, frames, BOUNDS_CHUNK_FRAMES):
         count = min(BOUNDS_CHUNK_FRAMES, frames - start)
-        g_max = g_min = knots[start : start + count]
+        # The piece's gain knots j - reach .. j + reach + 1 (the first and last held beyond
+        # the ends) and frames j - reach .. j + reach (zero beyond).
+        knots = _window(gains, start - reach, start + count + reach + 1, gains[0], gains[-1])
+        padded = _window(peaks, start - reach, start + count + reach, 0.0, 0.0)
+        g_max = g_min = knots[:count]
         for offset in range(1, 2 * reach + 2):
-            g_max = np.maximum(g_max, knots[start + offset : start + offset + count])
-            g_min = np.minimum(g_min, knots[start + offset : start + offset + count])
-        nearby = padded[start : start + count]
+            g_max = np.maximum(g_max, knots[offset : offset + count])
+            g_min = np.minimum(g_min, knots[offset : offset + count])
+        nearby = padded[:count]
         for offset in range(1, 2 * reach + 1):
-            nearby = np.maximum(nearby, padded[start + offset : start + offset + count])
+            nearby = np.maximum(nearby, padded[offset : offset + count])
         g_mid, g_half = (g_max + g_min) / 2, (g_max - g_min) / 2
         error = sample_error + np.maximum(g_max * nearby - clip_level, 0.0) + ROUNDING_BOUND * g_max * nearby
         slack = (g_half * nearby + error) * spread
         upper[start : start + count] = g_mid * peaks[start : start + count] + slack
         lower[start : start + count] = g_mid * peaks[start : start + count] - slack
     return upper, lower
+
+
+def _window(values: np.ndarray, start: int, stop: int, before: float, after: float) -> np.ndarray:
+    """``values[start:stop]``, with ``before`` at the indices under 0 and ``after`` at those
+    past the end."""
+    out = np.empty(stop - start)
+    first, last = max(start, 0), min(stop, values.shape[0])
+    out[: first - start] = before
+    out[first - start : last - start] = values[first:last]
+    out[last - start :] = after
+    return out
 
 
 @engine_call

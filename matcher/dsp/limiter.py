@@ -64,7 +64,7 @@ class TruePeakLimiter:
         self.sustain_coefficient = time_coefficient(SUSTAIN_RELEASE_S, control_rate_hz)
         self.sustain_weight = sustain_weight
 
-    def reduction_db(self, peak_db: np.ndarray, gain_db: float) -> np.ndarray:
+    def reduction_db(self, peak_db: np.ndarray, gain_db: float, allowance_db: np.ndarray | None = None) -> np.ndarray:
         """Gain reduction (dB, >= 0) per tick for a signal whose peaks are ``peak_db + gain_db``.
 
         Parameters
@@ -73,9 +73,16 @@ class TruePeakLimiter:
             True-peak level of each control tick before the gain.
         gain_db : float
             Make-up gain applied before the limiter.
+        allowance_db : np.ndarray, shape (ticks,), optional
+            How far each tick may go over the ceiling (dB): its peak is taken that much lower.
         """
-        # In place and freeing as it goes: an hour is 5 M ticks, 42 MB per array.
-        need = np.asarray(peak_db, dtype=np.float64) + (gain_db - self.ceiling_dbtp)
+        # In place and freeing as it goes: an hour is 5 M ticks, 42 MB per array, and at
+        # most two of them are made at a time.
+        if allowance_db is None:
+            need = np.array(peak_db, dtype=np.float64)
+        else:
+            need = np.subtract(peak_db, allowance_db, dtype=np.float64)
+        need += gain_db - self.ceiling_dbtp
         np.maximum(need, 0.0, out=need)
         if not np.any(need > 0):
             return np.zeros_like(need)
@@ -85,13 +92,13 @@ class TruePeakLimiter:
             after=self.attack_ticks - 1 + self.guard_ticks,
         )
         del need
-        combined = release(held, self.release_coefficient)
+        average = None
         if self.sustain_weight > 0:
             average = moving_average(held, self.sustain_ticks, self.sustain_ticks)
             average *= self.sustain_weight
-            sustained = release(average, self.sustain_coefficient)
-            del average
-            np.maximum(combined, sustained, out=combined)
-            del sustained
+        combined = release(held, self.release_coefficient, overwrite=True)
         del held
+        if average is not None:
+            np.maximum(combined, release(average, self.sustain_coefficient, overwrite=True), out=combined)
+            del average
         return moving_average(combined, self.attack_ticks - 1, 0)

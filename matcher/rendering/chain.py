@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from matcher.dsp.clipper import KNEE_DB
-from matcher.dsp.envelope import moving_average, sliding_max
+from matcher.dsp.envelope import dilated, moving_average
 from matcher.fitting.settings import DISTORTION_BUDGET_DB  # noqa: F401 - the budget, explained below
 
 MAX_CLIP_DB = 2.0
@@ -33,6 +33,8 @@ TRANSIENT_WINDOW_S = 0.05
 TRANSIENT_LENGTH_S = 0.004
 """Longest run of ticks the clipper may take in one go: longer overloads are the limiter's."""
 SLOW_GAIN_S = 0.05
+SLOW_GAIN_CHUNK_TICKS = 1 << 20
+"""Longer gain curves (about 12 minutes at 44.1 kHz) have their slow gain made a piece at a time."""
 # The budget, DISTORTION_BUDGET_DB (fitting.settings): the most a plan may add.
 # In dB of residual energy against the output's (see
 # :func:`distortion_db`), on the benchmark's measure: against a gain that may change every
@@ -72,13 +74,17 @@ def transient_allowance(
     if n == 0 or max_clip_db <= 0:
         return np.zeros(n)
     half = max(int(round(TRANSIENT_WINDOW_S * tick_rate_hz / 2)), 1)
-    rms_db = 10.0 * np.log10(np.maximum(moving_average(np.asarray(power, dtype=np.float64), half, half), 1e-20))
+    # In place: an hour's ticks (5 M) hold one array of levels besides the result.
+    crest = moving_average(np.asarray(power, dtype=np.float64), half, half)
+    np.maximum(crest, 1e-20, out=crest)
+    np.log10(crest, out=crest)
+    crest *= 10.0
     # A peak's level against a mean square: a sine's peak stands 3 dB over its RMS.
-    crest = np.asarray(peak_db) - rms_db
+    np.subtract(peak_db, crest, out=crest)
     transient = crest >= TRANSIENT_CREST_DB
+    del crest
     longest = max(int(round(TRANSIENT_LENGTH_S * tick_rate_hz)), 1)
-    transient &= _run_lengths(transient) <= longest
-    return np.where(transient, max_clip_db, 0.0)
+    return np.where(_runs_at_most(transient, longest), max_clip_db, 0.0)
 
 
 def _slow_gain(gain: np.ndarray, power: np.ndarray, frame_ticks: int) -> np.ndarray:
@@ -93,25 +99,40 @@ def _slow_gain(gain: np.ndarray, power: np.ndarray, frame_ticks: int) -> np.ndar
         return np.full(n, float(np.sum(power * gain)) / weight if weight > 0 else 1.0)
     whole = frames * frame_ticks
     weight = power[:whole].reshape(frames, frame_ticks).sum(axis=1)
-    weighted = (power[:whole] * gain[:whole]).reshape(frames, frame_ticks).sum(axis=1)
+    # The frames' weighted sums and the interpolation a piece at a time (each frame's sum and
+    # each tick's value are their own): an hour's ticks are 5 M.
+    weighted = np.empty(frames)
+    step = max(SLOW_GAIN_CHUNK_TICKS // frame_ticks, 1)
+    for first in range(0, frames, step):
+        ticks = slice(first * frame_ticks, min(first + step, frames) * frame_ticks)
+        weighted[first : first + step] = (power[ticks] * gain[ticks]).reshape(-1, frame_ticks).sum(axis=1)
     plain = gain[:whole].reshape(frames, frame_ticks).mean(axis=1)
     means = np.where(weight > 0, weighted / np.where(weight > 0, weight, 1.0), plain)
     centres = (np.arange(frames) + 0.5) * frame_ticks
-    return np.interp(np.arange(n, dtype=np.float64), centres, means)
+    if n <= SLOW_GAIN_CHUNK_TICKS:  # in one go: no copy of the pieces
+        return np.interp(np.arange(n, dtype=np.float64), centres, means)
+    slow = np.empty(n)
+    for start in range(0, n, SLOW_GAIN_CHUNK_TICKS):
+        stop = min(start + SLOW_GAIN_CHUNK_TICKS, n)
+        slow[start:stop] = np.interp(np.arange(start, stop, dtype=np.float64), centres, means)
+    return slow
 
 
-def _run_lengths(mask: np.ndarray) -> np.ndarray:
-    """For every True element, the length of the run of True it belongs to (0 elsewhere)."""
+def _runs_at_most(mask: np.ndarray, longest: int) -> np.ndarray:
+    """The True elements of ``mask`` in runs of True no longer than ``longest``."""
     n = mask.shape[0]
     if n == 0 or not np.any(mask):
-        return np.zeros(n, dtype=np.int64)
+        return mask.copy()
     padded = np.concatenate([[False], mask, [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
     starts, ends = edges[0::2], edges[1::2]
-    marker = np.zeros(n, dtype=np.int64)
-    marker[starts] = 1
-    run = np.maximum(np.cumsum(marker) - 1, 0)
-    return np.where(mask, (ends - starts)[run], 0)
+    too_long = ends - starts > longest
+    # Runs are apart by at least one False: a long run's start and end never meet another's.
+    inside = np.zeros(n + 1, dtype=np.int8)
+    inside[starts[too_long]] = 1
+    inside[ends[too_long]] = -1
+    np.cumsum(inside, out=inside)
+    return mask & (inside[:n] == 0)
 
 
 class AllowingLimiter:
@@ -126,15 +147,14 @@ class AllowingLimiter:
         self.ceiling_dbtp = limiter.ceiling_dbtp
 
     def reduction_db(self, peak_db: np.ndarray, gain_db: float) -> np.ndarray:
-        return self.limiter.reduction_db(np.asarray(peak_db) - self.allowance_db, gain_db)
+        return self.limiter.reduction_db(peak_db, gain_db, self.allowance_db)
 
 
 def clipped_ticks(post_limiter_peak_db: np.ndarray, allowance_db: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
     """The ticks the clipper works on: allowed, and over the ceiling after the limiter (which
     let them by); with a tick on either side (a transient's peak can fall between two
     ticks' interpolations)."""
-    active = (allowance_db > 0) & (post_limiter_peak_db > ceiling_dbtp)
-    return sliding_max(active.astype(np.float64), 1, 1) > 0
+    return dilated((allowance_db > 0) & (post_limiter_peak_db > ceiling_dbtp), 1, 1)
 
 
 def distortion_db(
@@ -144,6 +164,7 @@ def distortion_db(
     post_limiter_peak_db: np.ndarray | None = None,
     clipping: np.ndarray | None = None,
     ceiling_dbtp: float = 0.0,
+    overwrite: bool = False,
 ) -> float:
     """Estimated residual of a plan against a slowly varying gain (dB re the output).
 
@@ -157,6 +178,8 @@ def distortion_db(
     post_limiter_peak_db, clipping : np.ndarray, optional
         The ticks' peaks after the limiter, and where the clipper works.
     ceiling_dbtp : float
+    overwrite : bool
+        Work in ``gain_db``'s own memory when it is float64 (its values are lost).
 
     Notes
     -----
@@ -167,17 +190,30 @@ def distortion_db(
     above the curve; taken as a quarter of the tick at the peak's excess (a transient's top
     is a few samples), an over-estimate for sharp peaks.
     """
+    # In place: an hour's ticks (5 M) hold three arrays at a time, not six.
     power = np.asarray(power, dtype=np.float64)
-    gain = 10.0 ** (np.asarray(gain_db, dtype=np.float64) / 20.0)
+    gain = np.asarray(gain_db, dtype=np.float64)
+    gain = np.divide(gain, 20.0, out=gain if overwrite else None)
+    np.power(10.0, gain, out=gain)
     slow = _slow_gain(gain, power, max(int(round(SLOW_GAIN_S * tick_rate_hz)), 1))
-    output = float(np.sum(power * slow * slow))
+    weighted = power * slow
+    weighted *= slow
+    output = float(np.sum(weighted))
+    del weighted
     if output <= 0:
         return -200.0
     # The gain goes linearly from each tick's value to the next one's: the mean square of
     # its deviation over a tick is (a^2 + ab + b^2) / 3 of the deviations a, b at its ends.
-    deviation = gain - slow
+    deviation = np.subtract(gain, slow, out=gain)
+    del slow
     following = np.append(deviation[1:], deviation[-1:])
-    residual = float(np.sum(power * (deviation * deviation + deviation * following + following * following))) / 3.0
+    squares = deviation * deviation
+    squares += np.multiply(deviation, following, out=deviation)
+    squares += np.multiply(following, following, out=following)
+    del deviation, following
+    np.multiply(power, squares, out=squares)
+    residual = float(np.sum(squares)) / 3.0
+    del squares
     if clipping is not None and post_limiter_peak_db is not None and np.any(clipping):
         from matcher.dsp.clipper import soft_clip
 

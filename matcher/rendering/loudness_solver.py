@@ -28,7 +28,8 @@ MAX_ITERATIONS = 40
 LOUDNESS_CHUNK_TICKS = 1 << 18
 PARALLEL_TICKS_LIMIT = 1 << 21
 """Up to this many control ticks (about 24 minutes at 44.1 kHz) two limiter evaluations run
-at a time; an evaluation of an hour's 5 M ticks holds about 170 MB while it runs."""
+at a time; an evaluation of an hour's 5 M ticks holds about 85 MB while it runs (two arrays
+of its length besides its inputs; 250 MB before the limiter's planning was made in place)."""
 SATURATION_HEADROOM_LU = 0.1
 DRIVE_STEP_DB = 1.5
 MIN_LU_PER_DRIVE_DB = 0.05
@@ -40,12 +41,22 @@ mix and took its mean gain reduction from 10 to 25 dB. Such a target counts as o
 
 
 def output_loudness_lufs(
-    power: np.ndarray, ticks_per_subblock: int, gain_db: np.ndarray
+    power: np.ndarray, ticks_per_subblock: int, gain_db: np.ndarray | float, reduction_db: np.ndarray | None = None
 ) -> float:
     """Integrated loudness of the signal whose K-weighted tick energies are ``power``,
     after a gain (dB per tick, linearly interpolated in amplitude between ticks).
+
+    With ``reduction_db`` (per tick) the gain is ``gain_db - reduction_db`` (``gain_db`` a
+    number or per tick), made a piece at a time rather than as a whole array.
     """
     gain_db = np.asarray(gain_db)
+    ticks = (reduction_db if reduction_db is not None else gain_db).shape[0]
+
+    def gain_between(start: int, stop: int) -> np.ndarray:
+        if reduction_db is None:
+            return gain_db[start:stop]
+        return (gain_db if gain_db.ndim == 0 else gain_db[start:stop]) - reduction_db[start:stop]
+
     subblocks = power.shape[0] // ticks_per_subblock
     sums = np.empty(subblocks)
     # In pieces of whole sub-blocks: an hour is 5 M ticks, and the gain's arrays would be
@@ -53,7 +64,7 @@ def output_loudness_lufs(
     step = max(LOUDNESS_CHUNK_TICKS // ticks_per_subblock, 1) * ticks_per_subblock
     for start in range(0, subblocks * ticks_per_subblock, step):
         stop = min(start + step, subblocks * ticks_per_subblock)
-        g = 10.0 ** (gain_db[start : min(stop + 1, gain_db.shape[0])] / 20.0)
+        g = 10.0 ** (gain_between(start, min(stop + 1, ticks)) / 20.0)
         g_next = g[1:] if g.shape[0] > stop - start else np.append(g[1:], g[-1:])
         g = g[: stop - start]
         mean_square_gain = (g * g + g * g_next + g_next * g_next) / 3.0
@@ -205,7 +216,7 @@ def _limited(
     """The limiter's reduction at a make-up gain (float32 if ``compact``), and the loudness
     it leaves."""
     reduction = limiter.reduction_db(peak_db, gain_db)
-    lufs = output_loudness_lufs(power, ticks_per_subblock, gain_db - reduction)
+    lufs = output_loudness_lufs(power, ticks_per_subblock, gain_db, reduction)
     return Solution(index, gain_db, reduction.astype(np.float32) if compact else reduction, lufs)
 
 

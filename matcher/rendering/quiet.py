@@ -156,15 +156,21 @@ def solve_guarded(
     plan = solve(ride)
     guard = None
     for _ in range(MAX_SOLVES - 1):
-        gain_db = plan.gain_db
-        if guard is not None:  # the chain as the new plan has it, without the guard
-            gain_db = gain_db - per_tick(guard, ticks_per_subblock, gain_db.shape[0])
-        again = quiet_guard_db(input_energy, energy_after(gain_db))
+        again = quiet_guard_db(input_energy, energy_after(_unguarded(plan.gain_db, guard, ticks_per_subblock)))
         if np.max(np.abs(again - (0.0 if guard is None else guard)), initial=0.0) <= SETTLED_DB:
             break
         guard = again
+        del plan  # its arrays, several as long as the file, are not held through the next solve
         plan = solve(guarded(ride, guard))
     return plan
+
+
+def _unguarded(gain_db: np.ndarray, guard_db: np.ndarray | None, ticks_per_subblock: int) -> np.ndarray:
+    """A plan's gain per tick without the guard it holds (the chain as the plan has it)."""
+    if guard_db is None:
+        return gain_db
+    unguarded = per_tick(guard_db, ticks_per_subblock, gain_db.shape[0])
+    return np.subtract(gain_db, unguarded, out=unguarded)
 
 
 def guarded(ride: Ride | None, guard_db: np.ndarray) -> Ride | None:

@@ -17,8 +17,9 @@ discarding the first (see :meth:`Renderer.render`). Most takes hold at the first
 
 The equalised signal is kept between the passes (float32) when it fits in
 ``EQ_CACHE_LIMIT_BYTES``; longer files are equalised again for each take, with identical
-results. Memory is then bounded by the block size and the tick arrays (a few MB per hour),
-never by the length of the file. The meters and the sink run on threads of their own,
+results. Memory is then bounded by the block size and the tick arrays (42 MB each per hour
+of audio in float64; an hour's plan keeps about eight and its solve makes a few more at a
+time), not by the samples of the file. The meters and the sink run on threads of their own,
 beside the EQ or the quantiser.
 """
 
@@ -31,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from matcher._allocator import release_freed_memory
 from matcher.analysis.loudness import (
     KWeightedPower,
     LoudnessMeter,
@@ -41,7 +43,7 @@ from matcher.analysis.truepeak import TruePeakDetector, gained_peak_bounds
 from matcher.concurrency import BackgroundConsumer, engine_call, prefetched
 from matcher.dsp.clipper import TransientClipper
 from matcher.dsp.dither import Quantizer
-from matcher.dsp.envelope import sliding_max
+from matcher.dsp.envelope import dilated, sliding_max
 from matcher.dsp.filters import four_x_gap_db, guarantee_margin_db
 from matcher.dsp.eq import MidSideEQ
 from matcher.dsp.filters import interpolate_curve_db
@@ -482,6 +484,10 @@ class Renderer:
         power = energies.result(include_partial=True) / self.tick_samples
         mean_square = squares.result(include_partial=True) / self.tick_samples
         del peaks, energies, squares, detector, kweighting  # as long as the file: not held through the solve
+        if cache is None:
+            # A long file: what the pass freed (its equalised signal, kept while it fitted,
+            # and the readings gathered in small pieces) goes back before the solve's arrays.
+            release_freed_memory()
         target = self.settings.loudness.target_lufs
         if not np.any(power > 0):
             reduction = self.limiters[0].reduction_db(peak_db, 0.0)
@@ -519,6 +525,11 @@ class Renderer:
             if refined is not None:
                 # Solved once more on the 16x readings, with the guard the plan holds: they
                 # move the limiter's work by hundredths of a dB, not the quiet passages' levels.
+                # The first plan (arrays as long as the file) is let go first, and for a long
+                # file what it and the second pass over the file freed is handed back.
+                del plan
+                if cache is None:
+                    release_freed_memory()
                 plan = self._solve(refined, power, ticks_per_subblock, target, rides[-1], mean_square)
             return plan
 
@@ -555,18 +566,25 @@ class Renderer:
         if solving is None or plan.gain_db.shape != peak_db.shape or peak_db.shape[0] == 0:
             return None
         ceiling = solving.limiters[solving.first_limiter].ceiling_dbtp
-        planned = peak_db + plan.gain_db + plan.output_gain_db
-        near = sliding_max((planned >= ceiling - REFINED_WITHIN_DB).astype(np.float64), 1, 1) > 0
+        # In place where it can be: an hour's ticks (5 M) are 42 MB an array.
+        planned = np.add(peak_db, plan.gain_db)
+        planned += plan.output_gain_db
+        near = dilated(planned >= ceiling - REFINED_WITHIN_DB, 1, 1)
         if not np.any(near):
             return None
         detector = TruePeakDetector(self.sample_rate_hz, frame_samples=self.tick_samples, selected=near, guarantee=True)
         readings = [detector.process(block) for block in self._equalised(source)]
         readings.append(detector.finish())
         reading = np.concatenate(readings)[: peak_db.shape[0]]
+        del readings, detector, near
         if reading.shape != peak_db.shape:
             return None
-        refined = np.maximum(peak_db, gain_to_db(np.nan_to_num(reading, nan=0.0)))  # not metered: the floor
-        if not np.any(refined + plan.gain_db + plan.output_gain_db > ceiling + REFINED_TOLERANCE_DB):
+        refined = gain_to_db(np.nan_to_num(reading, copy=False, nan=0.0))
+        del reading
+        np.maximum(peak_db, refined, out=refined)  # not metered: the floor
+        np.add(refined, plan.gain_db, out=planned)
+        planned += plan.output_gain_db
+        if not np.any(planned > ceiling + REFINED_TOLERANCE_DB):
             return None
         return refined
 
@@ -684,18 +702,27 @@ class Renderer:
     ) -> GainPlan:
         makeup, reduction = solution.gain_db, solution.reduction_db
         solving = solving._replace(predicted_lufs=solution.predicted_lufs, first_limiter=solution.limiter_index)
-        gain = makeup - reduction if ride_db is None else ride_db + makeup - reduction
         limiter = solving.limiters[solution.limiter_index]
         # The limiter's own ceiling, under the nominal one by its margins: what it lets by over
         # that is the clipper's, which aims there too (a tick let by between the two would
         # otherwise reach the output untouched and over the guarantee's reading).
         ceiling = limiter.ceiling_dbtp
-        post_limiter = solving.peak_db + makeup - reduction
+        # In place, and the gain curve made last: an hour's ticks (5 M) are 42 MB an array.
+        post_limiter = np.add(solving.peak_db, makeup)
+        post_limiter -= reduction
         clipping = clipped_ticks(post_limiter, limiter.allowance_db, ceiling)
         tick_rate = self.sample_rate_hz / self.tick_samples
         squares = solving.squares if solving.squares is not None else solving.power
         # The ride is in the solver's peaks and squares already: price the limiter's part.
-        distortion = distortion_db(makeup - reduction, squares, tick_rate, post_limiter, clipping, ceiling)
+        distortion = distortion_db(
+            np.subtract(makeup, reduction), squares, tick_rate, post_limiter, clipping, ceiling, overwrite=True
+        )
+        del post_limiter
+        if ride_db is None:
+            gain = np.subtract(makeup, reduction)
+        else:
+            gain = np.add(ride_db, makeup)
+            gain -= reduction
         return GainPlan(
             self.tick_samples,
             gain,
@@ -805,6 +832,10 @@ class Renderer:
         ``input_energies``: see :meth:`plan`.
         """
         plan = self.plan(source, input_energies=input_energies) if plan is None else plan
+        if self._eq_cache is None:
+            # A take streams the file again: what the solve freed (its arrays, as long as the
+            # file, were let go in the heaps the streaming passes left) goes back first.
+            release_freed_memory()
         takes = 1
         try:
             while True:
@@ -844,15 +875,18 @@ class Renderer:
         if source is None or source.shape != plan.gain_db.shape or source.shape[0] == 0:
             return None, None
         upper, lower = gained_peak_bounds(
-            db_to_gain(source), db_to_gain(plan.gain_db + plan.output_gain_db), self.tick_samples,
+            db_to_gain(source), db_to_gain(np.add(plan.gain_db, plan.output_gain_db)), self.tick_samples,
             quantizer.max_error, quantizer.clip_level,
         )
+        largest_lower = float(lower.max())
+        del lower
         # Bounds on the 4x reading; the guarantee's 16x reading may be up to the gap higher,
         # over the 4x points around it: the last of a tick's are its samples' 3/4 point and
-        # the next tick's first sample.
-        upper = np.maximum(upper, np.append(upper[1:], upper[-1:])) * db_to_gain(four_x_gap_db())
+        # the next tick's first sample. In place (each tick reads the next one only).
+        np.maximum(upper[:-1], upper[1:], out=upper[:-1])
+        upper *= db_to_gain(four_x_gap_db())
         near = db_to_gain(self.settings.limiter.ceiling_dbtp - MEASURED_WITHIN_DB)
-        return upper, upper >= min(near, float(lower.max()))
+        return upper, upper >= min(near, largest_lower)
 
     def _take(self, source: BlockSource, plan: GainPlan, sink: Sink) -> tuple[RenderReport, Measurement]:
         """Gain curve and quantisation; hand every block to ``sink`` and meter it."""
@@ -863,7 +897,7 @@ class Renderer:
             # The clipper rings a little around what it takes: meter its ticks' neighbours too.
             reach = np.zeros_like(selected)
             reach[: plan.clipping.shape[0]] = plan.clipping[: selected.shape[0]]
-            selected = selected | (sliding_max(reach.astype(np.float64), 2, 2) > 0)
+            selected = selected | dilated(reach, 2, 2)
         detector = TruePeakDetector(
             self.sample_rate_hz, frame_samples=self.tick_samples, selected=selected, guarantee=True
         )
@@ -888,10 +922,15 @@ class Renderer:
                 if out.size:  # two reductions, no array of magnitudes
                     sample_peak = max(sample_peak, float(out.max()), -float(out.min()))
         peaks.append(detector.finish())
-        tick_peaks = np.concatenate(peaks) * db_to_gain(detector.margin_db)
+        # In place, and what is read is let go: an hour's ticks (5 M) are 42 MB an array.
+        tick_peaks = np.concatenate(peaks)
+        peaks.clear()
+        tick_peaks *= db_to_gain(detector.margin_db)
         if bound is not None and bound.shape == tick_peaks.shape:
-            tick_peaks = np.where(np.isnan(tick_peaks), bound, tick_peaks)
+            np.copyto(tick_peaks, bound, where=np.isnan(tick_peaks))
+        del bound, selected, detector
         measured = Measurement(gain_to_db(tick_peaks), meter.finish())
+        del tick_peaks
         lufs = measured.energies.integrated_lufs()
         true_peak_dbtp = float(np.max(measured.peak_db)) if measured.peak_db.size else FLOOR_DB
         reached = plan.target_reached
@@ -990,8 +1029,9 @@ def collect_into(blocks: list[np.ndarray]) -> Iterator[Sink]:
 
 def _subblock_energy(power: np.ndarray, ticks_per_subblock: int, gain_db: np.ndarray | None = None) -> np.ndarray:
     """Mean power of every whole 100 ms sub-block, after a gain per tick (dB)."""
-    if gain_db is not None:
-        power = power * 10.0 ** (np.asarray(gain_db) / 10.0)
+    if gain_db is not None:  # in place: an hour's ticks hold one array more, not three
+        gain = np.divide(gain_db, 10.0)
+        power = np.multiply(power, np.power(10.0, gain, out=gain), out=gain)
     subblocks = power.shape[0] // ticks_per_subblock
     return power[: subblocks * ticks_per_subblock].reshape(subblocks, ticks_per_subblock).mean(axis=1)
 
