@@ -29,6 +29,7 @@ import signals
 
 from matcher import Analysis, Settings
 from matcher.cli.app import app
+from matcher.io.writing import AtomicAudioWriter
 
 SAMPLE_RATE_HZ = 44100
 DURATION_S = 4.0
@@ -190,3 +191,19 @@ def test_help_is_whole_sentences_and_usage_names_arguments():
     assert "{" not in match.stdout.split("\n\n")[0]
     add = runner.invoke(app, ["library", "add", "--help"])
     assert "FILES..." in add.stdout
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".aiff"])
+def test_a_float_master_is_the_same_bytes_whenever_it_is_written(tmp_path, suffix):
+    # libsndfile gives float files a PEAK chunk holding the time of writing: the same master
+    # written a second later differed in four bytes. The writer leaves the chunk out.
+    x = 0.5 * np.sin(2 * np.pi * 440.0 * np.arange(4410) / 44100)[:, None].repeat(2, axis=1).astype(np.float32)
+    plain = tmp_path / f"plain{suffix}"
+    sf.write(str(plain), x, 44100, subtype="FLOAT")
+    assert b"PEAK" in plain.read_bytes()[:512]  # what the check below would see
+    written = tmp_path / f"master{suffix}"
+    with AtomicAudioWriter(written, 44100, 2, "32f") as writer:
+        writer.write(x)
+    data = written.read_bytes()
+    assert b"PEAK" not in data[:512]
+    np.testing.assert_array_equal(sf.read(str(written), dtype="float32")[0], x)

@@ -13,6 +13,9 @@ from matcher.errors import AudioFileError, OutputExistsError
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF"}
 SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+SFC_SET_ADD_PEAK_CHUNK = 0x1050
+"""libsndfile's command (sndfile.h) that switches off the PEAK chunk of float files: it holds
+the time of writing, so that the same master written twice would differ in four bytes."""
 
 
 def output_format(path: str | os.PathLike, bit_depth: str) -> tuple[str, str]:
@@ -78,6 +81,8 @@ class AtomicAudioWriter:
             self._file = sf.SoundFile(
                 tmp, "w", self._sample_rate_hz, self._channels, self._subtype, format=self._container
             )
+            if self._subtype == "FLOAT":
+                _without_peak_chunk(self._file)
         except (OSError, sf.LibsndfileError, RuntimeError) as exc:
             self._discard()
             raise AudioFileError(f"{self.path}: cannot be written ({exc})") from None
@@ -131,6 +136,13 @@ class AtomicAudioWriter:
                 pass
         if self._tmp is not None and self._tmp.exists():
             self._tmp.unlink()
+
+
+def _without_peak_chunk(file: sf.SoundFile) -> None:
+    """Leave out the PEAK chunk (and its time stamp) of a float file opened for writing, before
+    anything is written: a master must be the same bytes whenever it is written. soundfile has
+    no call for it; its libsndfile binding does."""
+    sf._snd.sf_command(file._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
 
 
 def _to_file_dtype(block: np.ndarray, bit_depth: str) -> np.ndarray:
