@@ -73,7 +73,7 @@ class Analyzer:
         self._samples = 0
         self._sample_peak = 0.0
         self._true_peak_max = 0.0
-        self._finished = False
+        self._energies: SubBlockEnergies | None = None
 
     def process(self, block: np.ndarray) -> None:
         """Feed a block of shape (n, channels), float32 or float64; long blocks are taken in
@@ -99,8 +99,7 @@ class Analyzer:
         """End of stream: the analysis of everything fed."""
         if self._true_peak is not None:
             self._track_true_peak(self._true_peak.finish())
-        energies = self._loudness.finish()
-        self._finished = True
+        energies = self._energies = self._loudness.finish()
         spectra = self._spectrum.finish()
         condition = self._condition.finish() if self._condition is not None else None
         integrated = energies.integrated_lufs()
@@ -147,9 +146,9 @@ class Analyzer:
         """The K-weighted energies of the 100 ms sub-blocks (ITU-R BS.1770-4) that the
         loudness figures of :meth:`finish` come from; call it after :meth:`finish`. The
         renderer's quiet-passage guard takes them instead of measuring the mix again."""
-        if not self._finished:
+        if self._energies is None:
             raise RuntimeError("loudness_energies() is the whole signal's: call finish() first")
-        return self._loudness.finish()
+        return self._energies
 
     def _track_true_peak(self, peaks: np.ndarray) -> None:
         if peaks.shape[0]:

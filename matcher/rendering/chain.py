@@ -41,7 +41,7 @@ SLOW_GAIN_CHUNK_TICKS = 1 << 20
 # 50 ms, so that a limiter's ducking counts as well as its distortion. The estimate applies
 # the benchmark's own slow gain (least squares per 50 ms frame, linear between the frames'
 # centres) to the plan's gain: on stk_valley at -8 LUFS, with three limiter timings, it read
-# -16.0, -19.2 and -24.6 dB where the rendered gain measured -16.1, -19.4 and -24.7 dB; a
+# -16.8, -19.2 and -24.6 dB where the rendered gain measured -16.9, -19.4 and -24.7 dB; a
 # synthetic song of drums, bass and pad pushed to -14, -12, -10 and -8 LUFS: -56, -33, -22
 # and -18 dB estimated, -47, -36, -25 and -21 dB measured in 20-150 Hz. (A moving average
 # as the slow gain read 5 dB low on slow limiter timings.) At -16 dB the clean chain takes

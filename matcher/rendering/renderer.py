@@ -540,9 +540,18 @@ class Renderer:
             # the limiter, which takes them back with more distortion (stk_valley at -8 LUFS:
             # stopped at -8.28 LUFS, -16.3 dB of bass residual; without it -8.01 LUFS, -16.9
             # dB). The ride toward the range asked alone is tried, and the louder plan kept.
+            # Only its loudness is kept while the other is solved: an hour's plan holds arrays
+            # as long as the file, and two would not fit the memory an hour may take. In the
+            # rare case the ride alone is not louder, the first plan is solved again (the same
+            # inputs, the same plan).
+            made_up_lufs = plan.predicted_lufs
+            del plan
             unmade = solved(plain)
-            if unmade.predicted_lufs > plan.predicted_lufs + REACHED_LU:
+            if unmade.predicted_lufs > made_up_lufs + REACHED_LU:
                 plan, ride = replace(unmade, leveler_held_back=True), plain
+            else:
+                del unmade
+                plan = solved(ride)
         plan = replace(plan, ride=ride)
         predicted = None
         if short_term:
