@@ -182,10 +182,15 @@ def test_the_guarantee_meter_reads_content_near_nyquist(fraction):
     assert reading <= 20 * np.log10(0.5) + 0.1
 
 
-def _clip(x: np.ndarray, blocks: list[int], active=None, ceiling_dbtp: float = -1.0) -> np.ndarray:
+def _clip(
+    x: np.ndarray, blocks: list[int], active=None, ceiling_dbtp: float = -1.0, band_limit_hz: float | None = None
+) -> np.ndarray:
     tick = 30
     ticks = -(-x.shape[0] // tick)
-    clipper = TransientClipper(ceiling_dbtp, tick, np.ones(ticks, bool) if active is None else active)
+    clipper = TransientClipper(
+        ceiling_dbtp, tick, np.ones(ticks, bool) if active is None else active, band_limit_hz=band_limit_hz,
+        sample_rate_hz=RATE,
+    )
     out, start, k = [], 0, 0
     while start < x.shape[0]:
         size = blocks[k % len(blocks)]
@@ -300,38 +305,80 @@ def test_a_hot_master_holds_the_ceiling_at_its_first_take(target_lufs):
     assert report.target_reached and abs(report.output_lufs - target_lufs) < 0.1
 
 
-def _clip_densely(x: np.ndarray, tick: int, active: np.ndarray, ceiling_dbtp: float = -1.0) -> np.ndarray:
-    """The clipper's arithmetic over the whole signal at once, with a correction as long as it."""
-    from matcher.dsp.clipper import FACTOR, soft_clip
+def _clip_densely(
+    x: np.ndarray, tick: int, active: np.ndarray, ceiling_dbtp: float = -1.0, band_limit_hz: float | None = None
+) -> np.ndarray:
+    """The clipper's arithmetic over the whole signal at once, with a correction as long as
+    it: superblock after superblock, each pass on all its marked ticks, tick by tick."""
+    from matcher.dsp.clipper import FACTOR, SUPERBLOCK_TICKS, soft_clip
 
-    clipper = TransientClipper(ceiling_dbtp, tick, active)
+    clipper = TransientClipper(ceiling_dbtp, tick, active, band_limit_hz=band_limit_hz, sample_rate_hz=RATE)
     half = clipper._half
     padded = np.concatenate([np.zeros((half, x.shape[1]), np.float32), x, np.zeros((tick + 2 * half, x.shape[1]), np.float32)])
     correction = np.zeros_like(padded)
     ticks = (padded.shape[0] - 2 * half) // tick
-    for k in np.flatnonzero(active[:ticks]):
-        span = slice(k * tick, k * tick + tick + 2 * half)
+    for first in range(0, ticks, SUPERBLOCK_TICKS):
+        marked = [k for k in range(first, min(first + SUPERBLOCK_TICKS, ticks)) if k < active.shape[0] and active[k]]
         for iteration in range(clipper.iterations):
-            u = (padded[span] + correction[span]).T @ clipper._matrix
-            limit = clipper.knee if iteration == 0 else clipper.ceiling
-            if float(np.abs(u).max()) <= limit:
-                break
-            target = soft_clip(u, clipper.ceiling, clipper.knee) if iteration == 0 else np.clip(u, -clipper.aim, clipper.aim)
-            correction[span] += ((target - u) @ clipper._matrix.T).T / FACTOR
+            before = correction.copy()  # every tick of a pass sees the passes before it only
+            still = []
+            for k in marked:
+                span = slice(k * tick, k * tick + tick + 2 * half)
+                u = (padded[span] + before[span]).T @ clipper._matrix
+                limit = clipper.knee if iteration == 0 else clipper.ceiling
+                if float(np.abs(u).max()) <= limit:
+                    continue
+                still.append(k)
+                target = soft_clip(u, clipper.ceiling, clipper.knee) if iteration == 0 else np.clip(u, -clipper.aim, clipper.aim)
+                down = clipper._matrix if iteration == clipper.iterations - 1 else clipper._down
+                correction[span] += ((target - u) @ down.T).T / FACTOR
+            marked = still
     return (padded + correction)[half : half + x.shape[0]]
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_the_streamed_clipper_is_the_dense_arithmetic_to_the_bit(seed):
-    # The clipper keeps corrections only around the ticks it clips; what it delivers must be
+def test_the_streamed_clipper_is_the_dense_arithmetic_whatever_the_blocks(seed):
+    # Superblock by superblock, all marked ticks of a pass at once: what it delivers is
     # input plus correction as if both were whole arrays (x + 0.0 where nothing was taken,
-    # which turns -0.0 into +0.0), whatever the blocks.
+    # which turns -0.0 into +0.0), the same bits whatever the blocks, and the tick-by-tick
+    # arithmetic of the same passes within float32's rounding (the passes' products are
+    # made in one matrix product rather than a tick at a time).
     rng = np.random.default_rng(seed)
-    x = (rng.standard_normal((20000, 2)) * 0.4).astype(np.float32)
+    x = (rng.standard_normal((70000, 2)) * 0.4).astype(np.float32)  # two superblocks and a part
     x[rng.random(x.shape) < 0.02] *= 4.0
     x[rng.random(x.shape) < 0.01] = -0.0
     active = rng.random(-(-x.shape[0] // 30)) < [0.02, 0.2, 0.6, 1.0][seed]
     expected = _clip_densely(x, 30, active)
-    for blocks in ([65536], [777, 3000], [95, 31, 4000]):
+    first = _clip(x, [65536], active)
+    assert first.shape == x.shape
+    np.testing.assert_allclose(first, expected, rtol=0, atol=1e-6)
+    untouched = expected == x
+    assert np.array_equal(first[untouched].view(np.uint32), (x[untouched] + np.float32(0.0)).view(np.uint32))
+    for blocks in ([777, 3000], [95, 31, 4000], [70000]):
         y = _clip(x, blocks, active)
-        assert y.shape == x.shape and np.array_equal(y.view(np.uint32), expected.view(np.uint32))
+        assert np.array_equal(y.view(np.uint32), first.view(np.uint32))
+
+
+def test_a_band_limited_clipper_keeps_what_it_takes_under_its_band():
+    from matcher.dsp.clipper import BAND_STOP_RATIO
+
+    x = band_limited(drum_loop(4.0, RATE, seed=1), RATE).astype(np.float32)
+    x *= 10 ** ((-1.0 + 2.0) / 20) / np.max(np.abs(x))  # 2 dB over the ceiling
+    ticks = -(-x.shape[0] // 30)
+    whole = _clip(x, [65536])
+    limited = _clip(x, [65536], band_limit_hz=5000.0)
+    freqs = np.fft.rfftfreq(x.shape[0], 1 / RATE)
+    stop = freqs > BAND_STOP_RATIO * 5000.0
+
+    def high_share(y: np.ndarray) -> float:
+        taken = np.abs(np.fft.rfft((y - x)[:, 0].astype(np.float64))) ** 2
+        return float(np.sum(taken[stop]) / np.sum(taken))
+
+    # Only the last of its passes, on what the band-limited ones left over the ceiling,
+    # reaches the whole band.
+    assert high_share(whole) > 0.05
+    assert high_share(limited) < 0.2 * high_share(whole)
+    assert true_peak_ideal_dbtp(limited) <= -1.0 + 0.3
+    np.testing.assert_array_equal(_clip(x, [777, 3000], band_limit_hz=5000.0), limited)
+    expected = _clip_densely(x, 30, np.ones(ticks, bool), band_limit_hz=5000.0)
+    np.testing.assert_allclose(limited, expected, rtol=0, atol=1e-6)

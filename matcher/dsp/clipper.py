@@ -16,6 +16,15 @@ interpolating). Where no 4x sample passes the knee, ``f(U x) = U x`` and the out
 input exactly: the clipper adds nothing at all to music below it. Only the control ticks a
 plan marks are oversampled; the rest pass straight through.
 
+A clipper driven over the whole of a loud master (the slow chain of
+:mod:`matcher.rendering.chain`) takes the tops of bass waves, whose corners are mostly high
+harmonics: put back whole, they land where a pad or a voice is quiet (on a pad under a kick,
+products at -14 dB in 1.5-8 kHz). Its correction can therefore be band-limited further
+(``band_limit_hz``): decimated through a low-pass of that pass band instead of the
+interpolator itself, so that what it takes off a bass wave stays in the bass's own region.
+A top of high frequencies it cannot take whole is left to the limiter after the take's
+measurement.
+
 The curve is linear up to the knee, ``knee_db`` under the ceiling, then bends smoothly
 (``tanh``) toward the ceiling, which it approaches but never reaches. Band-limiting what it
 removed can leave the output a little over the ceiling (the removed peak's ringing); the
@@ -42,24 +51,47 @@ pass leaves it about 1 dB over; each pass takes most of what is left."""
 
 def soft_clip(u: np.ndarray, ceiling: float, knee: float) -> np.ndarray:
     """The clipper's curve: ``u`` unchanged up to ``knee``, then ``knee + (ceiling - knee)
-    tanh((|u| - knee) / (ceiling - knee))`` with the sign of ``u`` (linear amplitudes)."""
-    magnitude = np.abs(u)
+    tanh((|u| - knee) / (ceiling - knee))`` with the sign of ``u`` (linear amplitudes).
+
+    The bend is computed over the whole array (where ``u`` is under the knee it bends
+    nothing, and is not used), not on copies picked out by a mask: a loud master's clipper
+    bends millions of samples, and a contiguous tanh runs vectorised."""
+    u = np.asarray(u)
     span = ceiling - knee
-    over = magnitude > knee
-    out = u.copy()
-    bent = knee + span * np.tanh((magnitude[over] - knee) / span)
-    out[over] = np.sign(u[over]) * bent
-    return out
+    excess = np.abs(u)
+    excess -= knee
+    over = excess > 0
+    np.maximum(excess, 0.0, out=excess)
+    excess /= span
+    bent = np.tanh(excess, out=excess)
+    bent *= span
+    bent += knee
+    return np.where(over, np.copysign(bent, u), u)
 
 
-def frame_matrix(frame_samples: int) -> np.ndarray:
+BAND_STOP_RATIO = 1.6
+"""A band-limited correction's stop band begins this far above its pass band's edge."""
+
+
+def frame_matrix(frame_samples: int, passband: float | None = None) -> np.ndarray:
     """Interpolation of one frame: window (frame + 2 half) rows to 4 phases x frame columns,
     phase 0 included (through the filter, so that interpolation and decimation are each
-    other's transpose)."""
+    other's transpose). ``passband`` (a fraction of Nyquist): a low-pass of that pass band
+    instead of the interpolator, for a band-limited decimation."""
     from matcher.analysis.truepeak import polyphase_frame_matrix
 
-    bank = polyphase_bank(flat_interpolator(FACTOR, TAPS_PER_PHASE), FACTOR, TAPS_PER_PHASE)
+    if passband is None:
+        prototype = flat_interpolator(FACTOR, TAPS_PER_PHASE)
+    else:
+        prototype = flat_interpolator(FACTOR, TAPS_PER_PHASE, passband, min(BAND_STOP_RATIO * passband, 1.0))
+    bank = polyphase_bank(prototype, FACTOR, TAPS_PER_PHASE)
     return polyphase_frame_matrix(bank, frame_samples)
+
+
+SUPERBLOCK_TICKS = 1024
+"""The clipper works on the marked ticks of this many control ticks at a time, all at once
+(see :class:`TransientClipper`); superblocks start at multiples of it, so the output does
+not depend on how the stream is cut into blocks."""
 
 
 class TransientClipper:
@@ -77,16 +109,29 @@ class TransientClipper:
         The ticks to clip; ticks past its end pass through.
     knee_db : float
         Where the curve starts bending, under the ceiling.
+    band_limit_hz : float, optional
+        Keep the correction below this frequency (needs ``sample_rate_hz``) in all passes
+        but the last; None: below the interpolator's own edge, 96 % of Nyquist.
 
     Notes
     -----
-    The output lines up with the input and has as many samples; internally it runs
-    ``TAPS_PER_PHASE`` samples behind (the decimation spreads each correction half a filter
-    to either side).
+    The output lines up with the input and has as many samples; internally it runs up to a
+    superblock (:data:`SUPERBLOCK_TICKS`) behind. Within a superblock every marked tick is
+    clipped at once, each pass on the signal with the corrections of the pass before (a
+    tick's 4x samples are its own; what the decimation spreads half a filter either side
+    adds up): ``y = x + (1/L) U^T (f(U x) - U x)`` over the superblock's marked ticks. A
+    superblock sees the corrections of the ones before it.
     """
 
     def __init__(
-        self, ceiling_dbtp: float, tick_samples: int, active: np.ndarray, knee_db: float = KNEE_DB, iterations: int = ITERATIONS
+        self,
+        ceiling_dbtp: float,
+        tick_samples: int,
+        active: np.ndarray,
+        knee_db: float = KNEE_DB,
+        iterations: int = ITERATIONS,
+        band_limit_hz: float | None = None,
+        sample_rate_hz: float | None = None,
     ):
         self.iterations = iterations
         self.ceiling = 10.0 ** (ceiling_dbtp / 20.0)
@@ -95,129 +140,122 @@ class TransientClipper:
         self.tick_samples = tick_samples
         self.active = np.asarray(active, dtype=bool)
         self._half = TAPS_PER_PHASE // 2
+        self._window = tick_samples + 2 * self._half
+        # Ticks this many apart have windows that do not overlap: their corrections are
+        # added in one indexed step.
+        self._groups = -(-self._window // tick_samples)
         self._matrix = frame_matrix(tick_samples).astype(np.float32)
+        self._down = self._matrix
+        if band_limit_hz is not None:
+            if sample_rate_hz is None:
+                raise ValueError("a band-limited clipper needs the sample rate")
+            passband = 2.0 * band_limit_hz / sample_rate_hz
+            if passband < 1.0 / BAND_STOP_RATIO:
+                self._down = frame_matrix(tick_samples, passband).astype(np.float32)
         self.clipped_ticks = 0
         self.reset()
 
     def reset(self) -> None:
-        self._pending: np.ndarray | None = None  # from the window start of the next tick on
-        # The correction is zero but in the windows of clipped ticks: only those stretches
-        # are kept, as (start in _pending, values), in order and apart.
-        self._corrections: list[tuple[int, np.ndarray]] = []
-        self._out_from = self._half  # the first sample of _pending not yet delivered
-        self._first_tick = 0  # the tick whose window starts at _pending[0]
+        # The stream padded with half a filter of zeros in front: tick k's window (its
+        # samples and half a filter either side) is padded[k step : k step + window].
+        self._buffer: np.ndarray | None = None  # padded[_origin:]
+        self._correction: np.ndarray | None = None  # what is added to it
+        self._origin = 0
+        self._next_tick = 0  # the first tick not clipped yet
         self._delivered = 0
         self._received = 0
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Feed a block; return the output ready so far (aligned, float32)."""
         block = np.asarray(block, dtype=np.float32)
-        if self._pending is None:
-            self._pending = np.zeros((self._half, block.shape[1]), dtype=np.float32)
+        if self._buffer is None:
+            self._buffer = np.zeros((self._half, block.shape[1]), dtype=np.float32)
+            self._correction = np.zeros_like(self._buffer)
         self._received += block.shape[0]
-        return self._run(block)
+        self._append(block)
+        return self._run(final=False)
 
     def finish(self) -> np.ndarray:
         """Return the rest of the output."""
-        if self._pending is None:
+        if self._buffer is None:
             return np.zeros((0, 0), dtype=np.float32)
-        pad = np.zeros((self.tick_samples + 2 * self._half, self._pending.shape[1]), dtype=np.float32)
-        return self._run(pad)[: self._received - self._delivered]
+        pad = (self._groups + 1) * self.tick_samples + 2 * self._half
+        self._append(np.zeros((pad, self._buffer.shape[1]), dtype=np.float32))
+        return self._run(final=True)[: self._received - self._delivered]
 
-    def _run(self, block: np.ndarray) -> np.ndarray:
-        """Clip the marked ticks whose windows lie in ``_pending`` followed by ``block``, and
-        deliver what no later tick's window reaches.
+    def _append(self, block: np.ndarray) -> None:
+        self._buffer = np.concatenate([self._buffer, block])
+        self._correction = np.concatenate([self._correction, np.zeros_like(block)])
 
-        Neither the block nor a correction as long as it is copied: most ticks pass through,
-        and their output is their input plus a zero correction."""
-        step, half = self.tick_samples, self._half
-        stream = _Joined(self._pending, block)
-        # Tick k's window (its samples and half a filter either side) is stream[k step : k step + step + 2 half].
-        ticks = (stream.length - 2 * half) // step
-        if ticks <= 0:
-            self._pending = np.concatenate([self._pending, block])
-            return np.zeros((0, block.shape[1]), dtype=np.float32)
-        corrections = self._corrections
-        for k in np.flatnonzero(self._marks(self._first_tick, ticks)):
-            start, stop = k * step, k * step + step + 2 * half
-            if corrections and corrections[-1][0] + corrections[-1][1].shape[0] > start:
-                at, values = corrections[-1]  # overlaps the window of an earlier clipped tick
-                if at + values.shape[0] < stop:
-                    values = np.concatenate([values, np.zeros((stop - at - values.shape[0], values.shape[1]), np.float32)])
-                    corrections[-1] = (at, values)
-            else:
-                at, values = start, np.zeros((stop - start, block.shape[1]), dtype=np.float32)
-                corrections.append((at, values))
-            window = stream.take(start, stop)
-            correction = values[start - at : stop - at]
-            clipped = False
-            for iteration in range(self.iterations):
-                u = (window + correction).T @ self._matrix  # (channels, 4 phases x step)
-                # The curve once; then only what the band-limiting brought back over the ceiling.
-                if iteration == 0:
-                    if float(np.abs(u).max()) <= self.knee:
-                        break
-                    excess = soft_clip(u, self.ceiling, self.knee) - u
-                else:
-                    if float(np.abs(u).max()) <= self.ceiling:
-                        break
-                    excess = np.clip(u, -self.aim, self.aim) - u
-                correction += (excess @ self._matrix.T).T / FACTOR
-                clipped = True
-            self.clipped_ticks += clipped
-        # Samples before the next tick's window are final.
-        done = ticks * step
-        out = stream.plus_zero(self._out_from, done)
-        kept: list[tuple[int, np.ndarray]] = []
-        for at, values in corrections:
-            end = at + values.shape[0]
-            low, high = max(at, self._out_from), min(end, done)
-            if low < high:
-                out[low - self._out_from : high - self._out_from] = stream.take(low, high) + values[low - at : high - at]
-            if end > done:
-                kept.append((max(at, done) - done, values[max(at, done) - at :]))
-        self._corrections = kept
-        self._pending = stream.take(done, stream.length).copy()
-        self._out_from = 0
-        self._first_tick += ticks
+    def _run(self, final: bool) -> np.ndarray:
+        """Clip every superblock whose ticks' windows the buffer holds (at the end, the last
+        ticks too), and deliver what no later tick's window reaches."""
+        step = self.tick_samples
+        end = self._origin + self._buffer.shape[0]
+        available = (end - self._groups * step) // step + 1  # ticks whose windows' rows are all here
+        while self._next_tick < available:
+            first = self._next_tick
+            last = (first // SUPERBLOCK_TICKS + 1) * SUPERBLOCK_TICKS
+            if last > available:
+                if not final:
+                    break
+                last = available
+            self._clip(first, last)
+            self._next_tick = last
+        # Padded samples before the next tick's window are final; output sample i is padded
+        # sample i + half.
+        done = max(self._next_tick * step - self._origin, 0)
+        start = self._delivered + self._half - self._origin
+        out = self._buffer[start:done] + self._correction[start:done]
         self._delivered += out.shape[0]
+        self._buffer = self._buffer[done:]
+        self._correction = self._correction[done:]
+        self._origin += done
         return out
 
-    def _marks(self, first: int, count: int) -> np.ndarray:
-        marks = np.zeros(count, dtype=bool)
-        end = min(first + count, self.active.shape[0])
-        if end > first:
-            marks[: end - first] = self.active[first:end]
-        return marks
+    def _clip(self, first: int, last: int) -> None:
+        """All passes of the clipper on the marked ticks from ``first`` to ``last``.
 
-
-class _Joined:
-    """Two arrays of shape (n, channels) read as one, without joining them."""
-
-    def __init__(self, first: np.ndarray, second: np.ndarray):
-        self._first, self._second = first, second
-        self._split = first.shape[0]
-        self.length = first.shape[0] + second.shape[0]
-
-    def take(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` (a view where they lie in one of the two)."""
-        split = self._split
-        if stop <= split:
-            return self._first[start:stop]
-        if start >= split:
-            return self._second[start - split : stop - split]
-        return np.concatenate([self._first[start:], self._second[: stop - split]])
-
-    def plus_zero(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` plus a zero correction, a new array: ``x + 0.0`` is ``x``,
-        but for ``-0.0``, which becomes ``+0.0``, as a correction's zeros make it."""
-        split = self._split
-        zero = np.float32(0.0)
-        stop = max(stop, start)
-        out = np.empty((stop - start, self._first.shape[1]), dtype=np.float32)
-        cut = min(max(split - start, 0), stop - start)
-        if cut:
-            np.add(self._first[start : start + cut], zero, out=out[:cut])
-        if cut < stop - start:
-            np.add(self._second[start + cut - split : stop - split], zero, out=out[cut:])
-        return out
+        The buffer starts on a tick (``_origin`` is a multiple of the tick): read as rows of
+        a tick's samples, a window is ``_groups`` whole rows from its tick on, and what a
+        pass adds to it is added a row of ticks at a time, each tick's row its own."""
+        marks = np.zeros(last - first, dtype=bool)
+        known = min(last, self.active.shape[0])
+        if known > first:
+            marks[: known - first] = self.active[first:known]
+        ticks = first + np.flatnonzero(marks)
+        if ticks.size == 0:
+            return
+        step, groups, window_length = self.tick_samples, self._groups, self._window
+        channels = self._buffer.shape[1]
+        whole = (self._buffer.shape[0] // step) * step
+        signal_rows = self._buffer[:whole].reshape(-1, step, channels)
+        correction_rows = self._correction[:whole].reshape(-1, step, channels)  # a view: added to in place
+        rows = (ticks - self._origin // step)[:, None] + np.arange(groups)[None, :]
+        signal = signal_rows[rows].reshape(ticks.size, groups * step, channels)[:, :window_length]
+        working = np.arange(ticks.size)
+        clipped = np.zeros(ticks.size, dtype=bool)
+        for iteration in range(self.iterations):
+            taken = correction_rows[rows[working]].reshape(working.size, groups * step, channels)
+            window = signal[working] + taken[:, :window_length]
+            flat = window.transpose(0, 2, 1).reshape(-1, window_length)
+            u = (flat @ self._matrix).reshape(working.size, channels, -1)
+            peak = np.abs(u).max(axis=(1, 2))
+            # The curve once; then only what the band-limiting brought back over the ceiling.
+            over = peak > (self.knee if iteration == 0 else self.ceiling)
+            if not np.any(over):
+                break
+            working, u = working[over], u[over]
+            if iteration == 0:
+                excess = soft_clip(u, self.ceiling, self.knee) - u
+            else:
+                excess = np.clip(u, -self.aim, self.aim) - u
+            down = self._matrix if iteration == self.iterations - 1 else self._down
+            change = np.zeros((working.size, groups * step, channels), dtype=np.float32)
+            product = (excess.reshape(-1, excess.shape[2]) @ down.T) / FACTOR
+            change[:, :window_length] = product.reshape(working.size, channels, window_length).transpose(0, 2, 1)
+            change = change.reshape(working.size, groups, step, channels)
+            clipped[working] = True
+            for row in range(groups):  # the ticks' rows are distinct within one row offset
+                correction_rows[rows[working, row]] += change[:, row]
+        self.clipped_ticks += int(np.count_nonzero(clipped))
