@@ -13,6 +13,7 @@ from matcher.analysis.loudness import MOMENTARY_S, SHORT_TERM_S
 from matcher.analysis.result import Analysis
 from matcher.cli.common import add_column, new_table
 from matcher.fitting.settings import Settings, WidthLimit, frequency_range_text
+from matcher.rendering.chain import SLOW_CLIP_DB
 from matcher.rendering.renderer import GainPlan, RenderReport
 
 SUMMARY_BANDS_HZ = (31.5, 63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
@@ -45,7 +46,7 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     table.add_row("leveler", _leveler_text(settings, report.leveler_ratio, report.leveler_min_gain_db, report.leveler_max_gain_db,
                                            report.leveler_held_back))
     table.add_row("limiter", limiter + takes)
-    _add_chain_rows(table, settings, report.distortion_db, report.clipped_fraction)
+    _add_chain_rows(table, settings, report.distortion_db, report.clipped_fraction, report.clip_band_hz)
     _add_eq_and_format_rows(table, settings)
     console.print(table)
 
@@ -72,14 +73,24 @@ def print_suggestion(console: Console, mix: Path, settings: Settings, plan: Gain
     table.add_row("leveler", _leveler_text(settings, plan.leveler_ratio, *plan.leveler_range_db, plan.leveler_held_back))
     table.add_row("limiter", _limiter_text(plan.max_reduction_db, plan.active_fraction, plan.release_ms))
     clipped = 0.0 if plan.clipping is None else float(plan.clipping.mean())
-    _add_chain_rows(table, settings, plan.distortion_db, clipped)
+    _add_chain_rows(table, settings, plan.distortion_db, clipped, plan.clip_band_hz)
     _add_eq_and_format_rows(table, settings, with_largest_moves=True)
     console.print(table)
 
 
-def _add_chain_rows(table: Table, settings: Settings, distortion_db: float | None, clipped_fraction: float) -> None:
+def _add_chain_rows(
+    table: Table, settings: Settings, distortion_db: float | None, clipped_fraction: float, clip_band_hz: float | None = None
+) -> None:
     """The clipper's share and the chain's distortion against its budget."""
-    table.add_row("clipper", f"on {100 * clipped_fraction:.1f} % of the time (transients only)" if clipped_fraction else "off")
+    if not clipped_fraction:
+        text = "off"
+    elif clip_band_hz is None:
+        text = f"on {100 * clipped_fraction:.1f} % of the time (transients only)"
+    else:
+        # The slow chain (rendering.chain): a slow limiter, and the clipper on any peak.
+        text = (f"on {100 * clipped_fraction:.1f} % of the time (up to {SLOW_CLIP_DB:.0f} dB off any peak, "
+                f"kept below {clip_band_hz / 1000:.0f} kHz, under a slow limiter)")
+    table.add_row("clipper", text)
     if distortion_db is not None:
         loudness = settings.loudness
         budget = "forced past the budget" if loudness.force else f"budget {loudness.max_distortion_db:.0f} dB"
