@@ -1,8 +1,10 @@
 """A master is the same bit for bit whatever runs it.
 
-One job (a loud target, 16-bit output with dither: the limiter's fast characters, the
-checked takes and the dither all take part) is run every way a user can run it, and every
-master's sha256 is compared with the one ``automaster match`` wrote in this process:
+Two jobs (loud targets, 16-bit output with dither: the limiter's fast characters, the
+checked takes and the dither all take part; in the second, a bass line over dense noise,
+the slow chain, whose clipper works on all its ticks at once in matrix products) are run
+every way a user can run them, and every master's sha256 is compared with the one
+``automaster match`` wrote in this process:
 ``render --settings``, the Python API (alone, in two threads at once, with the caller's
 BLAS pool at two threads), the array API, the real command in a subprocess with BLAS and
 OpenMP pools of any size, ``batch`` with one and two workers, Dask in-process and with
@@ -33,8 +35,7 @@ from matcher.cli.app import app
 
 SAMPLE_RATE_HZ = 44100
 DURATION_S = 4.0
-OPTIONS = ["--lufs", "-10", "--bit-depth", "16"]
-API_OPTIONS = dict(lufs=-10.0, bit_depth="16")
+TARGETS_LUFS = {"characters": -10.0, "slow chain": -8.0}
 WAIT_S = 300
 
 runner = CliRunner()
@@ -48,11 +49,38 @@ def _ok(result) -> None:
     assert result.exit_code == 0, f"exit {result.exit_code}\n{result.output}\n{result.exception!r}"
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory):
+def _options(root: Path) -> list[str]:
+    return ["--lufs", f"{_target(root):g}", "--bit-depth", "16"]
+
+
+def _api_options(root: Path) -> dict:
+    return dict(lufs=_target(root), bit_depth="16")
+
+
+def _target(root: Path) -> float:
+    return float((root / "target_lufs").read_text(encoding="utf-8"))
+
+
+def _bass_line(seconds: float, seed: int) -> np.ndarray:
+    """A bass line (41-62 Hz) over dense pink noise: loud, it takes the slow chain."""
+    n = int(seconds * SAMPLE_RATE_HZ)
+    t = np.arange(n) / SAMPLE_RATE_HZ
+    notes = np.array([41.2, 55.0, 49.0, 61.7])[(t // 0.5).astype(int) % 4]
+    phase = 2 * np.pi * np.cumsum(notes) / SAMPLE_RATE_HZ
+    bass = 0.5 * (0.6 + 0.4 * np.exp(-(t % 0.5) * 6)) * (np.sin(phase) + 0.3 * np.sin(2 * phase))
+    return bass[:, None] + signals.pink_noise(seconds, SAMPLE_RATE_HZ, rms=0.25, seed=seed)
+
+
+@pytest.fixture(scope="module", params=list(TARGETS_LUFS))
+def job(request, tmp_path_factory):
     """The inputs, and the master ``automaster match`` writes in this process (its sha256)."""
     root = tmp_path_factory.mktemp("determinism")
-    mix = signals.drum_loop(DURATION_S, SAMPLE_RATE_HZ, seed=11)
+    (root / "target_lufs").write_text(str(TARGETS_LUFS[request.param]), encoding="utf-8")
+    (root / "kind").write_text(request.param, encoding="utf-8")
+    if request.param == "characters":
+        mix = signals.drum_loop(DURATION_S, SAMPLE_RATE_HZ, seed=11)
+    else:
+        mix = _bass_line(DURATION_S, seed=11)
     drums = signals.drum_loop(DURATION_S, SAMPLE_RATE_HZ, seed=12)
     noise = signals.pink_noise(DURATION_S, SAMPLE_RATE_HZ, rms=0.2, seed=13, correlation=0.5)
     ref = np.tanh(2.0 * (drums + noise) / np.max(np.abs(drums + noise)))
@@ -61,20 +89,25 @@ def job(tmp_path_factory):
     master = root / "match.wav"
     settings = root / "settings.json"
     _ok(runner.invoke(app, ["match", str(root / "mix.wav"), "--ref", str(root / "ref.wav"), "-o", str(master),
-                            "--save-settings", str(settings), *OPTIONS]))
+                            "--save-settings", str(settings), *_options(root)]))
     return root, _sha(master)
 
 
 def _cli_args(root: Path, out: Path) -> list[str]:
-    return ["match", str(root / "mix.wav"), "--ref", str(root / "ref.wav"), "-o", str(out), *OPTIONS]
+    return ["match", str(root / "mix.wav"), "--ref", str(root / "ref.wav"), "-o", str(out), *_options(root)]
 
 
-def test_the_job_uses_the_fast_limiter_and_dither(job):
-    # The job must exercise what could differ: hard limiting, and dither.
+def test_the_job_uses_its_chain_and_dither(job):
+    # The job must exercise what could differ: hard limiting or the slow chain, and dither.
     root, _ = job
     settings = matcher.Settings.from_json((root / "settings.json").read_text(encoding="utf-8"))
-    suggestion = matcher.suggest(root / "mix.wav", [root / "ref.wav"], **API_OPTIONS)
-    assert suggestion.plan.max_reduction_db > 3.0, "the limiter barely works: choose a louder target"
+    suggestion = matcher.suggest(root / "mix.wav", [root / "ref.wav"], **_api_options(root))
+    if (root / "kind").read_text(encoding="utf-8") == "characters":
+        assert suggestion.plan.max_reduction_db > 3.0, "the limiter barely works: choose a louder target"
+        assert suggestion.plan.clip_band_hz is None
+    else:
+        assert suggestion.plan.clip_band_hz is not None, "the slow chain is not taken: choose a louder target"
+        assert suggestion.plan.clipping is not None and suggestion.plan.clipping.mean() > 0.05
     assert settings.output.bit_depth == "16" and settings.output.dither != "none"
 
 
@@ -87,7 +120,7 @@ def test_render_from_saved_settings(job, tmp_path):
 
 def test_python_api(job, tmp_path):
     root, expected = job
-    result = matcher.master(root / "mix.wav", [root / "ref.wav"], tmp_path / "api.wav", **API_OPTIONS)
+    result = matcher.master(root / "mix.wav", [root / "ref.wav"], tmp_path / "api.wav", **_api_options(root))
     assert _sha(result.output) == expected
     again = matcher.render_file(root / "mix.wav", result.settings, tmp_path / "rendered.wav")
     assert _sha(again.output) == expected
@@ -99,7 +132,7 @@ def test_python_api_in_two_threads_at_once(job, tmp_path):
     results: dict[int, str] = {}
 
     def work(k: int) -> None:
-        out = matcher.master(root / "mix.wav", [root / "ref.wav"], tmp_path / f"thread{k}.wav", **API_OPTIONS).output
+        out = matcher.master(root / "mix.wav", [root / "ref.wav"], tmp_path / f"thread{k}.wav", **_api_options(root)).output
         results[k] = _sha(out)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
@@ -115,7 +148,7 @@ def test_python_api_whatever_the_callers_blas_threads(job, tmp_path):
 
     root, expected = job
     with threadpool_limits(limits=2):
-        result = matcher.master(root / "mix.wav", [root / "ref.wav"], tmp_path / "blas2.wav", **API_OPTIONS)
+        result = matcher.master(root / "mix.wav", [root / "ref.wav"], tmp_path / "blas2.wav", **_api_options(root))
     assert _sha(result.output) == expected
 
 
@@ -128,7 +161,7 @@ def test_array_api_gives_the_files_samples(job):
     written, _ = sf.read(str(root / "match.wav"), dtype="float64", always_2d=True)
     assert np.array_equal(np.round(rendered * 32768.0), np.round(written * 32768.0))
     fitted = matcher.fit(matcher.analyze(mix, rate), matcher.analyze(ref, ref_rate),
-                         matcher.FitConfig(target_lufs=-10.0, output=settings.output))
+                         matcher.FitConfig(target_lufs=_target(root), output=settings.output))
     assert fitted.to_json() == settings.to_json()
 
 
@@ -160,10 +193,11 @@ def test_the_api_in_a_process_with_two_blas_threads(job, tmp_path):
     out = tmp_path / "api_process.wav"
     code = (
         "import sys, numpy, matcher\n"
-        "matcher.master(sys.argv[1], [sys.argv[2]], sys.argv[3], lufs=-10.0, bit_depth='16')\n"
+        "matcher.master(sys.argv[1], [sys.argv[2]], sys.argv[3], lufs=float(sys.argv[4]), bit_depth='16')\n"
     )
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
-    done = subprocess.run([sys.executable, "-c", code, str(root / "mix.wav"), str(root / "ref.wav"), str(out)],
+    done = subprocess.run([sys.executable, "-c", code, str(root / "mix.wav"), str(root / "ref.wav"), str(out),
+                           str(_target(root))],
                           env=env, capture_output=True, text=True, timeout=WAIT_S)
     assert done.returncode == 0, done.stderr
     assert _sha(out) == expected
@@ -174,7 +208,7 @@ def test_batch(job, tmp_path, workers):
     root, expected = job
     out = tmp_path / "batch"
     _ok(runner.invoke(app, ["batch", str(root / "mix.wav"), "--ref", str(root / "ref.wav"), "--out", str(out),
-                            "--workers", workers, *OPTIONS]))
+                            "--workers", workers, *_options(root)]))
     assert _sha(out / "mix_master.wav") == expected
 
 
@@ -188,7 +222,7 @@ def test_dask(job, tmp_path, processes):
         dashboard_address=None,
     ) as cluster:
         result = runner.invoke(app, ["batch", str(root / "mix.wav"), "--ref", str(root / "ref.wav"), "--out", str(out),
-                                     "--scheduler", cluster.scheduler_address, *OPTIONS])
+                                     "--scheduler", cluster.scheduler_address, *_options(root)])
     _ok(result)
     assert _sha(out / "mix_master.wav") == expected
 
