@@ -22,8 +22,8 @@ work, and a clipper's products depend on what they land on: the slow chain is ta
 when it is as loud, cleaner on the estimate, ducks what lies between the hits no more
 (:func:`ducking_db`), and, band by band (:class:`BandEnergies`, the clipper run on pass
 1's kept signal), is nowhere much rougher than the characters' plan
-(:meth:`~matcher.rendering.renderer.Renderer._slower`). On four loud corpus tracks its
-20-150 Hz residual measured 8-11 dB under the characters'; a pad under a kick, a drum loop
+(:meth:`~matcher.rendering.renderer.Renderer._slower`). On three loud corpus tracks at -8
+and -7 LUFS its 20-150 Hz residual measured 8-15 dB under the characters' (bench_quality); a pad under a kick, a drum loop
 whose pad the kick's clipping modulates, and a bass line over thin material keep the
 characters.
 """
@@ -50,8 +50,8 @@ SLOW_CLIP_DB = 3.0
 """Most the slow chain's clipper may take off any peak (not only a transient's)."""
 SLOW_CLIP_BAND_HZ = 5000.0
 """The slow chain's clipper keeps its correction below this (see :mod:`matcher.dsp.clipper`):
-on four loud corpus tracks its products above 8 kHz went from -15..-18 dB (the whole band)
-to -28..-38 dB, those in 1.5-8 kHz within 1 dB."""
+on four loud corpus tracks its products above 8 kHz went from -15..-19 dB (the whole band)
+to -28..-38 dB, those in 1.5-8 kHz 0.7-2.1 dB higher (the band price watches those)."""
 ROUGH_DB = -24.0
 """A plan estimated above this (dB, :func:`distortion_db`) is rough enough for the slow chain
 to be priced beside it."""
@@ -178,7 +178,7 @@ def ducking_db(gain_db: np.ndarray, power: np.ndarray, tick_rate_hz: float) -> f
     ducks nothing; one that holds its reduction past the hit into what follows does. On
     the benchmark's pad under a 120 BPM kick 4 dB into the ceiling: today's chain 0.3 dB,
     the slow chain 1.4 dB (its pad dips 12.9 dB against 6.1); on four loud corpus tracks
-    the slow chain ducks less than today's (5.9 against 6.2 dB, 0.1-1.5 against 1.8-5.2).
+    the slow chain ducks less than today's (5.9 against 6.2 dB, 0.2-1.5 against 3.9-5.2).
 
     Parameters
     ----------
@@ -207,8 +207,8 @@ PRICE_BANDS_HZ = (20.0, 150.0, 1500.0, 8000.0, 16000.0)
 the presence region, the air)."""
 BAND_ROUGHER_DB = 2.0
 """The slow chain may be this much rougher than the characters' plan in one band (for
-being far cleaner in the others): on three loud corpus tracks its clipper's products in
-1.5-8 kHz measured 0.5-1.9 dB over the characters' residual there, 4-14 dB under it below."""
+being far cleaner in the others): on three loud corpus tracks it measured 0.5-1.9 dB over
+the characters' residual in 1.5-8 kHz, 2.5-11 dB under it below 1.5 kHz."""
 PRICE_FRAME = 8192
 
 

@@ -385,7 +385,8 @@ class Renderer:
             sustain_weight=0.0,
         )
         self._eq_cache: list[np.ndarray] | None = None
-        self._slow_band_prices: tuple[np.ndarray, float] | None = None
+        self._slow_verdict: tuple[bool, float] | None = None
+        """Within one plan: whether the slow chain was taken, and the loudness its clipper takes (LU)."""
         self.compressor_reduction_db: np.ndarray | None = None
         """Gain reduction per compressor frame and band of the last pass that ran it."""
 
@@ -509,7 +510,7 @@ class Renderer:
         chain_input = _InputEnergy(self.sample_rate_hz, self.channels, subblock_samples, measure=input_energy is None)
 
         self._eq_cache = None
-        self._slow_band_prices = None
+        self._slow_verdict = None
         cache: list[np.ndarray] | None = []
         cached_bytes = 0
         with (
@@ -719,7 +720,7 @@ class Renderer:
         bass wave, and a clipper of up to :data:`~matcher.rendering.chain.SLOW_CLIP_DB` on
         every peak, its correction kept below
         :data:`~matcher.rendering.chain.SLOW_CLIP_BAND_HZ`. On stk_valley at -8 LUFS its
-        bass residual measured -25.3 dB against -17.4 for the characters'. On a pad under a
+        bass residual measured -26.0 dB against -17.4 for the characters' (bench_quality). On a pad under a
         kick it ducks the pad twice as deep (the ducking price keeps it off), and on a drum
         loop its clipper intermodulates the pad (150-1500 Hz: -15.5 dB against -23.9; the
         band price keeps it off). Only a file whose equalised signal pass 1 kept (up to
@@ -727,13 +728,20 @@ class Renderer:
         """
         if plan.distortion_db is None or (plan.distortion_db <= ROUGH_DB and plan.target_reached):
             return plan
-        if self._eq_cache is None:
+        if self._eq_cache is None or (self._slow_verdict is not None and not self._slow_verdict[0]):
             return plan
         loudness = self.settings.loudness
         slow = (AllowingLimiter(self.slow_limiter, np.maximum(allowance, SLOW_CLIP_DB), SLOW_CLIP_BAND_HZ),)
         slow_solving = solving._replace(limiters=slow)
-        solution = solve_gain(solving.peak_db, solving.power, solving.ticks_per_subblock, slow, solving.target_lufs)
-        other = self._plan_from(solution, solving.target_lufs, slow_solving, source_peak_db, ride_db)
+        if self._slow_verdict is not None:
+            # Priced once per plan (the guard's and the 16x readings' solves move the gain by
+            # hundredths of a dB): taken, it is solved again only, aimed as it was.
+            other = self._slow_plan(solving, slow_solving, source_peak_db, ride_db, self._slow_verdict[1])
+            if not loudness.force and other.distortion_db > loudness.max_distortion_db:
+                return plan
+            return self._as_slow(other, plan)
+        self._slow_verdict = (False, 0.0)
+        other = self._slow_plan(solving, slow_solving, source_peak_db, ride_db, 0.0)
         if not loudness.force and other.distortion_db > loudness.max_distortion_db:
             return plan
         if other.predicted_lufs < plan.predicted_lufs - SLOW_AS_LOUD_LU:
@@ -744,21 +752,36 @@ class Renderer:
         ducked = ducking_db(plan.gain_db, squares, tick_rate)
         if ducking_db(other.gain_db, squares, tick_rate) > ducked + max(DUCKING_SLACK_DB, DUCKING_SLACK_RATIO * ducked):
             return plan
-        if self._slow_band_prices is None:
-            # Once per plan (the guard's and the 16x readings' solves move the gain by
-            # hundredths of a dB): the clipper's products hardly change with them.
-            self._slow_band_prices = self._band_prices_db(other, squares)
-        prices, clipper_lu = self._slow_band_prices
+        prices, clipper_lu = self._band_prices_db(other, squares)
         if np.max(prices - plan.distortion_db) > BAND_ROUGHER_DB:
             return plan
+        self._slow_verdict = (True, clipper_lu)
         if other.target_reached and clipper_lu > REACHED_LU:
-            # The clipper takes loudness the gain's model does not see (0.07-0.18 LU on loud
-            # corpus tracks): aimed that much higher, the first take lands on the target.
-            aim = solving.target_lufs + clipper_lu
-            solution = solve_gain(solving.peak_db, solving.power, solving.ticks_per_subblock, slow, aim)
-            aimed = self._plan_from(solution, aim, slow_solving, source_peak_db, ride_db)
-            if aimed.target_reached:
-                other = aimed
+            other = self._slow_plan(solving, slow_solving, source_peak_db, ride_db, clipper_lu, plain=other)
+        return self._as_slow(other, plan)
+
+    def _slow_plan(
+        self, solving: _Solving, slow_solving: _Solving, source_peak_db, ride_db, clipper_lu: float,
+        plain: GainPlan | None = None,
+    ) -> GainPlan:
+        """The slow chain's plan for the target, aimed ``clipper_lu`` above it: the loudness
+        its clipper takes, which the gain's model does not see (0.07-0.18 LU on loud corpus
+        tracks), so that the first take lands on the target. Short of that aim, the plan for
+        the target itself (``plain``, when it is solved already)."""
+        def aimed_at(aim: float) -> GainPlan:
+            solution = solve_gain(solving.peak_db, solving.power, solving.ticks_per_subblock, slow_solving.limiters, aim)
+            return self._plan_from(solution, aim, slow_solving, source_peak_db, ride_db)
+
+        if clipper_lu > REACHED_LU:
+            other = aimed_at(solving.target_lufs + clipper_lu)
+            if other.target_reached:
+                return other
+        return plain if plain is not None else aimed_at(solving.target_lufs)
+
+    @staticmethod
+    def _as_slow(other: GainPlan, plan: GainPlan) -> GainPlan:
+        """The slow chain's plan, its clipper aimed low at first, with what ``plan`` knew of
+        a target out of reach."""
         return replace(other, clip_aim_db=-SLOW_CLIP_AIM_DB,
                        unclean_lufs=plan.unclean_lufs if not other.target_reached else None,
                        unclean_distortion_db=plan.unclean_distortion_db if not other.target_reached else None)
@@ -937,8 +960,6 @@ class Renderer:
             reached = target is None or out_lufs - lowered >= target - REACHED_LU
             return replace(plan, output_gain_db=plan.output_gain_db - lowered, target_reached=reached, solving=None)
         limiters = solving.limiters
-        # The slow chain's clipper sits every peak it takes at its aim, just under the ceiling,
-        # on a fifth of the ticks of a loud master: there only what is over counts.
         clip_aim_db = plan.clip_aim_db
         if plan.clip_band_hz is not None and plan.clipping is not None:
             # The slow chain's clipper works on a fifth of a loud master's ticks, and a few of
