@@ -44,9 +44,8 @@ from matcher.concurrency import BackgroundConsumer, engine_call, prefetched
 from matcher.dsp.clipper import TransientClipper
 from matcher.dsp.dither import Quantizer
 from matcher.dsp.envelope import dilated, sliding_max
-from matcher.dsp.filters import four_x_gap_db, guarantee_margin_db
 from matcher.dsp.eq import MidSideEQ
-from matcher.dsp.filters import interpolate_curve_db
+from matcher.dsp.filters import four_x_gap_db, guarantee_margin_db, interpolate_curve_db
 from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.multiband import BandParameters, MultibandCompressor
 from matcher.dsp.segments import SegmentReducer
@@ -56,19 +55,24 @@ from matcher.rendering.chain import (
     DUCKING_SLACK_DB,
     DUCKING_SLACK_RATIO,
     PRICE_BANDS_HZ,
-    BandEnergies,
     ROUGH_DB,
     SLOW_CLEANER_DB,
     SLOW_CLIP_BAND_HZ,
     SLOW_CLIP_DB,
     AllowingLimiter,
+    BandEnergies,
     clipped_ticks,
     distortion_db,
     ducking_db,
     transient_allowance,
 )
 from matcher.rendering.leveler import Leveler, Ride, aim_for, per_tick
-from matcher.rendering.loudness_solver import MAX_DRIVE_DB, Solution, output_loudness_lufs, solve_gain
+from matcher.rendering.loudness_solver import (
+    MAX_DRIVE_DB,
+    Solution,
+    output_loudness_lufs,
+    solve_gain,
+)
 from matcher.rendering.quiet import solve_guarded
 from matcher.units import FLOOR_DB, db_to_gain, gain_to_db
 
@@ -385,8 +389,8 @@ class Renderer:
             sustain_weight=0.0,
         )
         self._eq_cache: list[np.ndarray] | None = None
-        self._slow_verdict: tuple[bool, float] | None = None
-        """Within one plan: whether the slow chain was taken, and the loudness its clipper takes (LU)."""
+        self._slow_band_prices: tuple[np.ndarray, float] | None = None
+        """Within one plan: the slow chain's band prices and the loudness its clipper takes (LU)."""
         self.compressor_reduction_db: np.ndarray | None = None
         """Gain reduction per compressor frame and band of the last pass that ran it."""
 
@@ -510,7 +514,7 @@ class Renderer:
         chain_input = _InputEnergy(self.sample_rate_hz, self.channels, subblock_samples, measure=input_energy is None)
 
         self._eq_cache = None
-        self._slow_verdict = None
+        self._slow_band_prices = None
         cache: list[np.ndarray] | None = []
         cached_bytes = 0
         with (
@@ -728,19 +732,14 @@ class Renderer:
         """
         if plan.distortion_db is None or (plan.distortion_db <= ROUGH_DB and plan.target_reached):
             return plan
-        if self._eq_cache is None or (self._slow_verdict is not None and not self._slow_verdict[0]):
+        if self._eq_cache is None:
             return plan
         loudness = self.settings.loudness
         slow = (AllowingLimiter(self.slow_limiter, np.maximum(allowance, SLOW_CLIP_DB), SLOW_CLIP_BAND_HZ),)
         slow_solving = solving._replace(limiters=slow)
-        if self._slow_verdict is not None:
-            # Priced once per plan (the guard's and the 16x readings' solves move the gain by
-            # hundredths of a dB): taken, it is solved again only, aimed as it was.
-            other = self._slow_plan(solving, slow_solving, source_peak_db, ride_db, self._slow_verdict[1])
-            if not loudness.force and other.distortion_db > loudness.max_distortion_db:
-                return plan
-            return self._as_slow(other, plan)
-        self._slow_verdict = (False, 0.0)
+        # The checks run at every solve of a plan: the guard's solves can move the plain
+        # plan's loudness and estimate enough to turn the verdict (a drum loop pushed to -7.6
+        # LUFS: taken on the first solve, off on the last, and taken it fell 0.2 LU short).
         other = self._slow_plan(solving, slow_solving, source_peak_db, ride_db, 0.0)
         if not loudness.force and other.distortion_db > loudness.max_distortion_db:
             return plan
@@ -752,10 +751,13 @@ class Renderer:
         ducked = ducking_db(plan.gain_db, squares, tick_rate)
         if ducking_db(other.gain_db, squares, tick_rate) > ducked + max(DUCKING_SLACK_DB, DUCKING_SLACK_RATIO * ducked):
             return plan
-        prices, clipper_lu = self._band_prices_db(other, squares)
+        if self._slow_band_prices is None:
+            # The clipper run once per plan: its products hardly move with the gain's
+            # hundredths of a dB between the guard's solves.
+            self._slow_band_prices = self._band_prices_db(other, squares)
+        prices, clipper_lu = self._slow_band_prices
         if np.max(prices - plan.distortion_db) > BAND_ROUGHER_DB:
             return plan
-        self._slow_verdict = (True, clipper_lu)
         if other.target_reached and clipper_lu > REACHED_LU:
             other = self._slow_plan(solving, slow_solving, source_peak_db, ride_db, clipper_lu, plain=other)
         return self._as_slow(other, plan)
