@@ -3,6 +3,7 @@ and what streaming services would do."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -54,6 +55,35 @@ def test_an_excerpt_rendered_alone_is_that_span_of_the_whole_master(tmp_path):
     # The same within -100 dBFS, as block-wise rendering is (float32 rounding of the
     # filters' blocks, and the 24-bit dither, differ).
     assert np.max(np.abs(span - expected)) < 1e-5
+
+
+def test_an_excerpt_of_a_master_on_the_slow_chain_is_that_span_of_the_whole_master(tmp_path):
+    # A bass line over dense noise pushed to -8 LUFS takes the slow chain: its clipper, kept
+    # below 5 kHz and aimed a little low, must be the same in the excerpt as in the whole.
+    from matcher.fitting.settings import LoudnessSettings
+
+    seconds = 10.0
+    t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
+    notes = np.array([41.2, 55.0, 49.0, 61.7])[(t // 0.5).astype(int) % 4]
+    phase = 2 * np.pi * np.cumsum(notes) / RATE_HZ
+    bass = 0.5 * (0.6 + 0.4 * np.exp(-(t % 0.5) * 6)) * (np.sin(phase) + 0.3 * np.sin(2 * phase))
+    mix_audio = bass[:, None] + signals.pink_noise(seconds, RATE_HZ, rms=0.25, seed=11)
+    mix_audio = 0.3 * mix_audio / np.max(np.abs(mix_audio))
+    settings = fit(analyze(mix_audio, RATE_HZ), analyze(mix_audio, RATE_HZ))
+    settings = dataclasses.replace(settings, loudness=dataclasses.replace(settings.loudness, target_lufs=-8.0))
+    mix = tmp_path / "mix.wav"
+    sf.write(str(mix), mix_audio, RATE_HZ, subtype="FLOAT")
+    stored = sf.read(str(mix), dtype="float32", always_2d=True)[0]
+    renderer = Renderer(settings, RATE_HZ, 2)
+    plan = renderer.plan(lambda: [stored])
+    assert plan.clip_band_hz is not None and plan.clipping is not None, "the slow chain is not taken"
+    blocks: list[np.ndarray] = []
+    renderer.run(lambda: [stored], plan, blocks.append)
+    whole = np.concatenate(blocks)
+    start_s, duration_s = 3.1, 4.0
+    span = render_excerpt(mix, settings, plan, RATE_HZ, 2, start_s, duration_s)
+    first = int(round(start_s * RATE_HZ))
+    assert np.max(np.abs(span - whole[first : first + span.shape[0]])) < 1e-5
 
 
 def test_excerpts_are_brought_to_the_quietest_ones_loudness():

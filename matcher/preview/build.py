@@ -99,6 +99,8 @@ def render_excerpt(
         plan.target_reached,
         clipping=None if plan.clipping is None else plan.clipping[t0 : t0 + ticks + 1],
         output_gain_db=plan.output_gain_db,
+        clip_band_hz=plan.clip_band_hz,
+        clip_aim_db=plan.clip_aim_db,
     )
     blocks: list[np.ndarray] = []
     with collect_into(blocks) as sink:
