@@ -273,7 +273,8 @@ def _fade(case: Case, mix: np.ndarray, out: np.ndarray, rate: int) -> Figures:
 
 def _pumping(case: Case, mix: np.ndarray, out: np.ndarray, rate: int) -> Figures:
     found = qm.pad_ducking(mix, out, rate, case.facts["partials_hz"], case.facts["kicks"], case.facts["beat_s"])
-    return {"pad_dip_db": found.dip_db, "pad_recovery_ms": found.recovery_ms,
+    balance = qm.kick_balance_db(mix, out, rate, case.facts["partials_hz"])
+    return {"pad_dip_db": found.dip_db, "pad_recovery_ms": found.recovery_ms, "kick_balance_db": balance,
             "pad_dips_db": list(found.dips_db), "pad_recoveries_ms": list(found.recoveries_ms)}
 
 
@@ -317,7 +318,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "break": (("break_lift_db", "lift", ".2f"), ("break_change_db", "break", "+.1f"), ("music_change_db", "music", "+.1f")),
     "fade": (("fade_depth_error_db", "deptherr", "+.2f"), ("fade_output_depth_db", "depth", ".1f"),
              ("fade_gain_end_db", "gain_end", "+.1f")),
-    "pumping": (("pad_dip_db", "dip", ".2f"), ("pad_recovery_ms", "rec_ms", ".0f")),
+    "pumping": (("pad_dip_db", "dip", ".2f"), ("pad_recovery_ms", "rec_ms", ".0f"),
+                ("kick_balance_db", "balance", "+.1f")),
     "music": (("bass_residual_db", "bassres", ".1f"), ("gain_swing_db", "swing", ".1f")),
 }
 COMMON_COLUMNS: tuple[Column, ...] = (("lufs", "LUFS", ".2f"), ("true_peak_dbtp", "TP", "+.3f"))

@@ -415,6 +415,26 @@ def pad_ducking(
     return Ducking(float(np.median(dips)), float(np.median(recoveries)), tuple(dips), tuple(recoveries))
 
 
+KICK_BAND_HZ = (20.0, 250.0)
+
+
+def kick_balance_db(mix: np.ndarray, output: np.ndarray, sample_rate: int, partials_hz: Sequence[float]) -> float:
+    """How far the kick's band moved against the pad, output against input (dB; 0: the
+    balance kept, negative: the kick quieter against the pad): the energy of the mid signal
+    in ``KICK_BAND_HZ`` (4th-order Butterworth band-pass, forward and backward) re the pad's
+    partials' (:func:`partial_envelopes`, power summed), in the output minus in the mix. A
+    chain can keep a pad from ducking by turning the kick's band down for good: a remix, not
+    a master; this reads it."""
+    sos = signal.butter(4, KICK_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos")
+
+    def ratio(audio: np.ndarray) -> float:
+        kick = float(np.mean(signal.sosfiltfilt(sos, _two_d(audio).mean(axis=1)) ** 2))
+        pad = float(np.mean(np.sum(partial_envelopes(audio, sample_rate, partials_hz) ** 2, axis=1)) / 2.0)
+        return kick / max(pad, TINY)
+
+    return power_db(ratio(output) / max(ratio(mix), TINY))
+
+
 # --- what a filter and a slow gain cannot explain ----------------------------------------
 
 

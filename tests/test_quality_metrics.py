@@ -289,6 +289,18 @@ def test_pad_ducking_of_a_known_dip_and_recovery():
     assert held.recovery_ms == math.inf
 
 
+def test_kick_balance_reads_a_kick_turned_down_and_ignores_a_gain():
+    from scipy import signal as sig
+
+    x, _ = pad_and_kicks()
+    assert qm.kick_balance_db(x, 0.5 * x, RATE_HZ, PAD_HZ) == pytest.approx(0.0, abs=0.01)
+    # Everything under 300 Hz 6 dB down (the pad's partials are above 500 Hz): the kick's
+    # band reads 6 dB down against the pad (less what the two filters' skirts share).
+    low = sig.sosfiltfilt(sig.butter(8, 300.0, fs=RATE_HZ, output="sos"), x, axis=0)
+    y = x + (10 ** (-6 / 20) - 1) * low
+    assert qm.kick_balance_db(x, y, RATE_HZ, PAD_HZ) == pytest.approx(-6.0, abs=0.3)
+
+
 # --- bass residual -----------------------------------------------------------------------
 
 
