@@ -25,6 +25,7 @@ from pathlib import Path
 
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
+from matcher.io.lossy import LossyDelivery
 from matcher.notes import (
     Note,
     cut_short_notes,
@@ -34,7 +35,13 @@ from matcher.notes import (
     out_of_reach_note,
     planned_notes,
 )
-from matcher.options import PYTHON_NAMES, OptionNames, fit_config, parse_references, reference_target
+from matcher.options import (
+    PYTHON_NAMES,
+    OptionNames,
+    fit_config,
+    parse_references,
+    reference_target,
+)
 from matcher.rendering.renderer import GainPlan, RenderReport
 
 PathLike = str | os.PathLike
@@ -73,6 +80,14 @@ class MasterResult:
     notes : tuple of Note
     report_page, plot : Path or None
         The report page and the curves picture, when asked for.
+    copies : tuple of Path
+        Further lossless outputs: the master's samples in other containers.
+    deliveries : tuple of LossyDelivery
+        Lossy outputs, each encoded from the master so that its decoded audio holds the
+        ceiling (its decoded true peak, clipped samples and the gain that took).
+
+    With lossy outputs only, ``output`` is the first of them and the figures above are the
+    master's the render made for them (not kept).
     """
 
     output: Path
@@ -91,6 +106,8 @@ class MasterResult:
     notes: tuple[Note, ...]
     report_page: Path | None = None
     plot: Path | None = None
+    copies: tuple[Path, ...] = ()
+    deliveries: tuple[LossyDelivery, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,7 +195,7 @@ def options(
 def master(
     mix: PathLike,
     references: Sequence[Reference] = (),
-    output: PathLike | None = None,
+    output: PathLike | Sequence[PathLike] | None = None,
     *,
     library: PathLike | None = None,
     k: int | None = None,
@@ -210,8 +227,12 @@ def master(
     references : sequence of path or (path, share)
         Reference files; ``("b.wav", 0.3)`` gives one its share of the blend. None given
         (and no ``library`` or ``style``): the starter library's nearest references.
-    output : path, optional
-        ``.wav``, ``.flac`` or ``.aif(f)``; default ``MIX_master.wav`` beside the mix.
+    output : path or sequence of paths, optional
+        ``.wav``, ``.flac``, ``.aif(f)``, or lossy ``.mp3``, ``.ogg`` (Vorbis), ``.opus``;
+        default ``MIX_master.wav`` beside the mix. Several: the mix is analysed, fitted and
+        rendered once; the first lossless one is the master, the others lossless copies of
+        it, and each lossy one is encoded from it so that its decoded audio holds the
+        ceiling (:func:`~matcher.io.lossy.deliver_lossy`).
     library, k : path and int, optional
         Blend the ``k`` (default 3) profiles of a reference library nearest to the mix.
     style : str, optional
@@ -256,31 +277,49 @@ def master(
     AutomasterError
         Bad input or options (one line naming the file or the options); nothing is written.
     """
-    from matcher.io.writing import check_output_path, output_format, write_text_atomic
+    from matcher.io.lossy import copy_master, deliver_lossy, plan_outputs
+    from matcher.io.writing import check_output_path, write_text_atomic
     from matcher.jobs import master_file, report_after_match
 
     mix = Path(mix)
-    output = Path(output) if output is not None else mix.with_name(f"{mix.stem}_master.wav")
+    if output is None:
+        paths = [mix.with_name(f"{mix.stem}_master.wav")]
+    elif isinstance(output, (str, os.PathLike)):
+        paths = [Path(output)]
+    else:
+        paths = [Path(p) for p in output]
     job = options(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
         eq_phase=eq_phase, force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
     )
-    output_format(output, bit_depth)
+    outputs = plan_outputs(paths, bit_depth)
+    inputs = [mix, *job.paths]
+    for path in outputs.asked:
+        check_output_path(path, inputs, force)
     extras = [Path(p) for p in (save_settings, report_page, plot) if p is not None]
     for path in extras:
-        check_output_path(path, [mix, *job.paths, output], force)
-    mastered = master_file(
-        mix, job.paths, output, job.config, force, progress, job.weights, job.choose, true_peaks=report_page is not None
-    )
-    settings, report = mastered.settings, mastered.report
-    if save_settings is not None:
-        write_text_atomic(save_settings, settings.to_json())
-    notes = mastered_notes(mix, job.paths, mastered)
-    if report_page is not None or plot is not None:
-        _write_pages(report_after_match(mix, job.paths, mastered, output, notes), report_page, plot)
+        check_output_path(path, [*inputs, *outputs.asked], force)
+    try:
+        mastered = master_file(
+            mix, job.paths, outputs.master, job.config, force, progress, job.weights, job.choose,
+            true_peaks=report_page is not None,
+        )
+        settings, report = mastered.settings, mastered.report
+        for path in outputs.copies:
+            copy_master(outputs.master, path, bit_depth)
+        ceiling = settings.limiter.ceiling_dbtp
+        deliveries = tuple(deliver_lossy(outputs.master, path, ceiling) for path in outputs.lossy)
+        if save_settings is not None:
+            write_text_atomic(save_settings, settings.to_json())
+        notes = mastered_notes(mix, job.paths, mastered)
+        if report_page is not None or plot is not None:
+            _write_pages(report_after_match(mix, job.paths, mastered, outputs.master, notes), report_page, plot)
+    finally:
+        if outputs.temporary:
+            outputs.master.unlink(missing_ok=True)
     return MasterResult(
-        output=output,
+        output=outputs.asked[0],
         lufs=report.output_lufs,
         true_peak_dbtp=report.output_true_peak_dbtp,
         loudness_range_lu=report.output_loudness_range_lu,
@@ -296,6 +335,8 @@ def master(
         notes=tuple(notes),
         report_page=None if report_page is None else Path(report_page),
         plot=None if plot is None else Path(plot),
+        copies=outputs.copies,
+        deliveries=deliveries,
     )
 
 

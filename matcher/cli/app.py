@@ -95,8 +95,10 @@ def match(
     library: Optional[Path] = LIBRARY_CHOICE_OPTION,
     k: Optional[int] = K_OPTION,
     style: Optional[str] = STYLE_OPTION,
-    output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Output file (.wav, .flac, .aiff). Default: MIX_master.wav beside the mix."
+    output: Optional[List[Path]] = typer.Option(
+        None, "--output", "-o",
+        help="Output file (.wav, .flac, .aiff; lossy .mp3, .ogg, .opus, each encoded so that it decodes under the "
+             "ceiling). Repeat for several from one render. Default: MIX_master.wav beside the mix.",
     ),
     lufs: Optional[float] = LUFS_OPTION,
     ceiling: float = CEILING_OPTION,
@@ -126,7 +128,7 @@ def match(
         refs, _ = split_references(ref)
         with progress(frames_of([mix]) * 3 + frames_of(refs), f"mastering {mix.name}") as advance:
             result = master(
-                mix, reference_pairs(ref), output, library=library, k=k, style=style,
+                mix, reference_pairs(ref), output or None, library=library, k=k, style=style,
                 **option_values(
                     lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase,
                     force_loudness, max_distortion,
@@ -136,7 +138,7 @@ def match(
             )
         print_notes(result.notes)
         print_pages(result.report_page, result.plot)
-        print_match_summary(stdout, result.output, result.settings, result.report)
+        print_match_summary(stdout, result.output, result.settings, result.report, result.copies, result.deliveries)
 
 
 @app.command()

@@ -29,9 +29,13 @@ def _curves(settings: Settings) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return curves
 
 
-def print_match_summary(console: Console, output: Path, settings: Settings, report: RenderReport) -> None:
-    """The figures of a finished master."""
-    table = new_table(f"master written: {output}", show_header=False)
+def print_match_summary(
+    console: Console, output: Path, settings: Settings, report: RenderReport, copies: tuple[Path, ...] = (),
+    deliveries: tuple = (),
+) -> None:
+    """The figures of a finished master, and of the files made from it."""
+    title = f"master written: {output}" if not deliveries or output != deliveries[0].path else "master (not kept)"
+    table = new_table(title, show_header=False)
     add_column(table, style="bold")
     add_column(table)
     target = settings.loudness.target_lufs
@@ -48,7 +52,21 @@ def print_match_summary(console: Console, output: Path, settings: Settings, repo
     table.add_row("limiter", limiter + takes)
     _add_chain_rows(table, settings, report.distortion_db, report.clipped_fraction, report.clip_band_hz)
     _add_eq_and_format_rows(table, settings)
+    for copy in copies:
+        table.add_row("also written", f"{copy} (the same samples)")
+    for delivery in deliveries:
+        table.add_row("lossy", _delivery_text(delivery))
     console.print(table)
+
+
+def _delivery_text(delivery) -> str:
+    """A lossy file: its format, and what its decoded audio measures."""
+    lowered = f", {-delivery.gain_db:.2f} dB lower before encoding" if delivery.gain_db < 0 else ""
+    verdict = "" if delivery.holds else f" (over the {delivery.ceiling_dbtp:.1f} dBTP ceiling after {delivery.encodes} encodes)"
+    return (f"{delivery.path}: {delivery.format_name}, {delivery.sample_rate_hz / 1000:g} kHz; decoded true peak "
+            f"{delivery.decoded_true_peak_dbtp:.2f} dBTP{verdict}, {delivery.clipped_samples} clipped samples, "
+            f"{delivery.decoded_lufs:.2f} LUFS{lowered} "
+            f"({delivery.encodes} encode{'s' if delivery.encodes != 1 else ''})")
 
 
 def print_suggestion(console: Console, mix: Path, settings: Settings, plan: GainPlan) -> None:
