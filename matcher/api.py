@@ -160,17 +160,18 @@ def options(
     k: int | None = None,
     style: str | None = None,
     lufs: float | None = None,
-    ceiling_dbtp: float = -1.0,
+    ceiling_dbtp: float | None = None,
     amount: Mapping[str, float] | None = None,
     only: Iterable[str] | str | None = None,
     no_fix: Iterable[str] | str = (),
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
-    bit_depth: str = "24",
+    bit_depth: str | None = None,
     eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion_db: float | None = None,
     names: OptionNames = PYTHON_NAMES,
+    target: str | None = None,
 ) -> Options:
     """Check a job's options (see :func:`master`); raises :class:`~matcher.errors.UsageError`."""
     config = fit_config(
@@ -186,6 +187,7 @@ def options(
         force_loudness=force_loudness,
         max_distortion_db=max_distortion_db,
         names=names,
+        target=target,
     )
     pairs = [(Path(r[0]), float(r[1])) if isinstance(r, tuple) else (Path(r), None) for r in references]
     paths, weights, choose = reference_target(pairs, None if library is None else Path(library), k, style, names)
@@ -201,16 +203,17 @@ def master(
     k: int | None = None,
     style: str | None = None,
     lufs: float | None = None,
-    ceiling_dbtp: float = -1.0,
+    ceiling_dbtp: float | None = None,
     amount: Mapping[str, float] | None = None,
     only: Iterable[str] | str | None = None,
     no_fix: Iterable[str] | str = (),
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
-    bit_depth: str = "24",
+    bit_depth: str | None = None,
     eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion_db: float | None = None,
+    target: str | None = None,
     save_settings: PathLike | None = None,
     report_page: PathLike | None = None,
     plot: PathLike | None = None,
@@ -239,8 +242,8 @@ def master(
         Match toward a style of the library (or of the per-user or starter library).
     lufs : float, optional
         Integrated loudness target instead of the references'.
-    ceiling_dbtp : float
-        True-peak ceiling.
+    ceiling_dbtp : float, optional
+        True-peak ceiling (default -1 dBTP, or the ``target``'s).
     amount : mapping, optional
         Percent of each stage's match: ``{"eq": 60, "width": 100, "dynamics": 0}``.
     only : iterable of str or str, optional
@@ -249,7 +252,8 @@ def master(
         Mix fixes to switch off (``dc``, ``highpass``, ``polarity``, ``balance``).
     highpass_hz, mono_below_hz : float, optional
         The subsonic high-pass's corner (default 20 Hz); mono below a frequency.
-    bit_depth : {"16", "24", "32f"}
+    bit_depth : {"16", "24", "32f"}, optional
+        Default 24, or the ``target``'s.
     eq_phase : {"linear", "minimum", "mixed"}, optional
         Phase of the EQ's filters. ``"mixed"`` (the default): the EQ minimum-phase, no
         ringing ahead of a transient, and the width linear-phase, the image exact;
@@ -263,6 +267,11 @@ def master(
     max_distortion_db : float, optional
         The budget: the most the loudness chain may add, against a slowly varying gain
         (dB re the output; default -16).
+    target : str, optional
+        An outlet (``spotify``, ``apple-music``, ``youtube``, ``tidal``, ``amazon``,
+        ``deezer``, ``cd``, ``ebu-r128``, ``podcast``; :func:`~matcher.targets.platform_targets`):
+        its loudness, ceiling and word length for those not given. An outlet that requires a
+        sample rate (``cd``: 44.1 kHz) takes only mixes at that rate.
     save_settings, report_page, plot : path, optional
         Also write the settings (JSON), a report page (HTML) and the curves (PNG).
     force : bool
@@ -292,7 +301,10 @@ def master(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
         eq_phase=eq_phase, force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
+        target=target,
     )
+    check_target_rate(mix, target, names)
+    bit_depth = job.config.output.bit_depth
     outputs = plan_outputs(paths, bit_depth)
     inputs = [mix, *job.paths]
     for path in outputs.asked:
@@ -340,6 +352,31 @@ def master(
     )
 
 
+def check_target_rate(mix: Path, target: str | None, names: OptionNames = PYTHON_NAMES) -> None:
+    """Refuse a mix whose sample rate the target does not take (the master keeps the mix's
+    rate: resampling a master to another is not built yet).
+
+    Raises
+    ------
+    UsageError
+    """
+    if target is None:
+        return
+    from matcher.errors import UsageError
+    from matcher.io.reading import open_audio
+    from matcher.targets import platform_target
+
+    chosen = platform_target(target, names.target)
+    if chosen.sample_rate_hz is None:
+        return
+    rate = open_audio(mix).sample_rate_hz
+    if rate != chosen.sample_rate_hz:
+        raise UsageError(
+            f"{mix}: {rate / 1000:g} kHz; {names.target} {chosen.name} needs {chosen.sample_rate_hz / 1000:g} kHz, "
+            "and resampling a master is not built yet (convert the mix first)"
+        )
+
+
 def suggest(
     mix: PathLike,
     references: Sequence[Reference] = (),
@@ -357,6 +394,7 @@ def suggest(
 
     mix = Path(mix)
     job = options(references, names=names, **option_values)
+    check_target_rate(mix, option_values.get("target"), names)
     suggested = suggest_file(mix, job.paths, job.config, progress, job.weights, job.choose)
     if json_path is not None:
         write_text_atomic(json_path, suggested.settings.to_json())

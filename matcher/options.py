@@ -43,15 +43,16 @@ class OptionNames:
     eq_phase: str
     force_loudness: str
     max_distortion: str
+    target: str = "--target"
 
 
 CLI_NAMES = OptionNames(
     "--lufs", "--amount", "--only", "--no-fix", "--highpass", "--mono-below", "--ref", "--library", "--k",
-    "--style", "--bit-depth", "--eq-phase", "--force-loudness", "--max-distortion",
+    "--style", "--bit-depth", "--eq-phase", "--force-loudness", "--max-distortion", "--target",
 )
 PYTHON_NAMES = OptionNames(
     "lufs=", "amount=", "only=", "no_fix=", "highpass_hz=", "mono_below_hz=", "references=", "library=", "k=",
-    "style=", "bit_depth=", "eq_phase=", "force_loudness=", "max_distortion_db=",
+    "style=", "bit_depth=", "eq_phase=", "force_loudness=", "max_distortion_db=", "target=",
 )
 
 
@@ -67,17 +68,18 @@ def checked_names(values: Collection[str], allowed: tuple[str, ...], option: str
 def fit_config(
     *,
     lufs: float | None = None,
-    ceiling_dbtp: float = -1.0,
+    ceiling_dbtp: float | None = None,
     amounts: Mapping[str, float] | None = None,
     only: Collection[str] | None = None,
     no_fix: Collection[str] = (),
     highpass_hz: float | None = None,
     mono_below_hz: float | None = None,
-    bit_depth: str = "24",
+    bit_depth: str | None = None,
     eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion_db: float | None = None,
     names: OptionNames = CLI_NAMES,
+    target: str | None = None,
 ) -> FitConfig:
     """The fit configuration of a person's options.
 
@@ -85,7 +87,8 @@ def fit_config(
     ----------
     lufs : float, optional
         Loudness target (LUFS) instead of the references'.
-    ceiling_dbtp : float
+    ceiling_dbtp : float, optional
+        Default -1 dBTP, or the ``target``'s.
     amounts : mapping of stage to percent (0-100), optional
         How much of the ``eq``, ``width`` and ``dynamics`` match to apply (default 100 %).
     only : collection of str, optional
@@ -94,7 +97,8 @@ def fit_config(
         Mix fixes (of :data:`FIXES`) to switch off.
     highpass_hz, mono_below_hz : float, optional
         The subsonic high-pass's corner (default 20 Hz), and mono below a frequency.
-    bit_depth : {"16", "24", "32f"}
+    bit_depth : {"16", "24", "32f"}, optional
+        Default 24, or the ``target``'s.
     eq_phase : {"linear", "minimum", "mixed"}, optional
         Phase of the EQ's filters (default :data:`~matcher.fitting.settings.DEFAULT_EQ_PHASE`).
     force_loudness : bool
@@ -102,6 +106,9 @@ def fit_config(
     max_distortion_db : float, optional
         The loudness chain's distortion budget (default -16 dB; see
         :class:`~matcher.fitting.settings.LoudnessSettings`).
+    target : str, optional
+        An outlet of :func:`~matcher.targets.platform_targets` (``spotify``, ``cd``...): its
+        loudness, ceiling and word length, for those not given.
 
     Raises
     ------
@@ -109,6 +116,16 @@ def fit_config(
         A value out of range, an unknown name, or an option that has no effect given the
         others; the message names the options.
     """
+    if target is not None:
+        from matcher.targets import platform_target
+
+        chosen = platform_target(target, names.target)
+        if lufs is None and chosen.lufs is not None and (only is None or "loudness" in only):
+            lufs = chosen.lufs
+        ceiling_dbtp = chosen.ceiling_dbtp if ceiling_dbtp is None else ceiling_dbtp
+        bit_depth = chosen.bit_depth if bit_depth is None else bit_depth
+    ceiling_dbtp = -1.0 if ceiling_dbtp is None else ceiling_dbtp
+    bit_depth = "24" if bit_depth is None else bit_depth
     if bit_depth not in BIT_DEPTHS:
         raise UsageError(f"{names.bit_depth} {bit_depth!r}: choose 16, 24 or 32f")
     stages = set(checked_names(only, STAGES, names.only)) if only is not None else set(STAGES)

@@ -18,30 +18,33 @@ from matcher.cli.album import album
 from matcher.cli.batch import batch
 from matcher.cli.common import (
     AMOUNT_OPTION,
-    BIT_DEPTH_OPTION,
-    FORCE_LOUDNESS_OPTION,
-    MAX_DISTORTION_OPTION,
-    CEILING_OPTION,
     EQ_AMOUNT_OPTION,
     EQ_PHASE_OPTION,
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    FORCE_LOUDNESS_OPTION,
     HIGHPASS_OPTION,
     K_OPTION,
     LIBRARY_CHOICE_OPTION,
     LUFS_OPTION,
+    MAX_DISTORTION_OPTION,
     MIX_ARGUMENT_HELP,
     MONO_BELOW_OPTION,
     NO_FIX_OPTION,
     ONLY_OPTION,
     REF_OPTION,
     STYLE_OPTION,
+    TARGET_OPTION,
+    TARGETED_BIT_DEPTH_OPTION,
+    TARGETED_CEILING_OPTION,
     State,
     Typer,
+    add_column,
     errors,
     frames_of,
     is_stdout,
+    new_table,
     option_values,
     print_json,
     print_notes,
@@ -54,8 +57,8 @@ from matcher.cli.common import (
 )
 from matcher.cli.library import library_app
 from matcher.cli.preview import PLOT_OPTION, REPORT_OPTION, preview
-from matcher.options import CLI_NAMES
 from matcher.concurrency import prefer_single_threaded_blas
+from matcher.options import CLI_NAMES
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "app", "main"]
 
@@ -101,7 +104,7 @@ def match(
              "ceiling). Repeat for several from one render. Default: MIX_master.wav beside the mix.",
     ),
     lufs: Optional[float] = LUFS_OPTION,
-    ceiling: float = CEILING_OPTION,
+    ceiling: Optional[float] = TARGETED_CEILING_OPTION,
     eq_amount: Optional[float] = EQ_AMOUNT_OPTION,
     amount: Optional[str] = AMOUNT_OPTION,
     only: Optional[str] = ONLY_OPTION,
@@ -109,9 +112,10 @@ def match(
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     eq_phase: Optional[str] = EQ_PHASE_OPTION,
-    bit_depth: str = BIT_DEPTH_OPTION,
+    bit_depth: Optional[str] = TARGETED_BIT_DEPTH_OPTION,
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
+    target: Optional[str] = TARGET_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     report_page: Optional[Path] = REPORT_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
@@ -130,8 +134,8 @@ def match(
             result = master(
                 mix, reference_pairs(ref), output or None, library=library, k=k, style=style,
                 **option_values(
-                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase,
-                    force_loudness, max_distortion,
+                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
+                    eq_phase, force_loudness, max_distortion, target,
                 ),
                 save_settings=save_settings, report_page=report_page, plot=plot, force=force, progress=advance,
                 names=CLI_NAMES,
@@ -149,7 +153,7 @@ def suggest(
     k: Optional[int] = K_OPTION,
     style: Optional[str] = STYLE_OPTION,
     lufs: Optional[float] = LUFS_OPTION,
-    ceiling: float = CEILING_OPTION,
+    ceiling: Optional[float] = TARGETED_CEILING_OPTION,
     eq_amount: Optional[float] = EQ_AMOUNT_OPTION,
     amount: Optional[str] = AMOUNT_OPTION,
     only: Optional[str] = ONLY_OPTION,
@@ -157,9 +161,10 @@ def suggest(
     highpass: Optional[float] = HIGHPASS_OPTION,
     mono_below: Optional[float] = MONO_BELOW_OPTION,
     eq_phase: Optional[str] = EQ_PHASE_OPTION,
-    bit_depth: str = BIT_DEPTH_OPTION,
+    bit_depth: Optional[str] = TARGETED_BIT_DEPTH_OPTION,
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
+    target: Optional[str] = TARGET_OPTION,
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (- for standard output; edit them, then: automaster render MIX --settings FILE)."
     ),
@@ -176,8 +181,8 @@ def suggest(
             result = suggest_settings(
                 mix, reference_pairs(ref), library=library, k=k, style=style,
                 **option_values(
-                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below, eq_phase,
-                    force_loudness, max_distortion,
+                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
+                    eq_phase, force_loudness, max_distortion, target,
                 ),
                 json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance,
                 names=CLI_NAMES,
@@ -235,6 +240,26 @@ def analyze(
             print_json(analysis.to_json())
         else:
             print_analysis(stdout, file, analysis)
+
+
+@app.command()
+def targets() -> None:
+    """List the outlets --target takes: loudness, ceiling, word length and rate, and the
+    source of each figure (models/platforms.json)."""
+    from matcher.targets import platform_targets
+
+    with errors():
+        table = new_table("delivery targets (--target NAME)")
+        for heading in ("name", "outlet", "LUFS", "ceiling", "word length", "rate", "sources"):
+            add_column(table, heading)
+        for t in platform_targets():
+            sources = "; ".join(f"{field}: {text}" for field, text in t.sources.items())
+            table.add_row(
+                t.name, t.title, "the references'" if t.lufs is None else f"{t.lufs:g}", f"{t.ceiling_dbtp:g} dBTP",
+                f"{t.bit_depth}-bit", "the mix's" if t.sample_rate_hz is None else f"{t.sample_rate_hz / 1000:g} kHz",
+                sources,
+            )
+        stdout.print(table)
 
 
 app.command()(preview)

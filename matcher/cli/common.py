@@ -167,6 +167,14 @@ NO_FIX_OPTION = typer.Option(None, "--no-fix", help=NO_FIX_HELP)
 HIGHPASS_OPTION = typer.Option(None, "--highpass", help=HIGHPASS_HELP)
 MONO_BELOW_OPTION = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP)
 BIT_DEPTH_OPTION = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP)
+TARGETED_CEILING_OPTION = typer.Option(None, "--ceiling", help=CEILING_HELP + " Default -1.0, or the --target's.")
+TARGETED_BIT_DEPTH_OPTION = typer.Option(None, "--bit-depth", help=BIT_DEPTH_HELP + " Default 24, or the --target's.")
+TARGET_OPTION = typer.Option(
+    None, "--target",
+    help="Master for an outlet: spotify, apple-music, youtube, tidal, amazon, deezer, cd, ebu-r128 or podcast "
+         "(its loudness, ceiling and word length, where --lufs, --ceiling and --bit-depth are not given; "
+         "automaster targets lists them with their sources).",
+)
 EQ_PHASE_OPTION = typer.Option(None, "--eq-phase", help=EQ_PHASE_HELP)
 FORCE_LOUDNESS_OPTION = typer.Option(
     False, "--force-loudness",
@@ -220,9 +228,9 @@ def reference_target(ref: List[Path] | None, library: Path | None, k: int | None
 
 def option_values(
     lufs: float | None,
-    ceiling: float,
+    ceiling: float | None,
     eq_amount: float | None,
-    bit_depth: str,
+    bit_depth: str | None,
     amount: str | None = None,
     only: str | None = None,
     no_fix: str | None = None,
@@ -231,6 +239,7 @@ def option_values(
     eq_phase: str | None = None,
     force_loudness: bool = False,
     max_distortion: float | None = None,
+    target: str | None = None,
 ) -> dict:
     """The mastering options of the command line as the Python API's keyword arguments."""
     amounts = parse_amounts(amount)
@@ -252,6 +261,7 @@ def option_values(
         eq_phase=eq_phase,
         force_loudness=force_loudness,
         max_distortion_db=max_distortion,
+        **({} if target is None else {"target": target}),
     )
 
 

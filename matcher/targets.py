@@ -1,0 +1,85 @@
+"""Delivery targets: the loudness, ceiling and word length a master is made to for an outlet
+(``--target spotify``), from the table the package ships in ``models/platforms.json``.
+
+The table is data, read with :mod:`importlib.resources` from the installed package
+(``matcher.models``, mapped from the repository's top-level ``models/`` folder); in a source
+checkout that is not installed, from that folder itself. Each figure carries its source.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from matcher.errors import UsageError
+
+TABLE = "platforms.json"
+
+
+@dataclass(frozen=True)
+class PlatformTarget:
+    """One outlet's figures.
+
+    Attributes
+    ----------
+    name : str
+        What ``--target`` takes (``spotify``, ``cd``...).
+    title : str
+    lufs : float or None
+        Integrated loudness to master to (None: the references').
+    ceiling_dbtp : float
+    bit_depth : {"16", "24", "32f"}
+    sample_rate_hz : int or None
+        The rate the outlet requires (None: the mix's own).
+    sources : dict of str to str
+        Where each figure comes from, by field name.
+    """
+
+    name: str
+    title: str
+    lufs: float | None
+    ceiling_dbtp: float
+    bit_depth: str
+    sample_rate_hz: int | None
+    sources: dict
+
+
+def model_text(name: str) -> str:
+    """The text of a file of the shipped models."""
+    try:
+        return (importlib.resources.files("matcher.models") / name).read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        # A source checkout used without installing it: matcher/ and models/ side by side.
+        return (Path(__file__).resolve().parent.parent / "models" / name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def platform_targets() -> tuple[PlatformTarget, ...]:
+    """Every target of the shipped table, in its order."""
+    table = json.loads(model_text(TABLE))
+    return tuple(
+        PlatformTarget(
+            t["name"], t["title"], None if t["lufs"] is None else float(t["lufs"]), float(t["ceiling_dbtp"]),
+            str(t["bit_depth"]), None if t["sample_rate_hz"] is None else int(t["sample_rate_hz"]), dict(t["sources"]),
+        )
+        for t in table["targets"]
+    )
+
+
+def platform_target(name: str, option: str = "--target") -> PlatformTarget:
+    """The target called ``name`` (case-insensitive).
+
+    Raises
+    ------
+    UsageError
+        No such target; the message lists them.
+    """
+    wanted = str(name).strip().lower()
+    for target in platform_targets():
+        if target.name == wanted:
+            return target
+    names = ", ".join(t.name for t in platform_targets())
+    raise UsageError(f"{option} {name!r}: unknown target; choose from {names}")

@@ -1,0 +1,116 @@
+"""Delivery targets (``--target``, issue 17): the shipped table in ``models/``, how it sets
+the options, and masters made to it, measured with pyloudnorm and the ideal 16x meter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+import signals
+
+from matcher import AutomasterError
+from matcher.cli.app import EXIT_BAD_INPUT, app
+from matcher.options import fit_config
+from matcher.targets import TABLE, model_text, platform_target, platform_targets
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def test_the_table_is_the_models_folder_and_every_figure_has_its_source():
+    shipped = json.loads((ROOT / "models" / TABLE).read_text(encoding="utf-8"))
+    assert json.loads(model_text(TABLE)) == shipped
+    names = [t.name for t in platform_targets()]
+    assert len(set(names)) == len(names)
+    assert {"spotify", "apple-music", "youtube", "tidal", "amazon", "deezer", "cd", "ebu-r128", "podcast"} <= set(names)
+    for target in platform_targets():
+        for field in ("lufs", "ceiling_dbtp", "bit_depth"):
+            assert target.sources.get(field), f"{target.name}: no source for {field}"
+        if target.sample_rate_hz is not None:
+            assert target.sources.get("sample_rate_hz")
+        assert target.bit_depth in ("16", "24", "32f") and -3.0 <= target.ceiling_dbtp <= 0.0
+
+
+def test_a_source_checkout_reads_the_models_folder_itself(monkeypatch):
+    import importlib.resources
+
+    def not_installed(package):
+        raise ModuleNotFoundError(package)
+
+    monkeypatch.setattr(importlib.resources, "files", not_installed)
+    assert model_text(TABLE) == (ROOT / "models" / TABLE).read_text(encoding="utf-8")
+
+
+def test_the_package_list_holds_every_package_and_the_models():
+    # pyproject lists the packages (the top-level models/ folder is installed as
+    # matcher.models, which setuptools' find cannot map): a new package must be listed.
+    import tomllib
+
+    from setuptools import find_packages
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(project["tool"]["setuptools"]["packages"])
+    assert listed == set(find_packages(str(ROOT), include=["matcher*"])) | {"matcher.models"}
+    assert project["tool"]["setuptools"]["package-dir"]["matcher.models"] == "models"
+    assert "*.json" in project["tool"]["setuptools"]["package-data"]["matcher.models"]
+
+
+def test_a_target_sets_what_was_not_given():
+    spotify = fit_config(target="spotify")
+    assert spotify.target_lufs == -14.0 and spotify.limiter.ceiling_dbtp == -1.0 and spotify.output.bit_depth == "24"
+    cd = fit_config(target="CD")
+    assert cd.target_lufs is None and cd.limiter.ceiling_dbtp == -0.3 and cd.output.bit_depth == "16"
+    given = fit_config(target="ebu-r128", lufs=-20.0, ceiling_dbtp=-2.0, bit_depth="32f")
+    assert given.target_lufs == -20.0 and given.limiter.ceiling_dbtp == -2.0 and given.output.bit_depth == "32f"
+    plain = fit_config()
+    assert plain.target_lufs is None and plain.limiter.ceiling_dbtp == -1.0 and plain.output.bit_depth == "24"
+    with pytest.raises(AutomasterError, match="--target 'spotfy': unknown target; choose from spotify"):
+        platform_target("spotfy")
+
+
+def test_a_master_for_a_broadcast_target_measures_it(tmp_path):
+    out = tmp_path / "master.wav"
+    result = runner.invoke(app, ["match", str(ROOT / "examples" / "mix.flac"), "--ref",
+                                 str(ROOT / "examples" / "reference.flac"), "-o", str(out), "--target", "ebu-r128"])
+    assert result.exit_code == 0, result.output
+    master, rate = sf.read(str(out), dtype="float64", always_2d=True)
+    assert pyloudnorm.Meter(rate).integrated_loudness(master) == pytest.approx(-23.0, abs=0.1)
+    assert signals.true_peak_ideal_dbtp(master) <= -1.0
+    assert sf.info(str(out)).subtype == "PCM_24"
+
+
+def test_a_cd_target_makes_a_16_bit_master_under_its_ceiling(tmp_path):
+    out = tmp_path / "master.wav"
+    result = runner.invoke(app, ["match", str(ROOT / "examples" / "mix.flac"), "--ref",
+                                 str(ROOT / "examples" / "reference.flac"), "-o", str(out), "--target", "cd"])
+    assert result.exit_code == 0, result.output
+    assert sf.info(str(out)).subtype == "PCM_16" and sf.info(str(out)).samplerate == 44100
+    master = sf.read(str(out), dtype="float64", always_2d=True)[0]
+    assert signals.true_peak_ideal_dbtp(master) <= -0.3
+
+
+def test_a_cd_target_refuses_a_mix_at_another_rate_in_one_line(tmp_path):
+    mix = tmp_path / "mix48.wav"
+    sf.write(str(mix), 0.3 * signals.drum_loop(4.0, 48000, seed=5), 48000, subtype="PCM_24")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, ["match", str(mix), "--ref", str(ROOT / "examples" / "reference.flac"),
+                                 "-o", str(tmp_path / "out.wav"), "--target", "cd"])
+    assert result.exit_code == EXIT_BAD_INPUT
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "mix48.wav: 48 kHz; --target cd needs 44.1 kHz" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_the_targets_command_lists_every_target():
+    result = runner.invoke(app, ["targets"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    for target in platform_targets():
+        assert target.name in text
+    assert np.isfinite(platform_target("podcast").lufs)
