@@ -172,6 +172,7 @@ def options(
     max_distortion_db: float | None = None,
     names: OptionNames = PYTHON_NAMES,
     target: str | None = None,
+    sample_rate_hz: int | None = None,
 ) -> Options:
     """Check a job's options (see :func:`master`); raises :class:`~matcher.errors.UsageError`."""
     config = fit_config(
@@ -188,6 +189,7 @@ def options(
         max_distortion_db=max_distortion_db,
         names=names,
         target=target,
+        sample_rate_hz=sample_rate_hz,
     )
     pairs = [(Path(r[0]), float(r[1])) if isinstance(r, tuple) else (Path(r), None) for r in references]
     paths, weights, choose = reference_target(pairs, None if library is None else Path(library), k, style, names)
@@ -214,6 +216,7 @@ def master(
     force_loudness: bool = False,
     max_distortion_db: float | None = None,
     target: str | None = None,
+    sample_rate_hz: int | None = None,
     save_settings: PathLike | None = None,
     report_page: PathLike | None = None,
     plot: PathLike | None = None,
@@ -270,8 +273,11 @@ def master(
     target : str, optional
         An outlet (``spotify``, ``apple-music``, ``youtube``, ``tidal``, ``amazon``,
         ``deezer``, ``cd``, ``ebu-r128``, ``podcast``; :func:`~matcher.targets.platform_targets`):
-        its loudness, ceiling and word length for those not given. An outlet that requires a
-        sample rate (``cd``: 44.1 kHz) takes only mixes at that rate.
+        its loudness, ceiling, word length and sample rate for those not given (``cd``: 44.1
+        kHz, 16 bit).
+    sample_rate_hz : int, optional
+        The master's sample rate: the mix is resampled (libsoxr, very high quality) before
+        the chain, which then holds the ceiling at that rate; None: the mix's.
     save_settings, report_page, plot : path, optional
         Also write the settings (JSON), a report page (HTML) and the curves (PNG).
     force : bool
@@ -301,9 +307,8 @@ def master(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
         eq_phase=eq_phase, force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
-        target=target,
+        target=target, sample_rate_hz=sample_rate_hz,
     )
-    check_target_rate(mix, target, names)
     bit_depth = job.config.output.bit_depth
     outputs = plan_outputs(paths, bit_depth)
     inputs = [mix, *job.paths]
@@ -352,31 +357,6 @@ def master(
     )
 
 
-def check_target_rate(mix: Path, target: str | None, names: OptionNames = PYTHON_NAMES) -> None:
-    """Refuse a mix whose sample rate the target does not take (the master keeps the mix's
-    rate: resampling a master to another is not built yet).
-
-    Raises
-    ------
-    UsageError
-    """
-    if target is None:
-        return
-    from matcher.errors import UsageError
-    from matcher.io.reading import open_audio
-    from matcher.targets import platform_target
-
-    chosen = platform_target(target, names.target)
-    if chosen.sample_rate_hz is None:
-        return
-    rate = open_audio(mix).sample_rate_hz
-    if rate != chosen.sample_rate_hz:
-        raise UsageError(
-            f"{mix}: {rate / 1000:g} kHz; {names.target} {chosen.name} needs {chosen.sample_rate_hz / 1000:g} kHz, "
-            "and resampling a master is not built yet (convert the mix first)"
-        )
-
-
 def suggest(
     mix: PathLike,
     references: Sequence[Reference] = (),
@@ -394,7 +374,6 @@ def suggest(
 
     mix = Path(mix)
     job = options(references, names=names, **option_values)
-    check_target_rate(mix, option_values.get("target"), names)
     suggested = suggest_file(mix, job.paths, job.config, progress, job.weights, job.choose)
     if json_path is not None:
         write_text_atomic(json_path, suggested.settings.to_json())

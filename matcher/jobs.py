@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from matcher.errors import InvalidAudioError
 from matcher.fitting.config import FitConfig
 from matcher.fitting.fit import fit
 from matcher.fitting.settings import Settings
-from matcher.io.reading import MIN_DURATION_S, AudioInfo, AudioSource, open_audio
+from matcher.io.reading import MIN_DURATION_S, AudioInfo, AudioSource, ResampledSource, open_audio
 from matcher.io.writing import AtomicAudioWriter, check_output_path
 from matcher.library.choice import Choice
 from matcher.rendering.renderer import GainPlan, Renderer, RenderReport
@@ -224,9 +224,9 @@ def suggest_file(
     measurement, the loudness solve); writes nothing.
     """
     fitted = fit_files(mix_path, references, config, on_block, weights, choose)
-    source = fitted.source
+    source, energies = at_output_rate(fitted.source, fitted.settings, fitted.input_energies)
     renderer = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels)
-    plan = renderer.plan(lambda: source(report=False), input_energies=fitted.input_energies)
+    plan = renderer.plan(lambda: source(report=False), input_energies=energies)
     return Suggested(fitted.analysis, fitted.settings, plan, fitted.choice, fitted.references, fitted.weights)
 
 
@@ -236,6 +236,17 @@ def render_settings_file(
     """Render saved (possibly edited) settings onto a mix: no analysis, no fitting."""
     check_output_path(output_path, [mix_path], force)
     return render_file(AudioSource(open_audio(mix_path), on_block), settings, output_path)
+
+
+def at_output_rate(
+    source: AudioSource, settings: Settings, input_energies: SubBlockEnergies | None
+) -> tuple[AudioSource | ResampledSource, SubBlockEnergies | None]:
+    """The source at the settings' output rate (resampled when it differs; the analysis's
+    sub-block energies, measured at the mix's rate, are then measured again by the render)."""
+    rate = settings.output.sample_rate_hz
+    if rate is None or rate == source.info.sample_rate_hz:
+        return source, input_energies
+    return ResampledSource(source, rate), None
 
 
 @engine_call
@@ -249,6 +260,7 @@ def render_file(
     blocks as they are written: a take may run from the renderer's own copy of the
     equalised mix, and a second take is rare.
     """
+    source, input_energies = at_output_rate(source, settings, input_energies)
     info = source.info
     renderer = Renderer(settings, info.sample_rate_hz, info.channels)
     takes = 0

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from matcher.errors import UsageError
 from matcher.fitting.config import FitConfig
-from matcher.fitting.settings import DEFAULT_EQ_PHASE, EQ_PHASES, LimiterSettings, OutputSettings
+from matcher.fitting.settings import (
+    DEFAULT_EQ_PHASE,
+    EQ_PHASES,
+    SAMPLE_RATES_HZ,
+    LimiterSettings,
+    OutputSettings,
+)
 
 AMOUNT_STAGES = ("eq", "width", "dynamics")
 STAGES = (*AMOUNT_STAGES, "loudness", "fixes")
@@ -44,15 +50,16 @@ class OptionNames:
     force_loudness: str
     max_distortion: str
     target: str = "--target"
+    sample_rate: str = "--sample-rate"
 
 
 CLI_NAMES = OptionNames(
     "--lufs", "--amount", "--only", "--no-fix", "--highpass", "--mono-below", "--ref", "--library", "--k",
-    "--style", "--bit-depth", "--eq-phase", "--force-loudness", "--max-distortion", "--target",
+    "--style", "--bit-depth", "--eq-phase", "--force-loudness", "--max-distortion", "--target", "--sample-rate",
 )
 PYTHON_NAMES = OptionNames(
     "lufs=", "amount=", "only=", "no_fix=", "highpass_hz=", "mono_below_hz=", "references=", "library=", "k=",
-    "style=", "bit_depth=", "eq_phase=", "force_loudness=", "max_distortion_db=", "target=",
+    "style=", "bit_depth=", "eq_phase=", "force_loudness=", "max_distortion_db=", "target=", "sample_rate_hz=",
 )
 
 
@@ -80,6 +87,7 @@ def fit_config(
     max_distortion_db: float | None = None,
     names: OptionNames = CLI_NAMES,
     target: str | None = None,
+    sample_rate_hz: int | None = None,
 ) -> FitConfig:
     """The fit configuration of a person's options.
 
@@ -108,7 +116,9 @@ def fit_config(
         :class:`~matcher.fitting.settings.LoudnessSettings`).
     target : str, optional
         An outlet of :func:`~matcher.targets.platform_targets` (``spotify``, ``cd``...): its
-        loudness, ceiling and word length, for those not given.
+        loudness, ceiling, word length and sample rate, for those not given.
+    sample_rate_hz : int, optional
+        The output's sample rate (the mix is resampled with libsoxr); None: the mix's.
 
     Raises
     ------
@@ -124,6 +134,10 @@ def fit_config(
             lufs = chosen.lufs
         ceiling_dbtp = chosen.ceiling_dbtp if ceiling_dbtp is None else ceiling_dbtp
         bit_depth = chosen.bit_depth if bit_depth is None else bit_depth
+        sample_rate_hz = chosen.sample_rate_hz if sample_rate_hz is None else sample_rate_hz
+    if sample_rate_hz is not None and sample_rate_hz not in SAMPLE_RATES_HZ:
+        rates = ", ".join(f"{r:d}" for r in SAMPLE_RATES_HZ)
+        raise UsageError(f"{names.sample_rate} {sample_rate_hz}: choose one of {rates} (Hz)")
     ceiling_dbtp = -1.0 if ceiling_dbtp is None else ceiling_dbtp
     bit_depth = "24" if bit_depth is None else bit_depth
     if bit_depth not in BIT_DEPTHS:
@@ -178,7 +192,7 @@ def fit_config(
             mono_below_hz=mono_below_hz,
             eq_phase=DEFAULT_EQ_PHASE if eq_phase is None else eq_phase,
             limiter=LimiterSettings(ceiling_dbtp=ceiling_dbtp),
-            output=OutputSettings(bit_depth=bit_depth),
+            output=OutputSettings(bit_depth=bit_depth, sample_rate_hz=sample_rate_hz),
             force_loudness=force_loudness,
             **({} if max_distortion_db is None else {"max_distortion_db": max_distortion_db}),
         )

@@ -95,16 +95,38 @@ def test_a_cd_target_makes_a_16_bit_master_under_its_ceiling(tmp_path):
     assert signals.true_peak_ideal_dbtp(master) <= -0.3
 
 
-def test_a_cd_target_refuses_a_mix_at_another_rate_in_one_line(tmp_path):
+def test_a_cd_target_resamples_a_48_khz_mix_and_holds_its_ceiling_at_44_1(tmp_path):
+    import hashlib
+
     mix = tmp_path / "mix48.wav"
-    sf.write(str(mix), 0.3 * signals.drum_loop(4.0, 48000, seed=5), 48000, subtype="PCM_24")
-    before = sorted(p.name for p in tmp_path.iterdir())
-    result = runner.invoke(app, ["match", str(mix), "--ref", str(ROOT / "examples" / "reference.flac"),
-                                 "-o", str(tmp_path / "out.wav"), "--target", "cd"])
+    sf.write(str(mix), 0.3 * signals.drum_loop(6.0, 48000, seed=5), 48000, subtype="PCM_24")
+    out, settings = tmp_path / "cd.wav", tmp_path / "cd.json"
+    result = runner.invoke(app, ["match", str(mix), "--ref", str(ROOT / "examples" / "reference.flac"), "-o", str(out),
+                                 "--target", "cd", "--save-settings", str(settings)])
+    assert result.exit_code == 0, result.output
+    info = sf.info(str(out))
+    assert info.samplerate == 44100 and info.subtype == "PCM_16"
+    assert abs(info.frames - round(6.0 * 44100)) <= 1
+    master = sf.read(str(out), dtype="float64", always_2d=True)[0]
+    assert signals.true_peak_ideal_dbtp(master) <= -0.3
+    reference = sf.read(str(ROOT / "examples" / "reference.flac"), dtype="float64", always_2d=True)
+    wanted = pyloudnorm.Meter(reference[1]).integrated_loudness(reference[0])
+    assert pyloudnorm.Meter(44100).integrated_loudness(master) == pytest.approx(wanted, abs=0.3)
+    # The settings hold the rate: rendering them again gives the same file.
+    again = tmp_path / "again.wav"
+    result = runner.invoke(app, ["render", str(mix), "--settings", str(settings), "-o", str(again)])
+    assert result.exit_code == 0, result.output
+    assert hashlib.sha256(again.read_bytes()).hexdigest() == hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def test_a_sample_rate_of_no_standard_is_one_line(tmp_path):
+    result = runner.invoke(app, ["match", str(ROOT / "examples" / "mix.flac"), "--ref",
+                                 str(ROOT / "examples" / "reference.flac"), "-o", str(tmp_path / "o.wav"),
+                                 "--sample-rate", "45000"])
     assert result.exit_code == EXIT_BAD_INPUT
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "mix48.wav: 48 kHz; --target cd needs 44.1 kHz" in lines[0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert len(lines) == 1 and "--sample-rate 45000: choose one of" in lines[0]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_targets_command_lists_every_target():

@@ -34,6 +34,7 @@ from matcher.cli.common import (
     NO_FIX_OPTION,
     ONLY_OPTION,
     REF_OPTION,
+    SAMPLE_RATE_OPTION,
     STYLE_OPTION,
     TARGET_OPTION,
     TARGETED_BIT_DEPTH_OPTION,
@@ -116,6 +117,7 @@ def match(
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
     target: Optional[str] = TARGET_OPTION,
+    sample_rate: Optional[int] = SAMPLE_RATE_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     report_page: Optional[Path] = REPORT_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
@@ -135,7 +137,7 @@ def match(
                 mix, reference_pairs(ref), output or None, library=library, k=k, style=style,
                 **option_values(
                     lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
-                    eq_phase, force_loudness, max_distortion, target,
+                    eq_phase, force_loudness, max_distortion, target, sample_rate,
                 ),
                 save_settings=save_settings, report_page=report_page, plot=plot, force=force, progress=advance,
                 names=CLI_NAMES,
@@ -165,6 +167,7 @@ def suggest(
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
     target: Optional[str] = TARGET_OPTION,
+    sample_rate: Optional[int] = SAMPLE_RATE_OPTION,
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (- for standard output; edit them, then: automaster render MIX --settings FILE)."
     ),
@@ -182,7 +185,7 @@ def suggest(
                 mix, reference_pairs(ref), library=library, k=k, style=style,
                 **option_values(
                     lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
-                    eq_phase, force_loudness, max_distortion, target,
+                    eq_phase, force_loudness, max_distortion, target, sample_rate,
                 ),
                 json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance,
                 names=CLI_NAMES,

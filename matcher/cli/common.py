@@ -169,6 +169,11 @@ MONO_BELOW_OPTION = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP)
 BIT_DEPTH_OPTION = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP)
 TARGETED_CEILING_OPTION = typer.Option(None, "--ceiling", help=CEILING_HELP + " Default -1.0, or the --target's.")
 TARGETED_BIT_DEPTH_OPTION = typer.Option(None, "--bit-depth", help=BIT_DEPTH_HELP + " Default 24, or the --target's.")
+SAMPLE_RATE_OPTION = typer.Option(
+    None, "--sample-rate",
+    help="The master's sample rate in Hz (the mix is resampled with libsoxr before the chain). Default: the mix's, "
+         "or the --target's.",
+)
 TARGET_OPTION = typer.Option(
     None, "--target",
     help="Master for an outlet: spotify, apple-music, youtube, tidal, amazon, deezer, cd, ebu-r128 or podcast "
@@ -240,6 +245,7 @@ def option_values(
     force_loudness: bool = False,
     max_distortion: float | None = None,
     target: str | None = None,
+    sample_rate: int | None = None,
 ) -> dict:
     """The mastering options of the command line as the Python API's keyword arguments."""
     amounts = parse_amounts(amount)
@@ -262,6 +268,7 @@ def option_values(
         force_loudness=force_loudness,
         max_distortion_db=max_distortion,
         **({} if target is None else {"target": target}),
+        **({} if sample_rate is None else {"sample_rate_hz": sample_rate}),
     )
 
 

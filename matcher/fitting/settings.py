@@ -329,17 +329,26 @@ class LimiterSettings:
             raise ValueError("limiter times out of range (lookahead 0.1-50 ms, hold 0-500 ms, release 1-5000 ms)")
 
 
+SAMPLE_RATES_HZ = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
+
+
 @dataclass(frozen=True)
 class OutputSettings:
-    """Word length of the output; TPDF dither (seeded) when reducing to 16 bit."""
+    """Word length of the output; TPDF dither (seeded) when reducing to 16 bit; the output's
+    sample rate (None: the mix's; another: the mix is resampled with libsoxr before the
+    chain, so that the ceiling is held at the rate delivered)."""
 
     bit_depth: str = "24"
     dither: bool = True
     dither_seed: int = 0
+    sample_rate_hz: int | None = None
 
     def __post_init__(self):
         if self.bit_depth not in BIT_DEPTHS:
             raise ValueError(f"bit depth {self.bit_depth!r}; choose one of {', '.join(BIT_DEPTHS)}")
+        if self.sample_rate_hz is not None and self.sample_rate_hz not in SAMPLE_RATES_HZ:
+            rates = ", ".join(f"{r:d}" for r in SAMPLE_RATES_HZ)
+            raise ValueError(f"sample rate {self.sample_rate_hz} Hz; choose one of {rates}")
 
 
 @dataclass(frozen=True)

@@ -178,3 +178,31 @@ def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     text = text.split(": ", 1)[-1] if text.startswith("Error opening") else text
     return text.removeprefix("Error : ").rstrip(".")
+
+
+class ResampledSource:
+    """An :class:`AudioSource` at another sample rate (libsoxr, :class:`~matcher.dsp.resample.StreamResampler`),
+    with the same interface; each pass resamples the blocks again (the same samples every
+    time: the resampler does not depend on the blocks' sizes)."""
+
+    def __init__(self, source: AudioSource, sample_rate_hz: int):
+        from dataclasses import replace
+
+        self.source = source
+        self.on_block = source.on_block
+        info = source.info
+        frames = round(info.frames * sample_rate_hz / info.sample_rate_hz)
+        self.info = replace(info, sample_rate_hz=int(sample_rate_hz), frames=frames, promised_frames=None)
+
+    def __call__(self, report: bool = True) -> Iterator[np.ndarray]:
+        from matcher.dsp.resample import StreamResampler
+
+        resampler = StreamResampler(self.source.info.sample_rate_hz, self.info.sample_rate_hz, self.info.channels)
+        for block in self.source(report=report):
+            out = resampler.process(block)
+            if out.shape[0]:
+                yield out
+        tail = resampler.finish()
+        if tail.shape[0]:
+            yield tail
+
