@@ -80,9 +80,19 @@ def test_a_master_for_a_broadcast_target_measures_it(tmp_path):
                                  str(ROOT / "examples" / "reference.flac"), "-o", str(out), "--target", "ebu-r128"])
     assert result.exit_code == 0, result.output
     master, rate = sf.read(str(out), dtype="float64", always_2d=True)
-    assert pyloudnorm.Meter(rate).integrated_loudness(master) == pytest.approx(-23.0, abs=0.1)
+    lufs = pyloudnorm.Meter(rate).integrated_loudness(master)
+    assert lufs == pytest.approx(-23.0, abs=0.1)
     assert signals.true_peak_ideal_dbtp(master) <= -1.0
     assert sf.info(str(out)).subtype == "PCM_24"
+    # The summary says what each service would do: YouTube never raises a quiet master;
+    # Spotify raises it until its peaks reach -1 dBTP (measured independently here).
+    text = " ".join(result.stdout.split())
+    assert "YouTube +0.0 dB (quieter than its level; never raised)" in text
+    from matcher.analysis.streaming import streaming_gains
+
+    spotify = streaming_gains(lufs, signals.true_peak_ideal_dbtp(master))[0]
+    said = float(text.split("Spotify ")[1].split(" dB")[0])
+    assert said == pytest.approx(spotify.gain_db, abs=0.1)
 
 
 def test_a_cd_target_makes_a_16_bit_master_under_its_ceiling(tmp_path):

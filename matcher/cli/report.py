@@ -52,11 +52,19 @@ def print_match_summary(
     table.add_row("limiter", limiter + takes)
     _add_chain_rows(table, settings, report.distortion_db, report.clipped_fraction, report.clip_band_hz)
     _add_eq_and_format_rows(table, settings)
+    table.add_row("streaming", _streaming_text(report.output_lufs, report.output_true_peak_dbtp))
     for copy in copies:
         table.add_row("also written", f"{copy} (the same samples)")
     for delivery in deliveries:
         table.add_row("lossy", _delivery_text(delivery))
     console.print(table)
+
+
+def _streaming_text(lufs: float, true_peak_dbtp: float) -> str:
+    """What each streaming service's loudness normalisation would do to the master."""
+    from matcher.analysis.streaming import streaming_gains
+
+    return "; ".join(f"{g.service} {g.gain_db:+.1f} dB ({g.note})" for g in streaming_gains(lufs, true_peak_dbtp))
 
 
 def _delivery_text(delivery) -> str:
