@@ -173,6 +173,7 @@ def options(
     names: OptionNames = PYTHON_NAMES,
     target: str | None = None,
     sample_rate_hz: int | None = None,
+    limiter: bool = True,
 ) -> Options:
     """Check a job's options (see :func:`master`); raises :class:`~matcher.errors.UsageError`."""
     config = fit_config(
@@ -190,6 +191,7 @@ def options(
         names=names,
         target=target,
         sample_rate_hz=sample_rate_hz,
+        limiter=limiter,
     )
     pairs = [(Path(r[0]), float(r[1])) if isinstance(r, tuple) else (Path(r), None) for r in references]
     paths, weights, choose = reference_target(pairs, None if library is None else Path(library), k, style, names)
@@ -217,6 +219,7 @@ def master(
     max_distortion_db: float | None = None,
     target: str | None = None,
     sample_rate_hz: int | None = None,
+    limiter: bool = True,
     save_settings: PathLike | None = None,
     report_page: PathLike | None = None,
     plot: PathLike | None = None,
@@ -278,6 +281,10 @@ def master(
     sample_rate_hz : int, optional
         The master's sample rate: the mix is resampled (libsoxr, very high quality) before
         the chain, which then holds the ceiling at that rate; None: the mix's.
+    limiter : bool
+        False: no limiter (nor clipper); the master is peak-normalised, one gain lowered until
+        its true peak holds the ceiling, and no louder than that allows (a note says how far
+        short of the target it is).
     save_settings, report_page, plot : path, optional
         Also write the settings (JSON), a report page (HTML) and the curves (PNG).
     force : bool
@@ -307,7 +314,7 @@ def master(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
         eq_phase=eq_phase, force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
-        target=target, sample_rate_hz=sample_rate_hz,
+        target=target, sample_rate_hz=sample_rate_hz, limiter=limiter,
     )
     bit_depth = job.config.output.bit_depth
     outputs = plan_outputs(paths, bit_depth)

@@ -110,6 +110,13 @@ def out_of_reach_note(
             f"would add distortion at {unclean_distortion_db:.0f} dB against a slowly varying gain "
             f"(--force-loudness reaches it; --max-distortion sets the budget)",
         )
+    if not settings.limiter.enabled:
+        return Note(
+            WARNING,
+            str(mix),
+            f"{target:.1f} LUFS is out of reach without the limiter (--no-limiter): peak-normalised to the "
+            f"{ceiling:.1f} dBTP ceiling, {master} {output_lufs:.1f} LUFS, {short:.1f} LU short",
+        )
     return Note(
         WARNING,
         str(mix),

@@ -51,15 +51,18 @@ class OptionNames:
     max_distortion: str
     target: str = "--target"
     sample_rate: str = "--sample-rate"
+    no_limiter: str = "--no-limiter"
 
 
 CLI_NAMES = OptionNames(
     "--lufs", "--amount", "--only", "--no-fix", "--highpass", "--mono-below", "--ref", "--library", "--k",
     "--style", "--bit-depth", "--eq-phase", "--force-loudness", "--max-distortion", "--target", "--sample-rate",
+    "--no-limiter",
 )
 PYTHON_NAMES = OptionNames(
     "lufs=", "amount=", "only=", "no_fix=", "highpass_hz=", "mono_below_hz=", "references=", "library=", "k=",
     "style=", "bit_depth=", "eq_phase=", "force_loudness=", "max_distortion_db=", "target=", "sample_rate_hz=",
+    "limiter=False",
 )
 
 
@@ -88,6 +91,7 @@ def fit_config(
     names: OptionNames = CLI_NAMES,
     target: str | None = None,
     sample_rate_hz: int | None = None,
+    limiter: bool = True,
 ) -> FitConfig:
     """The fit configuration of a person's options.
 
@@ -119,6 +123,9 @@ def fit_config(
         loudness, ceiling, word length and sample rate, for those not given.
     sample_rate_hz : int, optional
         The output's sample rate (the mix is resampled with libsoxr); None: the mix's.
+    limiter : bool
+        False: no limiter; the master is peak-normalised (one gain, lowered until its true
+        peak holds the ceiling), as loud as that allows.
 
     Raises
     ------
@@ -167,6 +174,9 @@ def fit_config(
     if (force_loudness or max_distortion_db is not None) and "loudness" not in stages:
         given = names.force_loudness if force_loudness else f"{names.max_distortion} {max_distortion_db:g}"
         raise UsageError(f"{given} has no effect with {only_text}: the loudness stage is off")
+    if not limiter and (force_loudness or max_distortion_db is not None):
+        given = names.force_loudness if force_loudness else f"{names.max_distortion} {max_distortion_db:g}"
+        raise UsageError(f"{given} has no effect with {names.no_limiter}: nothing limits or clips")
     if force_loudness and max_distortion_db is not None:
         raise UsageError(f"{names.max_distortion} {max_distortion_db:g} has no effect with {names.force_loudness}")
     if mono_below_hz is not None and "width" not in stages:
@@ -191,7 +201,7 @@ def fit_config(
             fix_balance="balance" in fixes,
             mono_below_hz=mono_below_hz,
             eq_phase=DEFAULT_EQ_PHASE if eq_phase is None else eq_phase,
-            limiter=LimiterSettings(ceiling_dbtp=ceiling_dbtp),
+            limiter=LimiterSettings(ceiling_dbtp=ceiling_dbtp, enabled=limiter),
             output=OutputSettings(bit_depth=bit_depth, sample_rate_hz=sample_rate_hz),
             force_loudness=force_loudness,
             **({} if max_distortion_db is None else {"max_distortion_db": max_distortion_db}),

@@ -32,6 +32,7 @@ from matcher.cli.common import (
     MIX_ARGUMENT_HELP,
     MONO_BELOW_OPTION,
     NO_FIX_OPTION,
+    NO_LIMITER_OPTION,
     ONLY_OPTION,
     REF_OPTION,
     SAMPLE_RATE_OPTION,
@@ -118,6 +119,7 @@ def match(
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
     target: Optional[str] = TARGET_OPTION,
     sample_rate: Optional[int] = SAMPLE_RATE_OPTION,
+    no_limiter: bool = NO_LIMITER_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     report_page: Optional[Path] = REPORT_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
@@ -137,7 +139,7 @@ def match(
                 mix, reference_pairs(ref), output or None, library=library, k=k, style=style,
                 **option_values(
                     lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
-                    eq_phase, force_loudness, max_distortion, target, sample_rate,
+                    eq_phase, force_loudness, max_distortion, target, sample_rate, no_limiter,
                 ),
                 save_settings=save_settings, report_page=report_page, plot=plot, force=force, progress=advance,
                 names=CLI_NAMES,
@@ -168,6 +170,7 @@ def suggest(
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
     target: Optional[str] = TARGET_OPTION,
     sample_rate: Optional[int] = SAMPLE_RATE_OPTION,
+    no_limiter: bool = NO_LIMITER_OPTION,
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (- for standard output; edit them, then: automaster render MIX --settings FILE)."
     ),
@@ -185,7 +188,7 @@ def suggest(
                 mix, reference_pairs(ref), library=library, k=k, style=style,
                 **option_values(
                     lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
-                    eq_phase, force_loudness, max_distortion, target, sample_rate,
+                    eq_phase, force_loudness, max_distortion, target, sample_rate, no_limiter,
                 ),
                 json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance,
                 names=CLI_NAMES,

@@ -169,6 +169,10 @@ MONO_BELOW_OPTION = typer.Option(None, "--mono-below", help=MONO_BELOW_HELP)
 BIT_DEPTH_OPTION = typer.Option("24", "--bit-depth", help=BIT_DEPTH_HELP)
 TARGETED_CEILING_OPTION = typer.Option(None, "--ceiling", help=CEILING_HELP + " Default -1.0, or the --target's.")
 TARGETED_BIT_DEPTH_OPTION = typer.Option(None, "--bit-depth", help=BIT_DEPTH_HELP + " Default 24, or the --target's.")
+NO_LIMITER_OPTION = typer.Option(
+    False, "--no-limiter",
+    help="No limiter: the master peak-normalised to the ceiling (one gain), no louder than that allows.",
+)
 SAMPLE_RATE_OPTION = typer.Option(
     None, "--sample-rate",
     help="The master's sample rate in Hz (the mix is resampled with libsoxr before the chain). Default: the mix's, "
@@ -246,6 +250,7 @@ def option_values(
     max_distortion: float | None = None,
     target: str | None = None,
     sample_rate: int | None = None,
+    no_limiter: bool = False,
 ) -> dict:
     """The mastering options of the command line as the Python API's keyword arguments."""
     amounts = parse_amounts(amount)
@@ -269,6 +274,7 @@ def option_values(
         max_distortion_db=max_distortion,
         **({} if target is None else {"target": target}),
         **({} if sample_rate is None else {"sample_rate_hz": sample_rate}),
+        **({"limiter": False} if no_limiter else {}),
     )
 
 

@@ -49,6 +49,9 @@ def print_match_summary(
     _add_compressor_rows(table, settings, report.compressor_max_reduction_db, report.compressor_mean_reduction_db)
     table.add_row("leveler", _leveler_text(settings, report.leveler_ratio, report.leveler_min_gain_db, report.leveler_max_gain_db,
                                            report.leveler_held_back))
+    if not settings.limiter.enabled:
+        limiter = (f"off (--no-limiter): peak-normalised, the whole master {report.limiter_max_reduction_db:.1f} dB "
+                   "under the loudness gain to hold the ceiling")
     table.add_row("limiter", limiter + takes)
     _add_chain_rows(table, settings, report.distortion_db, report.clipped_fraction, report.clip_band_hz)
     _add_eq_and_format_rows(table, settings)
@@ -97,7 +100,10 @@ def print_suggestion(console: Console, mix: Path, settings: Settings, plan: Gain
     table.add_row("gain", f"{plan.makeup_gain_db:+.2f} dB")
     _add_compressor_rows(table, settings, plan.compressor_max_reduction_db, plan.compressor_mean_reduction_db)
     table.add_row("leveler", _leveler_text(settings, plan.leveler_ratio, *plan.leveler_range_db, plan.leveler_held_back))
-    table.add_row("limiter", _limiter_text(plan.max_reduction_db, plan.active_fraction, plan.release_ms))
+    if settings.limiter.enabled:
+        table.add_row("limiter", _limiter_text(plan.max_reduction_db, plan.active_fraction, plan.release_ms))
+    else:
+        table.add_row("limiter", f"off (--no-limiter): peak-normalised, {plan.max_reduction_db:.1f} dB under the loudness gain")
     clipped = 0.0 if plan.clipping is None else float(plan.clipping.mean())
     _add_chain_rows(table, settings, plan.distortion_db, clipped, plan.clip_band_hz)
     _add_eq_and_format_rows(table, settings, with_largest_moves=True)
@@ -117,7 +123,9 @@ def _add_chain_rows(
         text = (f"on {100 * clipped_fraction:.1f} % of the time (up to {SLOW_CLIP_DB:.0f} dB off any peak, "
                 f"kept below {clip_band_hz / 1000:.0f} kHz, under a slow limiter)")
     table.add_row("clipper", text)
-    if distortion_db is not None:
+    if distortion_db is not None and not settings.limiter.enabled:
+        table.add_row("distortion", "none (no limiter, no clipper: one gain)")
+    elif distortion_db is not None:
         loudness = settings.loudness
         budget = "forced past the budget" if loudness.force else f"budget {loudness.max_distortion_db:.0f} dB"
         table.add_row("distortion", f"{distortion_db:.0f} dB against a slowly varying gain ({budget})")

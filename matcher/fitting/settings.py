@@ -315,12 +315,14 @@ class LoudnessSettings:
 
 @dataclass(frozen=True)
 class LimiterSettings:
-    """Lookahead true-peak limiter."""
+    """Lookahead true-peak limiter; ``enabled=False``: none, the master peak-normalised
+    instead (one gain, lowered as a whole until its true peak holds the ceiling)."""
 
     ceiling_dbtp: float = -1.0
     lookahead_ms: float = 2.0
     hold_ms: float = 10.0
     release_ms: float = 80.0
+    enabled: bool = True
 
     def __post_init__(self):
         if not -20.0 <= self.ceiling_dbtp <= 0.0:

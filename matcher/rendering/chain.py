@@ -264,6 +264,22 @@ class BandEnergies:
         return self._sums[: self._bands].copy()
 
 
+class PeakNormaliser:
+    """No limiter: one reduction for the whole file, what brings its highest peak under the
+    ceiling (the interface of :class:`~matcher.dsp.limiter.TruePeakLimiter`). A master made
+    with it is its input times a gain: no distortion, and no loudness past the point where the
+    peaks meet the ceiling."""
+
+    release_ms = 0.0
+
+    def __init__(self, ceiling_dbtp: float):
+        self.ceiling_dbtp = ceiling_dbtp
+
+    def reduction_db(self, peak_db: np.ndarray, gain_db: float, allowance_db: np.ndarray | None = None) -> np.ndarray:
+        peak = float(np.max(peak_db)) if peak_db.size else -np.inf
+        return np.full(peak_db.shape[0], max(peak + gain_db - self.ceiling_dbtp, 0.0))
+
+
 class AllowingLimiter:
     """A limiter that lets transients through ``allowance_db`` over its ceiling, for the
     clipper after it to take (the same interface as

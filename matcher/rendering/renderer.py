@@ -61,6 +61,7 @@ from matcher.rendering.chain import (
     SLOW_CLIP_DB,
     AllowingLimiter,
     BandEnergies,
+    PeakNormaliser,
     clipped_ticks,
     distortion_db,
     ducking_db,
@@ -658,7 +659,8 @@ class Renderer:
         makeup = 0.0
         if target is not None:
             makeup = target - output_loudness_lufs(power, ticks_per_subblock, ride_db)
-        gain = ride_db + makeup - self.limiters[0].reduction_db(peak_db + ride_db, makeup)
+        limiter = self.limiters[0] if self.settings.limiter.enabled else PeakNormaliser(self.limiters[0].ceiling_dbtp)
+        gain = ride_db + makeup - limiter.reduction_db(peak_db + ride_db, makeup)
         return _range_after(power, ticks_per_subblock, gain)
 
     def _leveler(self, power: np.ndarray, ticks_per_subblock: int) -> tuple[Leveler | None, float]:
@@ -731,6 +733,8 @@ class Renderer:
         ``EQ_CACHE_LIMIT_BYTES``, about 12 minutes of stereo at 44.1 kHz) is priced so.
         """
         if plan.distortion_db is None or (plan.distortion_db <= ROUGH_DB and plan.target_reached):
+            return plan
+        if not self.settings.limiter.enabled:
             return plan
         if self._eq_cache is None:
             return plan
@@ -840,7 +844,10 @@ class Renderer:
         )
 
     def _chain(self, allowance: np.ndarray, force: bool) -> tuple:
-        """The limiter characters a plan may use, each letting the clipper's transients by."""
+        """The limiter characters a plan may use, each letting the clipper's transients by
+        (without the limiter: the peak normaliser alone, and no clipper)."""
+        if not self.settings.limiter.enabled:
+            return (AllowingLimiter(PeakNormaliser(self.limiters[0].ceiling_dbtp), np.zeros_like(allowance)),)
         count = len(LIMITER_CHARACTERS) if force else CLEAN_CHARACTERS
         return tuple(AllowingLimiter(limiter, allowance) for limiter in self.limiters[:count])
 
