@@ -237,7 +237,8 @@ def master(
         Reference files; ``("b.wav", 0.3)`` gives one its share of the blend. None given
         (and no ``library`` or ``style``): the starter library's nearest references.
     output : path or sequence of paths, optional
-        ``.wav``, ``.flac``, ``.aif(f)``, or lossy ``.mp3``, ``.ogg`` (Vorbis), ``.opus``;
+        ``.wav``, ``.flac``, ``.aif(f)``, or lossy ``.mp3``, ``.ogg`` (Vorbis), ``.opus``,
+        ``.m4a`` (AAC, with the ``aac`` extra);
         default ``MIX_master.wav`` beside the mix. Several: the mix is analysed, fitted and
         rendered once; the first lossless one is the master, the others lossless copies of
         it, and each lossy one is encoded from it so that its decoded audio holds the

@@ -48,11 +48,24 @@ def hot(mix_and_ref, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("ext", [".mp3", ".ogg", ".opus"])
+def _read_decoded(path: Path) -> tuple[np.ndarray, int]:
+    """The decoded file (AAC through PyAV, the others through libsndfile)."""
+    if path.suffix == ".m4a":
+        import av
+
+        with av.open(str(path)) as container:
+            frames = [f.to_ndarray() for f in container.decode(audio=0)]
+            rate = container.streams.audio[0].rate
+        return np.concatenate(frames, axis=1).T.astype(np.float64), rate
+    decoded, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    return decoded, rate
+
+
+@pytest.mark.parametrize("ext", [".mp3", ".ogg", ".opus", ".m4a"])
 def test_a_hot_master_decodes_under_the_ceiling_in_every_lossy_format(hot, tmp_path, ext):
     out = tmp_path / f"master{ext}"
     delivery = deliver_lossy(hot, out, CEILING)
-    decoded, rate = sf.read(str(out), dtype="float64", always_2d=True)
+    decoded, rate = _read_decoded(out)
     assert rate == (48000 if ext == ".opus" else RATE) == delivery.sample_rate_hz
     ideal = signals.true_peak_ideal_dbtp(decoded)
     assert ideal <= CEILING
@@ -60,27 +73,32 @@ def test_a_hot_master_decodes_under_the_ceiling_in_every_lossy_format(hot, tmp_p
     assert ideal - 0.001 <= delivery.decoded_true_peak_dbtp <= CEILING
     assert delivery.holds and delivery.clipped_samples == 0
     assert delivery.decoded_lufs == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(decoded), abs=0.05)
-    # As long as the master (gapless: the encoder's delay and padding are trimmed on decoding).
-    assert abs(decoded.shape[0] - round(sf.info(str(hot)).frames * rate / RATE)) <= 2
+    # As long as the master (gapless: the encoder's delay and padding are trimmed on decoding;
+    # AAC through PyAV keeps its 1024 samples of priming and its padding, under 2048).
+    slack = 2048 if ext == ".m4a" else 2
+    assert 0 <= decoded.shape[0] - round(sf.info(str(hot)).frames * rate / RATE) + 2 <= slack + 2
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
 
 
-@pytest.mark.parametrize("ext", [".mp3", ".opus"])
+@pytest.mark.parametrize("ext", [".mp3", ".opus", ".m4a"])
 def test_a_master_that_decodes_over_the_ceiling_is_lowered_until_it_holds(hot, tmp_path, ext):
     # Encoded as it is, the decoded file is over: the loop must act.
     first = tmp_path / f"first{ext}"
     fmt = LOSSY_FORMATS[ext]
     _encode(hot, first, fmt, 48000 if ext == ".opus" else RATE, 2, 0.0)
-    decoded_first = sf.read(str(first), dtype="float64", always_2d=True)[0]
-    assert signals.true_peak_ideal_dbtp(decoded_first) > CEILING
+    decoded_first = _read_decoded(first)[0]
+    first_excess = signals.true_peak_ideal_dbtp(decoded_first) - CEILING
+    assert first_excess > 0.0
     delivery = deliver_lossy(hot, tmp_path / f"master{ext}", CEILING)
     assert delivery.encodes >= 2 and delivery.gain_db < 0.0
-    assert -1.0 < delivery.gain_db  # a fraction of a dB, not a guess
-    decoded = sf.read(str(delivery.path), dtype="float64", always_2d=True)[0]
+    # Lowered by what the decoded file measured over, not by a guess (MP3 and Opus 0.4-0.5
+    # dB here; FFmpeg's AAC encoder overshoots this master by 3.1 dB).
+    assert -(first_excess + 0.5) <= delivery.gain_db
+    decoded = _read_decoded(delivery.path)[0]
     assert signals.true_peak_ideal_dbtp(decoded) <= CEILING
 
 
-@pytest.mark.parametrize("ext", [".mp3", ".ogg", ".opus"])
+@pytest.mark.parametrize("ext", [".mp3", ".ogg", ".opus", ".m4a"])
 def test_a_lossy_file_is_the_same_bytes_every_time(hot, tmp_path, ext):
     # libsndfile draws the Ogg stream's serial number at random; it is fixed.
     digests = []
@@ -116,8 +134,8 @@ def test_outputs_are_sorted_into_a_master_copies_and_lossy_files(tmp_path):
     only_lossy = plan_outputs([tmp_path / "a.mp3"], "24")
     assert only_lossy.temporary and only_lossy.master.parent == tmp_path and not only_lossy.master.exists()
     assert only_lossy.asked == (tmp_path / "a.mp3",)
-    with pytest.raises(AutomasterError, match="a.m4a: unknown output format"):
-        plan_outputs([tmp_path / "a.wav", tmp_path / "a.m4a"], "24")
+    with pytest.raises(AutomasterError, match="a.aac: unknown output format"):
+        plan_outputs([tmp_path / "a.wav", tmp_path / "a.aac"], "24")
     with pytest.raises(AutomasterError, match="given twice"):
         plan_outputs([tmp_path / "a.wav", tmp_path / "a.wav"], "24")
     with pytest.raises(AutomasterError, match="FLAC cannot hold 32-bit float"):
@@ -157,8 +175,8 @@ def test_lossy_outputs_alone_leave_no_master_behind(mix_and_ref, tmp_path):
 def test_an_unknown_output_format_is_one_line_and_writes_nothing(mix_and_ref, tmp_path):
     mix, ref = mix_and_ref
     result = runner.invoke(app, ["match", str(mix), "--ref", str(ref), "-o", str(tmp_path / "m.wav"),
-                                 "-o", str(tmp_path / "m.m4a")])
+                                 "-o", str(tmp_path / "m.aac")])
     assert result.exit_code == EXIT_BAD_INPUT
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "m.m4a" in lines[0] and "unknown output format" in lines[0]
+    assert len(lines) == 1 and "m.aac" in lines[0] and "unknown output format" in lines[0]
     assert list(tmp_path.iterdir()) == []

@@ -102,7 +102,7 @@ def match(
     style: Optional[str] = STYLE_OPTION,
     output: Optional[List[Path]] = typer.Option(
         None, "--output", "-o",
-        help="Output file (.wav, .flac, .aiff; lossy .mp3, .ogg, .opus, each encoded so that it decodes under the "
+        help="Output file (.wav, .flac, .aiff; lossy .mp3, .ogg, .opus, .m4a, each encoded so that it decodes under the "
              "ceiling). Repeat for several from one render. Default: MIX_master.wav beside the mix.",
     ),
     lufs: Optional[float] = LUFS_OPTION,

@@ -17,7 +17,8 @@ encoder's delay and padding), and it needed 0.34 dB less level before encoding t
 -1 dBTP where libsndfile's LAME needed 0.18 dB. Every encoder runs block by block, so a
 long master is never held whole. Opus is defined at
 48 kHz (and 8-24 kHz): other rates are resampled to 48 kHz first (libsoxr, as the album's
-CD image is). AAC is not written: libsndfile has no AAC encoder.
+CD image is). AAC (``.m4a``, 256 kbit/s) has no libsndfile encoder: it is FFmpeg's native
+encoder through PyAV (``pip install automaster[aac]``), which also decodes it back.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ LOSSY_FORMATS = {
     ".mp3": LossyFormat("MP3 320 kbit/s", "MP3", "MPEG_LAYER_III", (32000, 44100, 48000), "CONSTANT"),
     ".ogg": LossyFormat("Ogg Vorbis q10", "OGG", "VORBIS", None, None),
     ".opus": LossyFormat("Opus", "OGG", "OPUS", (48000,), None),
+    ".m4a": LossyFormat("AAC 256 kbit/s", "M4A", "AAC", (8000, 11025, 16000, 22050, 32000, 44100, 48000), None),
 }
+AAC_BIT_RATE = 256000
 MAX_ENCODES = 5
 """Encodes at most: the first, and corrections of the decoded file's excess."""
 CORRECTION_MARGIN_DB = 0.05
@@ -82,7 +85,7 @@ def lossy_format(path: str | os.PathLike) -> LossyFormat:
     """
     fmt = LOSSY_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise AudioFileError(f"{path}: not a lossy format; use .mp3, .ogg or .opus")
+        raise AudioFileError(f"{path}: not a lossy format; use .mp3, .ogg, .opus or .m4a")
     return fmt
 
 
@@ -193,6 +196,9 @@ def _blocks(path: Path, rate_hz: int) -> Iterator[np.ndarray]:
 
 def _encode(master: Path, tmp: Path, fmt: LossyFormat, rate_hz: int, channels: int, gain_db: float) -> None:
     gain = np.float32(db_to_gain(gain_db))
+    if fmt.container == "M4A":
+        _encode_aac(master, tmp, rate_hz, channels, gain)
+        return
     options = {"compression_level": 0.0}
     if fmt.bitrate_mode is not None:
         options["bitrate_mode"] = fmt.bitrate_mode
@@ -227,27 +233,78 @@ def _fix_ogg_serial(path: Path) -> None:
         fixed.unlink(missing_ok=True)
 
 
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise AudioFileError("AAC (.m4a) needs PyAV: pip install 'automaster[aac]'") from None
+    return av
+
+
+def _encode_aac(master: Path, tmp: Path, rate_hz: int, channels: int, gain: np.float32) -> None:
+    av = _av()
+    layout = "stereo" if channels == 2 else "mono"
+    position = 0
+    with av.open(str(tmp), "w", format="ipod") as container:
+        stream = container.add_stream("aac", rate=rate_hz, layout=layout)
+        stream.bit_rate = AAC_BIT_RATE
+        for block in _blocks(master, rate_hz):
+            if not block.shape[0]:
+                continue
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray((block * gain).T), format="fltp", layout=layout)
+            frame.sample_rate = rate_hz
+            frame.pts = position
+            position += block.shape[0]
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def _decoded(path: Path) -> tuple[int, int, Iterator[np.ndarray]]:
+    """A file as its decoder gives it: rate, channels and float32 blocks (n, channels)."""
+    if path.suffix.lower() == ".m4a":
+        av = _av()
+        container = av.open(str(path))
+        stream = container.streams.audio[0]
+
+        def frames() -> Iterator[np.ndarray]:
+            with container:
+                for frame in container.decode(stream):
+                    yield np.ascontiguousarray(frame.to_ndarray().T, dtype=np.float32)
+
+        return stream.rate, stream.channels, frames()
+    f = sf.SoundFile(str(path))
+
+    def blocks() -> Iterator[np.ndarray]:
+        with f:
+            while True:
+                block = f.read(BLOCK_SAMPLES, dtype="float32", always_2d=True)
+                if block.shape[0] == 0:
+                    break
+                yield block
+
+    return f.samplerate, f.channels, blocks()
+
+
 def _decoded_figures(path: Path) -> tuple[float, int, float]:
     """True peak (dBTP, the guarantee meter's reading plus its margin), the count of samples
     at or beyond full scale and the integrated loudness (LUFS) of a file as its decoder
     gives it."""
-    with sf.SoundFile(str(path)) as f:
-        detector = TruePeakDetector(f.samplerate, frame_samples=METER_FRAME_SAMPLES, guarantee=True)
-        meter = LoudnessMeter(f.samplerate, f.channels)
-        peak = 0.0
-        clipped = 0
-        while True:
-            block = f.read(BLOCK_SAMPLES, dtype="float32", always_2d=True)
-            if block.shape[0] == 0:
-                break
-            meter.process(block)
-            clipped += int(np.count_nonzero(np.abs(block) >= 1.0))
-            readings = detector.process(block)
-            if readings.size:
-                peak = max(peak, float(np.nanmax(readings)))
-        readings = detector.finish()
+    rate, channels, blocks = _decoded(path)
+    detector = TruePeakDetector(rate, frame_samples=METER_FRAME_SAMPLES, guarantee=True)
+    meter = LoudnessMeter(rate, channels)
+    peak = 0.0
+    clipped = 0
+    for block in blocks:
+        meter.process(block)
+        clipped += int(np.count_nonzero(np.abs(block) >= 1.0))
+        readings = detector.process(block)
         if readings.size:
             peak = max(peak, float(np.nanmax(readings)))
+    readings = detector.finish()
+    if readings.size:
+        peak = max(peak, float(np.nanmax(readings)))
     lufs = float(meter.finish().integrated_lufs())
     return float(gain_to_db(peak)) + detector.margin_db, clipped, lufs
 
@@ -292,6 +349,11 @@ def plan_outputs(paths: list[Path], bit_depth: str) -> Outputs:
 
     if not paths:
         raise AudioFileError("no output file given")
+    for path in paths:
+        if not is_lossy(path) and path.suffix.lower() not in (".wav", ".flac", ".aif", ".aiff"):
+            raise AudioFileError(
+                f"{path}: unknown output format; use .wav, .flac, .aif or .aiff, or lossy .mp3, .ogg, .opus or .m4a"
+            )
     seen: set[str] = set()
     for path in paths:
         key = os.path.normcase(os.path.abspath(path))
