@@ -300,23 +300,74 @@ def master(
     AutomasterError
         Bad input or options (one line naming the file or the options); nothing is written.
     """
-    from matcher.io.lossy import copy_master, deliver_lossy, plan_outputs
-    from matcher.io.writing import check_output_path, write_text_atomic
-    from matcher.jobs import master_file, report_after_match
-
     mix = Path(mix)
-    if output is None:
-        paths = [mix.with_name(f"{mix.stem}_master.wav")]
-    elif isinstance(output, (str, os.PathLike)):
-        paths = [Path(output)]
-    else:
-        paths = [Path(p) for p in output]
     job = options(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
         eq_phase=eq_phase, force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
         target=target, sample_rate_hz=sample_rate_hz, limiter=limiter,
     )
+    return _master_job(mix, _output_paths(mix, output), job, force, progress, save_settings, report_page, plot)[0]
+
+
+def master_targets(
+    mix: PathLike,
+    references: Sequence[Reference] = (),
+    output: PathLike | Sequence[PathLike] | None = None,
+    *,
+    targets: Sequence[str],
+    save_settings: PathLike | None = None,
+    report_page: PathLike | None = None,
+    plot: PathLike | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    names: OptionNames = PYTHON_NAMES,
+    **option_values,
+) -> tuple[MasterResult, ...]:
+    """One master per delivery target (``automaster match --target A --target B``): the mix
+    and references analysed once, fitted to each target, and rendered each time. Every
+    output (and settings, page, plot) gets the target's name before its extension:
+    ``master.wav`` becomes ``master_spotify.wav``, ``master_cd.wav``. Takes :func:`master`'s
+    options; those a target sets it sets for its own master only."""
+    from matcher.errors import UsageError
+    from matcher.targets import platform_target
+
+    mix = Path(mix)
+    chosen = [platform_target(t, names.target).name for t in targets]
+    if len(set(chosen)) != len(chosen):
+        raise UsageError(f"{names.target}: a target given twice ({', '.join(chosen)})")
+    jobs = [(name, options(references, names=names, target=name, **option_values)) for name in chosen]
+    paths = _output_paths(mix, output)
+    results, fitted = [], None
+    for name, job in jobs:
+        named = lambda p: None if p is None else _with_target(Path(p), name)
+        result, fitted = _master_job(
+            mix, [_with_target(p, name) for p in paths], job, force, progress, named(save_settings),
+            named(report_page), named(plot), fitted,
+        )
+        results.append(result)
+    return tuple(results)
+
+
+def _with_target(path: Path, name: str) -> Path:
+    return path.with_name(f"{path.stem}_{name}{path.suffix}")
+
+
+def _output_paths(mix: Path, output: PathLike | Sequence[PathLike] | None) -> list[Path]:
+    if output is None:
+        return [mix.with_name(f"{mix.stem}_master.wav")]
+    if isinstance(output, (str, os.PathLike)):
+        return [Path(output)]
+    return [Path(p) for p in output]
+
+
+def _master_job(mix: Path, paths: list[Path], job: Options, force: bool, progress, save_settings, report_page, plot,
+                fitted=None):
+    """One master of a checked job to its outputs, and the analyses it fitted (for another)."""
+    from matcher.io.lossy import copy_master, deliver_lossy, plan_outputs
+    from matcher.io.writing import check_output_path, write_text_atomic
+    from matcher.jobs import master_file, report_after_match
+
     bit_depth = job.config.output.bit_depth
     outputs = plan_outputs(paths, bit_depth)
     inputs = [mix, *job.paths]
@@ -328,7 +379,7 @@ def master(
     try:
         mastered = master_file(
             mix, job.paths, outputs.master, job.config, force, progress, job.weights, job.choose,
-            true_peaks=report_page is not None,
+            true_peaks=report_page is not None, fitted=fitted,
         )
         settings, report = mastered.settings, mastered.report
         for path in outputs.copies:
@@ -362,7 +413,7 @@ def master(
         plot=None if plot is None else Path(plot),
         copies=outputs.copies,
         deliveries=deliveries,
-    )
+    ), mastered.fitted
 
 
 def suggest(

@@ -7,7 +7,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,6 +120,8 @@ class Mastered:
     choice: Choice | None
     references: tuple[Analysis, ...] = ()
     weights: tuple[float, ...] | None = None
+    fitted: "Fitted | None" = None
+    """The analysed mix and references, for another master of them (another target)."""
 
 
 @dataclass(frozen=True)
@@ -200,13 +202,19 @@ def master_file(
     weights: Sequence[float] | None = None,
     choose: Chooser | None = None,
     true_peaks: bool = False,
+    fitted: Fitted | None = None,
 ) -> Mastered:
     """Analyse mix and references, fit, and render the master to ``output_path``
-    (``true_peaks``: see :func:`fit_files`)."""
+    (``true_peaks``: see :func:`fit_files`); with ``fitted`` (an earlier master's), fit its
+    analyses to ``config`` instead of analysing again."""
     check_output_path(output_path, [mix_path, *(r for r in references if isinstance(r, Path))], force)
-    fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks)
+    if fitted is None:
+        fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks)
+    else:
+        settings = fit(fitted.analysis, list(fitted.references), config, None if fitted.weights is None else list(fitted.weights))
+        fitted = replace(fitted, settings=settings)
     report = render_file(fitted.source, fitted.settings, output_path, fitted.input_energies)
-    return Mastered(fitted.analysis, fitted.settings, report, fitted.choice, fitted.references, fitted.weights)
+    return Mastered(fitted.analysis, fitted.settings, report, fitted.choice, fitted.references, fitted.weights, fitted)
 
 
 @engine_call

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 import pytest
+import signals
 import soundfile as sf
 from typer.testing import CliRunner
-
-import signals
 
 from matcher import AutomasterError
 from matcher.cli.app import EXIT_BAD_INPUT, app
@@ -51,7 +50,6 @@ def test_the_package_list_holds_every_package_and_the_models():
     # pyproject lists the packages (the top-level models/ folder is installed as
     # matcher.models, which setuptools' find cannot map): a new package must be listed.
     import tomllib
-
     from setuptools import find_packages
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -146,3 +144,26 @@ def test_the_targets_command_lists_every_target():
     for target in platform_targets():
         assert target.name in text
     assert np.isfinite(platform_target("podcast").lufs)
+
+
+def test_several_targets_give_one_master_each_the_same_as_alone(tmp_path):
+    import hashlib
+
+    mix, ref = ROOT / "examples" / "mix.flac", ROOT / "examples" / "reference.flac"
+    result = runner.invoke(app, ["match", str(mix), "--ref", str(ref), "-o", str(tmp_path / "m.wav"),
+                                 "--target", "spotify", "--target", "cd"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m_cd.wav", "m_spotify.wav"]
+    assert sf.info(str(tmp_path / "m_cd.wav")).subtype == "PCM_16"
+    assert sf.info(str(tmp_path / "m_spotify.wav")).subtype == "PCM_24"
+    # Analysed once, fitted to each: the same files as runs for one target each.
+    for name in ("spotify", "cd"):
+        alone = tmp_path / "alone" / name
+        alone.mkdir(parents=True)
+        single = runner.invoke(app, ["match", str(mix), "--ref", str(ref), "-o", str(alone / "m.wav"), "--target", name])
+        assert single.exit_code == 0, single.output
+        assert hashlib.sha256((alone / "m.wav").read_bytes()).digest() == \
+            hashlib.sha256((tmp_path / f"m_{name}.wav").read_bytes()).digest()
+    twice = runner.invoke(app, ["match", str(mix), "--ref", str(ref), "-o", str(tmp_path / "x.wav"),
+                                "--target", "cd", "--target", "CD"])
+    assert twice.exit_code == EXIT_BAD_INPUT and "given twice" in twice.stderr

@@ -117,7 +117,7 @@ def match(
     bit_depth: Optional[str] = TARGETED_BIT_DEPTH_OPTION,
     force_loudness: bool = FORCE_LOUDNESS_OPTION,
     max_distortion: Optional[float] = MAX_DISTORTION_OPTION,
-    target: Optional[str] = TARGET_OPTION,
+    target: Optional[List[str]] = TARGET_OPTION,
     sample_rate: Optional[int] = SAMPLE_RATE_OPTION,
     no_limiter: bool = NO_LIMITER_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
@@ -129,24 +129,32 @@ def match(
 
     The master gets the references' loudness, tonal balance, width and loudness range, every
     true peak under the ceiling."""
-    from matcher.api import master
+    from matcher.api import master, master_targets
     from matcher.cli.report import print_match_summary
 
     with errors():
         refs, _ = split_references(ref)
-        with progress(frames_of([mix]) * 3 + frames_of(refs), f"mastering {mix.name}") as advance:
-            result = master(
-                mix, reference_pairs(ref), output or None, library=library, k=k, style=style,
-                **option_values(
-                    lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
-                    eq_phase, force_loudness, max_distortion, target, sample_rate, no_limiter,
-                ),
-                save_settings=save_settings, report_page=report_page, plot=plot, force=force, progress=advance,
-                names=CLI_NAMES,
+        targets = list(target or [])
+        with progress(frames_of([mix]) * (1 + 2 * max(len(targets), 1)) + frames_of(refs),
+                      f"mastering {mix.name}") as advance:
+            values = option_values(
+                lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
+                eq_phase, force_loudness, max_distortion, targets[0] if len(targets) == 1 else None, sample_rate,
+                no_limiter,
             )
-        print_notes(result.notes)
-        print_pages(result.report_page, result.plot)
-        print_match_summary(stdout, result.output, result.settings, result.report, result.copies, result.deliveries)
+            common = dict(save_settings=save_settings, report_page=report_page, plot=plot, force=force,
+                          progress=advance, names=CLI_NAMES)
+            if len(targets) > 1:
+                results = master_targets(mix, reference_pairs(ref), output or None, targets=targets, library=library,
+                                         k=k, style=style, **values, **common)
+            else:
+                results = (master(mix, reference_pairs(ref), output or None, library=library, k=k, style=style,
+                                  **values, **common),)
+        for result in results:
+            print_notes(result.notes)
+            print_pages(result.report_page, result.plot)
+            print_match_summary(stdout, result.output, result.settings, result.report, result.copies,
+                                result.deliveries)
 
 
 @app.command()
