@@ -47,13 +47,19 @@ class PlatformTarget:
     sources: dict
 
 
+def model_path(name: str) -> Path:
+    """A file or folder of the shipped models, on disk: in the installed package
+    (``matcher.models``), or in a source checkout that is not installed, its ``models/``."""
+    try:
+        return Path(str(importlib.resources.files("matcher.models") / name))
+    except ModuleNotFoundError:
+        # matcher/ and models/ side by side.
+        return Path(__file__).resolve().parent.parent / "models" / name
+
+
 def model_text(name: str) -> str:
     """The text of a file of the shipped models."""
-    try:
-        return (importlib.resources.files("matcher.models") / name).read_text(encoding="utf-8")
-    except ModuleNotFoundError:
-        # A source checkout used without installing it: matcher/ and models/ side by side.
-        return (Path(__file__).resolve().parent.parent / "models" / name).read_text(encoding="utf-8")
+    return model_path(name).read_text(encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""Build the starter reference library (``matcher/references``) from the benchmark corpus.
+"""Build the starter reference library (``models/starter``) from the benchmark corpus.
 
 The corpus (``../shared/corpus/build_corpus.sh``) holds freely licensed, professionally
 produced tracks from Debian's archive. The mastered ones are analysed and kept as profiles;

@@ -56,7 +56,14 @@ def test_the_package_list_holds_every_package_and_the_models():
     listed = set(project["tool"]["setuptools"]["packages"])
     assert listed == set(find_packages(str(ROOT), include=["matcher*"])) | {"matcher.models"}
     assert project["tool"]["setuptools"]["package-dir"]["matcher.models"] == "models"
-    assert "*.json" in project["tool"]["setuptools"]["package-data"]["matcher.models"]
+    # Every file of models/ is installed (a pattern of package-data holds it).
+    import fnmatch
+
+    patterns = project["tool"]["setuptools"]["package-data"]["matcher.models"]
+    shipped = [p.relative_to(ROOT / "models").as_posix() for p in (ROOT / "models").rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".py"]
+    assert shipped and all(any(fnmatch.fnmatch(name, pattern) for pattern in patterns) for name in shipped)
+    assert any(name.startswith("starter/profiles/") for name in shipped)
 
 
 def test_a_target_sets_what_was_not_given():

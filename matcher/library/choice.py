@@ -202,5 +202,5 @@ class StyleChoice:
 
 def _library_label(folder: Path) -> str:
     if is_starter_library(folder):
-        return "the starter library (no --ref given; see matcher/references/README.md)"
+        return "the starter library (no --ref given; see models/starter/README.md)"
     return str(folder)

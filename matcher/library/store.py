@@ -46,10 +46,11 @@ def default_library_dir() -> Path:
 
 def starter_library_dir() -> Path:
     """The starter library that ships inside the package (profiles of freely licensed
-    music; see its README for sources and licences)."""
-    from importlib.resources import files
+    music; see its README for sources and licences): ``models/starter`` of the repository,
+    installed in ``matcher.models``."""
+    from matcher.targets import model_path
 
-    return Path(str(files("matcher") / "references"))
+    return model_path("starter")
 
 
 def is_starter_library(folder: str | os.PathLike) -> bool:
