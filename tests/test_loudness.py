@@ -3,7 +3,6 @@
 import json
 import tracemalloc
 from dataclasses import replace
-from importlib import resources
 
 import numpy as np
 import pyloudnorm
@@ -234,7 +233,9 @@ def test_short_audio_has_no_short_term_loudness_or_range():
 def test_analyses_saved_before_the_maxima_still_load():
     # The starter library's profiles were written before the maxima were added: they load,
     # with the maxima None and every other figure as saved.
-    path = next(iter(sorted(resources.files("matcher.references").joinpath("profiles").iterdir())))
+    from matcher.library.store import starter_library_dir
+
+    path = next(iter(sorted((starter_library_dir() / "profiles").iterdir())))
     saved = json.loads(path.read_text(encoding="utf-8"))
     analysis = saved["analysis"]
     analysis.pop("max_momentary_lufs", None)
