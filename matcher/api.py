@@ -364,7 +364,7 @@ def _output_paths(mix: Path, output: PathLike | Sequence[PathLike] | None) -> li
 def _master_job(mix: Path, paths: list[Path], job: Options, force: bool, progress, save_settings, report_page, plot,
                 fitted=None):
     """One master of a checked job to its outputs, and the analyses it fitted (for another)."""
-    from matcher.io.lossy import copy_master, deliver_lossy, plan_outputs
+    from matcher.io.lossy import copy_master, deliver_all, plan_outputs
     from matcher.io.writing import check_output_path, write_text_atomic
     from matcher.jobs import master_file, report_after_match
 
@@ -385,7 +385,7 @@ def _master_job(mix: Path, paths: list[Path], job: Options, force: bool, progres
         for path in outputs.copies:
             copy_master(outputs.master, path, bit_depth)
         ceiling = settings.limiter.ceiling_dbtp
-        deliveries = tuple(deliver_lossy(outputs.master, path, ceiling) for path in outputs.lossy)
+        deliveries = deliver_all(outputs.master, outputs.lossy, ceiling)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
         notes = mastered_notes(mix, job.paths, mastered)

@@ -180,3 +180,18 @@ def test_an_unknown_output_format_is_one_line_and_writes_nothing(mix_and_ref, tm
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "m.aac" in lines[0] and "unknown output format" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lossy_files_are_the_same_bytes_two_at_a_time_and_under_any_blas_pool(hot, tmp_path):
+    from threadpoolctl import threadpool_limits
+
+    from matcher.io.lossy import deliver_all
+
+    one = tmp_path / "one"
+    one.mkdir()
+    expected = [deliver_lossy(hot, one / f"m{ext}", CEILING).path.read_bytes() for ext in (".mp3", ".opus")]
+    two = tmp_path / "two"
+    two.mkdir()
+    with threadpool_limits(limits=2):
+        made = deliver_all(hot, (two / "m.mp3", two / "m.opus"), CEILING)
+    assert [d.path.read_bytes() for d in made] == expected

@@ -34,6 +34,7 @@ import soundfile as sf
 
 from matcher.analysis.loudness import LoudnessMeter
 from matcher.analysis.truepeak import TruePeakDetector
+from matcher.concurrency import engine_call
 from matcher.dsp.resample import StreamResampler
 from matcher.errors import AudioFileError
 from matcher.io.writing import _new_file_mode
@@ -128,10 +129,13 @@ class LossyDelivery:
         return self.decoded_true_peak_dbtp <= self.ceiling_dbtp
 
 
+@engine_call
 def deliver_lossy(master: Path, output: Path, ceiling_dbtp: float) -> LossyDelivery:
     """Encode the master file at ``master`` into ``output`` (format by its extension) so that
     its decoded audio is at or under ``ceiling_dbtp`` on the guarantee meter; written
-    atomically (a temporary file in the output's folder, renamed when done).
+    atomically (a temporary file in the output's folder, renamed when done). Its meters run
+    on one BLAS thread (an engine call), so the check decides the same gain, and the file is
+    the same bytes, whatever the thread pools.
 
     Raises
     ------
@@ -166,6 +170,17 @@ def deliver_lossy(master: Path, output: Path, ceiling_dbtp: float) -> LossyDeliv
         tmp.unlink(missing_ok=True)
         raise
     return LossyDelivery(output, fmt.name, rate, gain_db, peak_dbtp, lufs, clipped, encodes, ceiling_dbtp)
+
+
+def deliver_all(master: Path, outputs: tuple[Path, ...], ceiling_dbtp: float) -> tuple[LossyDelivery, ...]:
+    """:func:`deliver_lossy` for each output, two at a time (the encoders and decoders are C
+    libraries that let go of the GIL; each file is its own, the same bytes either way)."""
+    if len(outputs) < 2:
+        return tuple(deliver_lossy(master, path, ceiling_dbtp) for path in outputs)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="automaster-lossy") as pool:
+        return tuple(pool.map(lambda path: deliver_lossy(master, path, ceiling_dbtp), outputs))
 
 
 def _encoded_rate(rate_hz: int, fmt: LossyFormat) -> int:
