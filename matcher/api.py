@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from matcher.analysis.result import Analysis
 from matcher.fitting.settings import Settings
@@ -43,6 +44,9 @@ from matcher.options import (
     reference_target,
 )
 from matcher.rendering.renderer import GainPlan, RenderReport
+
+if TYPE_CHECKING:
+    from matcher.jobs import Fitted
 
 PathLike = str | os.PathLike
 Reference = PathLike | tuple[PathLike, float]
@@ -361,8 +365,17 @@ def _output_paths(mix: Path, output: PathLike | Sequence[PathLike] | None) -> li
     return [Path(p) for p in output]
 
 
-def _master_job(mix: Path, paths: list[Path], job: Options, force: bool, progress, save_settings, report_page, plot,
-                fitted=None):
+def _master_job(
+    mix: Path,
+    paths: list[Path],
+    job: Options,
+    force: bool,
+    progress: Progress | None,
+    save_settings: PathLike | None,
+    report_page: PathLike | None,
+    plot: PathLike | None,
+    fitted: Fitted | None = None,
+) -> tuple[MasterResult, Fitted | None]:
     """One master of a checked job to its outputs, and the analyses it fitted (for another)."""
     from matcher.io.lossy import copy_master, deliver_all, plan_outputs
     from matcher.io.writing import check_output_path, write_text_atomic

@@ -13,6 +13,7 @@ from matcher.analysis.loudness import MOMENTARY_S, SHORT_TERM_S
 from matcher.analysis.result import Analysis
 from matcher.cli.common import add_column, new_table
 from matcher.fitting.settings import Settings, WidthLimit, frequency_range_text
+from matcher.io.lossy import LossyDelivery
 from matcher.rendering.chain import SLOW_CLIP_DB
 from matcher.rendering.renderer import GainPlan, RenderReport
 
@@ -31,7 +32,7 @@ def _curves(settings: Settings) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 def print_match_summary(
     console: Console, output: Path, settings: Settings, report: RenderReport, copies: tuple[Path, ...] = (),
-    deliveries: tuple = (),
+    deliveries: tuple[LossyDelivery, ...] = (),
 ) -> None:
     """The figures of a finished master, and of the files made from it."""
     title = f"master written: {output}" if not deliveries or output != deliveries[0].path else "master (not kept)"
@@ -70,7 +71,7 @@ def _streaming_text(lufs: float, true_peak_dbtp: float) -> str:
     return "; ".join(f"{g.service} {g.gain_db:+.1f} dB ({g.note})" for g in streaming_gains(lufs, true_peak_dbtp))
 
 
-def _delivery_text(delivery) -> str:
+def _delivery_text(delivery: LossyDelivery) -> str:
     """A lossy file: its format, and what its decoded audio measures."""
     lowered = f", {-delivery.gain_db:.2f} dB lower before encoding" if delivery.gain_db < 0 else ""
     verdict = "" if delivery.holds else f" (over the {delivery.ceiling_dbtp:.1f} dBTP ceiling after {delivery.encodes} encodes)"

@@ -37,7 +37,7 @@ from matcher.analysis.truepeak import TruePeakDetector
 from matcher.concurrency import engine_call
 from matcher.dsp.resample import StreamResampler
 from matcher.errors import AudioFileError
-from matcher.io.writing import _new_file_mode
+from matcher.io.writing import new_file_mode
 from matcher.units import db_to_gain, gain_to_db
 
 BLOCK_SAMPLES = 1 << 16
@@ -161,7 +161,7 @@ def deliver_lossy(master: Path, output: Path, ceiling_dbtp: float) -> LossyDeliv
             if excess <= 0.0 or encodes == MAX_ENCODES:
                 break
             gain_db -= excess + CORRECTION_MARGIN_DB
-        os.chmod(tmp, _new_file_mode(output))
+        os.chmod(tmp, new_file_mode(output))
         os.replace(tmp, output)
     except (OSError, sf.LibsndfileError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)

@@ -76,7 +76,7 @@ class AtomicAudioWriter:
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
             self._tmp = Path(tmp)
-            os.fchmod(fd, _new_file_mode(self.path))
+            os.fchmod(fd, new_file_mode(self.path))
             os.close(fd)
             self._file = sf.SoundFile(
                 tmp, "w", self._sample_rate_hz, self._channels, self._subtype, format=self._container
@@ -166,7 +166,7 @@ _UMASK = _process_umask()
 """Read once, at import: setting the umask to read it is not thread-safe."""
 
 
-def _new_file_mode(path: Path) -> int:
+def new_file_mode(path: Path) -> int:
     """Permissions for a file written over ``path``: those of the file it replaces, or what
     the user's umask gives a new file (mkstemp's temporary files are private, 0600)."""
     try:
@@ -201,7 +201,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, sync: bool = True) 
         raise AudioFileError(f"{p}: cannot be written ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(fd, _new_file_mode(p))
+            os.fchmod(fd, new_file_mode(p))
             f.write(data)
             f.flush()
             if sync:
