@@ -178,6 +178,7 @@ def options(
     target: str | None = None,
     sample_rate_hz: int | None = None,
     limiter: bool = True,
+    dither: str | None = None,
 ) -> Options:
     """Check a job's options (see :func:`master`); raises :class:`~matcher.errors.UsageError`."""
     config = fit_config(
@@ -196,6 +197,7 @@ def options(
         target=target,
         sample_rate_hz=sample_rate_hz,
         limiter=limiter,
+        dither=dither,
     )
     pairs = [(Path(r[0]), float(r[1])) if isinstance(r, tuple) else (Path(r), None) for r in references]
     paths, weights, choose = reference_target(pairs, None if library is None else Path(library), k, style, names)
@@ -224,6 +226,7 @@ def master(
     target: str | None = None,
     sample_rate_hz: int | None = None,
     limiter: bool = True,
+    dither: str | None = None,
     save_settings: PathLike | None = None,
     report_page: PathLike | None = None,
     plot: PathLike | None = None,
@@ -290,6 +293,8 @@ def master(
         False: no limiter (nor clipper); the master is peak-normalised, one gain lowered until
         its true peak holds the ceiling, and no louder than that allows (a note says how far
         short of the target it is).
+    dither : {"tpdf", "shaped", "none"}, optional
+        The dither of a 16-bit master (default TPDF; ``"shaped"``: high-pass TPDF).
     save_settings, report_page, plot : path, optional
         Also write the settings (JSON), a report page (HTML) and the curves (PNG).
     force : bool
@@ -309,7 +314,7 @@ def master(
         references, library=library, k=k, style=style, lufs=lufs, ceiling_dbtp=ceiling_dbtp, amount=amount,
         only=only, no_fix=no_fix, highpass_hz=highpass_hz, mono_below_hz=mono_below_hz, bit_depth=bit_depth,
         eq_phase=eq_phase, force_loudness=force_loudness, max_distortion_db=max_distortion_db, names=names,
-        target=target, sample_rate_hz=sample_rate_hz, limiter=limiter,
+        target=target, sample_rate_hz=sample_rate_hz, limiter=limiter, dither=dither,
     )
     return _master_job(mix, _output_paths(mix, output), job, force, progress, save_settings, report_page, plot)[0]
 

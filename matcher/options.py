@@ -27,6 +27,7 @@ AMOUNT_STAGES = ("eq", "width", "dynamics")
 STAGES = (*AMOUNT_STAGES, "loudness", "fixes")
 FIXES = ("dc", "highpass", "polarity", "balance")
 BIT_DEPTHS = ("16", "24", "32f")
+DITHERS = ("tpdf", "shaped", "none")
 DEFAULT_HIGHPASS_HZ = 20.0
 DEFAULT_K = 3
 
@@ -52,17 +53,18 @@ class OptionNames:
     target: str = "--target"
     sample_rate: str = "--sample-rate"
     no_limiter: str = "--no-limiter"
+    dither: str = "--dither"
 
 
 CLI_NAMES = OptionNames(
     "--lufs", "--amount", "--only", "--no-fix", "--highpass", "--mono-below", "--ref", "--library", "--k",
     "--style", "--bit-depth", "--eq-phase", "--force-loudness", "--max-distortion", "--target", "--sample-rate",
-    "--no-limiter",
+    "--no-limiter", "--dither",
 )
 PYTHON_NAMES = OptionNames(
     "lufs=", "amount=", "only=", "no_fix=", "highpass_hz=", "mono_below_hz=", "references=", "library=", "k=",
     "style=", "bit_depth=", "eq_phase=", "force_loudness=", "max_distortion_db=", "target=", "sample_rate_hz=",
-    "limiter=False",
+    "limiter=False", "dither=",
 )
 
 
@@ -92,6 +94,7 @@ def fit_config(
     target: str | None = None,
     sample_rate_hz: int | None = None,
     limiter: bool = True,
+    dither: str | None = None,
 ) -> FitConfig:
     """The fit configuration of a person's options.
 
@@ -126,6 +129,9 @@ def fit_config(
     limiter : bool
         False: no limiter; the master is peak-normalised (one gain, lowered until its true
         peak holds the ceiling), as loud as that allows.
+    dither : {"tpdf", "shaped", "none"}, optional
+        The 16-bit output's dither (default TPDF; ``"shaped"``: high-pass TPDF, less noise
+        where hearing is keenest; see :mod:`matcher.dsp.dither`).
 
     Raises
     ------
@@ -174,6 +180,10 @@ def fit_config(
     if (force_loudness or max_distortion_db is not None) and "loudness" not in stages:
         given = names.force_loudness if force_loudness else f"{names.max_distortion} {max_distortion_db:g}"
         raise UsageError(f"{given} has no effect with {only_text}: the loudness stage is off")
+    if dither is not None:
+        dither = str(dither).strip().lower()
+        if dither not in DITHERS:
+            raise UsageError(f"{names.dither} {dither!r}: choose {', '.join(DITHERS)}")
     if not limiter and (force_loudness or max_distortion_db is not None):
         given = names.force_loudness if force_loudness else f"{names.max_distortion} {max_distortion_db:g}"
         raise UsageError(f"{given} has no effect with {names.no_limiter}: nothing limits or clips")
@@ -202,7 +212,10 @@ def fit_config(
             mono_below_hz=mono_below_hz,
             eq_phase=DEFAULT_EQ_PHASE if eq_phase is None else eq_phase,
             limiter=LimiterSettings(ceiling_dbtp=ceiling_dbtp, enabled=limiter),
-            output=OutputSettings(bit_depth=bit_depth, sample_rate_hz=sample_rate_hz),
+            output=OutputSettings(
+                bit_depth=bit_depth, sample_rate_hz=sample_rate_hz, dither=dither != "none",
+                dither_shape="shaped" if dither == "shaped" else "tpdf",
+            ),
             force_loudness=force_loudness,
             **({} if max_distortion_db is None else {"max_distortion_db": max_distortion_db}),
         )

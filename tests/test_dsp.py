@@ -419,3 +419,50 @@ def test_least_squares_fir_equals_scipy_firls(taps, edges):
     ours = least_squares_fir(taps, edges, (4.0, 0.0), (20.0, 1.0))
     theirs = scipy.signal.firls(taps, edges, (4.0, 4.0, 0.0, 0.0), weight=(20.0, 1.0), fs=2.0)
     np.testing.assert_allclose(ours, theirs, atol=1e-9)
+
+
+# --- dither: TPDF and high-pass TPDF --------------------------------------------------------
+
+
+def _error_band_db(shape: str, dither: bool, low_hz: float, high_hz: float) -> float:
+    """Power of the 16-bit quantiser's total error (output minus input) in a band, re LSB^2
+    per unit bandwidth of the white rounding error alone (1/12 LSB^2 spread to Nyquist)."""
+    from scipy import signal
+
+    from matcher.dsp.dither import Quantizer
+
+    rate = 44100
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((rate * 4, 2)) * 20.0 / 2**15  # noise of 20 LSB: rounding error uniform, white
+    y = Quantizer("16", dither, 9, shape).process(x).astype(np.float64)
+    error = (y - x)[:, 0] * 2**15
+    f, psd = signal.welch(error, fs=rate, nperseg=4096)
+    band = (f >= low_hz) & (f < high_hz)
+    white = (1.0 / 12.0) / (rate / 2.0)
+    return float(10 * np.log10(np.mean(psd[band]) / white))
+
+
+def test_the_dithers_noise_spectra_are_their_analytic_ones():
+    # Rounding alone: 1/12 LSB^2, white (0 dB here). TPDF adds two uniform draws: 3/12, +4.8
+    # dB everywhere. High-pass TPDF adds r[n] - r[n-1]: (1/12) 4 sin^2(pi f / fs), so the total
+    # is 1/12 (1 + 4 sin^2): +0.3 dB at 1-2 kHz, +7.0 dB at 19-21 kHz.
+    def shaped_db(f_hz):
+        return 10 * np.log10(1 + 4 * np.sin(np.pi * f_hz / 44100) ** 2)
+
+    assert _error_band_db("tpdf", False, 1000, 2000) == pytest.approx(0.0, abs=0.3)
+    assert _error_band_db("tpdf", True, 1000, 2000) == pytest.approx(10 * np.log10(3), abs=0.3)
+    assert _error_band_db("tpdf", True, 19000, 21000) == pytest.approx(10 * np.log10(3), abs=0.3)
+    assert _error_band_db("shaped", True, 1000, 2000) == pytest.approx(shaped_db(1500), abs=0.3)
+    assert _error_band_db("shaped", True, 19000, 21000) == pytest.approx(shaped_db(20000), abs=0.4)
+
+
+def test_the_high_pass_dither_is_the_same_whatever_the_blocks_and_bounded():
+    from matcher.dsp.dither import Quantizer
+
+    x = np.random.default_rng(0).standard_normal((100000, 2)) * 1e-3
+    whole = Quantizer("16", True, 1, "shaped").process(x)
+    q = Quantizer("16", True, 1, "shaped")
+    parts = np.concatenate([q.process(x[:777]), q.process(x[777:50000]), q.process(x[50000:])])
+    assert np.array_equal(whole, parts)
+    # The dither spans (-1, 1) LSB, as TPDF's: the output stays within 1.5 LSB of the input.
+    assert np.max(np.abs(whole.astype(np.float64) - x)) * 2**15 <= Quantizer("16", True, 1, "shaped").max_error * 2**15

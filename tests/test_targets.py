@@ -174,3 +174,23 @@ def test_several_targets_give_one_master_each_the_same_as_alone(tmp_path):
     twice = runner.invoke(app, ["match", str(mix), "--ref", str(ref), "-o", str(tmp_path / "x.wav"),
                                 "--target", "cd", "--target", "CD"])
     assert twice.exit_code == EXIT_BAD_INPUT and "given twice" in twice.stderr
+
+
+def test_the_dither_option_is_kept_in_the_settings_and_renders_the_same_file(tmp_path):
+    import hashlib
+
+    mix, ref = ROOT / "examples" / "mix.flac", ROOT / "examples" / "reference.flac"
+    settings = tmp_path / "s.json"
+    result = runner.invoke(app, ["match", str(mix), "--ref", str(ref), "-o", str(tmp_path / "m.wav"),
+                                 "--bit-depth", "16", "--dither", "shaped", "--save-settings", str(settings)])
+    assert result.exit_code == 0, result.output
+    assert "high-pass TPDF dither" in " ".join(result.stdout.split())
+    saved = json.loads(settings.read_text(encoding="utf-8"))["output"]
+    assert saved["dither"] is True and saved["dither_shape"] == "shaped"
+    again = runner.invoke(app, ["render", str(mix), "--settings", str(settings), "-o", str(tmp_path / "r.wav")])
+    assert again.exit_code == 0, again.output
+    assert hashlib.sha256((tmp_path / "r.wav").read_bytes()).digest() == \
+        hashlib.sha256((tmp_path / "m.wav").read_bytes()).digest()
+    plain = runner.invoke(app, ["match", str(mix), "--ref", str(ref), "-o", str(tmp_path / "n.wav"),
+                                "--bit-depth", "16", "--dither", "none"])
+    assert plain.exit_code == 0 and "no dither" in " ".join(plain.stdout.split())

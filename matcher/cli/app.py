@@ -18,6 +18,7 @@ from matcher.cli.album import album
 from matcher.cli.batch import batch
 from matcher.cli.common import (
     AMOUNT_OPTION,
+    DITHER_OPTION,
     EQ_AMOUNT_OPTION,
     EQ_PHASE_OPTION,
     EXIT_BAD_INPUT,
@@ -120,6 +121,7 @@ def match(
     target: Optional[List[str]] = TARGET_OPTION,
     sample_rate: Optional[int] = SAMPLE_RATE_OPTION,
     no_limiter: bool = NO_LIMITER_OPTION,
+    dither: Optional[str] = DITHER_OPTION,
     save_settings: Optional[Path] = typer.Option(None, "--save-settings", help="Also save the settings as JSON."),
     report_page: Optional[Path] = REPORT_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
@@ -140,7 +142,7 @@ def match(
             values = option_values(
                 lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
                 eq_phase, force_loudness, max_distortion, targets[0] if len(targets) == 1 else None, sample_rate,
-                no_limiter,
+                no_limiter, dither,
             )
             common = dict(save_settings=save_settings, report_page=report_page, plot=plot, force=force,
                           progress=advance, names=CLI_NAMES)
@@ -179,6 +181,7 @@ def suggest(
     target: Optional[str] = TARGET_OPTION,
     sample_rate: Optional[int] = SAMPLE_RATE_OPTION,
     no_limiter: bool = NO_LIMITER_OPTION,
+    dither: Optional[str] = DITHER_OPTION,
     json_path: Optional[Path] = typer.Option(
         None, "--json", help="Save the settings as JSON (- for standard output; edit them, then: automaster render MIX --settings FILE)."
     ),
@@ -196,7 +199,7 @@ def suggest(
                 mix, reference_pairs(ref), library=library, k=k, style=style,
                 **option_values(
                     lufs, ceiling, eq_amount, bit_depth, amount, only, no_fix, highpass, mono_below,
-                    eq_phase, force_loudness, max_distortion, target, sample_rate, no_limiter,
+                    eq_phase, force_loudness, max_distortion, target, sample_rate, no_limiter, dither,
                 ),
                 json_path=None if json_path is None or is_stdout(json_path) else json_path, progress=advance,
                 names=CLI_NAMES,

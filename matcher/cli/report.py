@@ -188,6 +188,10 @@ def _add_eq_and_format_rows(table: Table, settings: Settings, with_largest_moves
         table.add_row("largest moves", _largest_moves(settings))
     bit_depth = settings.output.bit_depth
     text = f"{bit_depth}-bit" if bit_depth != "32f" else "32-bit float"
+    if bit_depth == "16":
+        output = settings.output
+        text += (", no dither" if not output.dither
+                 else ", high-pass TPDF dither" if output.dither_shape == "shaped" else ", TPDF dither")
     if settings.output.sample_rate_hz is not None:
         text += f", {settings.output.sample_rate_hz / 1000:g} kHz (the mix resampled before the chain when at another rate)"
     table.add_row("output format", text)

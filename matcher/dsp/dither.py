@@ -1,10 +1,21 @@
-"""Quantisation to the output word length, with TPDF dither when reducing to 16 bit."""
+"""Quantisation to the output word length, with TPDF dither when reducing to 16 bit.
+
+Two dithers: plain TPDF (the difference of two independent uniform draws per sample, 2 LSB
+peak to peak, white), and high-pass TPDF (the difference of one uniform sequence and itself a
+sample later, Wannamaker's "HP-TPDF": the same triangular distribution, so it removes the
+quantisation's distortion as well, with its power rising 6 dB per octave toward Nyquist). The
+second leaves less noise where hearing is keenest: the total error (the rounding's own, white,
+plus the dither) measures 1/12 LSB^2 at low frequencies against TPDF's 3/12 (-4.8 dB), and
+5/12 at Nyquist (+2.2 dB). It is not error-feedback noise shaping, whose loop quantises sample
+by sample (numpy cannot vectorise it).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 FULL_SCALE = {"16": 2.0**15, "24": 2.0**23}
+DITHER_SHAPES = ("tpdf", "shaped")
 
 
 class Quantizer:
@@ -17,6 +28,8 @@ class Quantizer:
         Add TPDF dither of 2 LSB peak to peak before rounding to 16 bit (AES17-style
         practice; 24-bit output is rounded without dither, its noise floor being far below
         any playback chain's).
+    shape : {"tpdf", "shaped"}
+        ``"shaped"``: high-pass TPDF (see the module's notes).
     seed : int
         Seed of the dither noise: the same input and seed give a bit-identical output.
 
@@ -27,11 +40,14 @@ class Quantizer:
     converts without further rounding.
     """
 
-    def __init__(self, bit_depth: str, dither: bool = True, seed: int = 0):
+    def __init__(self, bit_depth: str, dither: bool = True, seed: int = 0, shape: str = "tpdf"):
         if bit_depth not in ("16", "24", "32f"):
             raise ValueError(f"bit depth {bit_depth!r}; choose 16, 24 or 32f")
+        if shape not in DITHER_SHAPES:
+            raise ValueError(f"dither shape {shape!r}; choose {', '.join(DITHER_SHAPES)}")
         self.bit_depth = bit_depth
         self.dither = dither and bit_depth == "16"
+        self.shape = shape
         self.seed = seed
         self.reset()
 
@@ -52,6 +68,7 @@ class Quantizer:
         """Restart the dither sequence."""
         # Only a dithering quantiser draws noise: numpy.random is not even imported otherwise.
         self._rng = np.random.default_rng(self.seed) if self.dither else None
+        self._last: np.ndarray | None = None  # the high-pass dither's previous draw, per channel
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Quantise a block of shape (n, channels); returns a new float32 array."""
@@ -63,7 +80,20 @@ class Quantizer:
         work = np.float32 if block.dtype == np.float32 else np.float64
         scale = FULL_SCALE[self.bit_depth]
         scaled = np.multiply(block, scale, dtype=work)
-        if self.dither:
+        if self.dither and self.shape == "shaped":
+            # One uniform sequence, drawn in order whatever the blocks: d[n] = r[n] - r[n-1]
+            # (r[-1], the first draw of all).
+            if self._last is None:
+                self._last = self._rng.random(block.shape[1], dtype=work)
+            draws = self._rng.random(block.shape, dtype=work)
+            if block.shape[0]:
+                previous = np.empty_like(draws)
+                previous[0] = self._last
+                previous[1:] = draws[:-1]
+                self._last = draws[-1].copy()
+                scaled += draws
+                scaled -= previous
+        elif self.dither:
             scaled += self._rng.random(block.shape, dtype=work)
             scaled -= self._rng.random(block.shape, dtype=work)
         np.rint(scaled, out=scaled)

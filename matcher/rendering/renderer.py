@@ -1104,7 +1104,7 @@ class Renderer:
     def _take(self, source: BlockSource, plan: GainPlan, sink: Sink) -> tuple[RenderReport, Measurement]:
         """Gain curve and quantisation; hand every block to ``sink`` and meter it."""
         output = self.settings.output
-        quantizer = Quantizer(output.bit_depth, output.dither, output.dither_seed)
+        quantizer = Quantizer(output.bit_depth, output.dither, output.dither_seed, output.dither_shape)
         bound, selected = self._peak_bound(plan, quantizer)
         if selected is not None and plan.clipping is not None:
             # The clipper rings a little around what it takes: meter its ticks' neighbours too.
