@@ -139,12 +139,11 @@ def fit_config(
         A value out of range, an unknown name, or an option that has no effect given the
         others; the message names the options.
     """
+    chosen = None
     if target is not None:
         from matcher.targets import platform_target
 
         chosen = platform_target(target, names.target)
-        if lufs is None and chosen.lufs is not None and (only is None or "loudness" in only):
-            lufs = chosen.lufs
         ceiling_dbtp = chosen.ceiling_dbtp if ceiling_dbtp is None else ceiling_dbtp
         bit_depth = chosen.bit_depth if bit_depth is None else bit_depth
         sample_rate_hz = chosen.sample_rate_hz if sample_rate_hz is None else sample_rate_hz
@@ -156,6 +155,8 @@ def fit_config(
     if bit_depth not in BIT_DEPTHS:
         raise UsageError(f"{names.bit_depth} {bit_depth!r}: choose 16, 24 or 32f")
     stages = set(checked_names(only, STAGES, names.only)) if only is not None else set(STAGES)
+    if chosen is not None and lufs is None and chosen.lufs is not None and "loudness" in stages:
+        lufs = chosen.lufs
     only_text = f"{names.only} {','.join(sorted(stages))}"
     percents = {}
     for stage, percent in (amounts or {}).items():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pyloudnorm
 import pytest
 import signals
@@ -149,8 +148,7 @@ def test_the_targets_command_lists_every_target():
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
     for target in platform_targets():
-        assert target.name in text
-    assert np.isfinite(platform_target("podcast").lufs)
+        assert target.name in text and target.title in text
 
 
 def test_several_targets_give_one_master_each_the_same_as_alone(tmp_path):

@@ -35,8 +35,8 @@ import soundfile as sf
 from matcher.analysis.loudness import LoudnessMeter
 from matcher.analysis.truepeak import TruePeakDetector
 from matcher.concurrency import engine_call
-from matcher.dsp.resample import StreamResampler
 from matcher.errors import AudioFileError
+from matcher.io.reading import AudioSource, ResampledSource, open_audio
 from matcher.io.writing import new_file_mode
 from matcher.units import db_to_gain, gain_to_db
 
@@ -143,11 +143,8 @@ def deliver_lossy(master: Path, output: Path, ceiling_dbtp: float) -> LossyDeliv
         The master cannot be read, or the output cannot be written.
     """
     fmt = lossy_format(output)
-    try:
-        info = sf.info(str(master))
-    except (OSError, sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioFileError(f"{master}: cannot be read ({exc})") from None
-    rate = _encoded_rate(info.samplerate, fmt)
+    info = open_audio(master, min_duration_s=0.0)
+    rate = _encoded_rate(info.sample_rate_hz, fmt)
     folder = output.parent if str(output.parent) else Path(".")
     fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=output.suffix, dir=folder)
     os.close(fd)
@@ -197,16 +194,13 @@ def _encoded_rate(rate_hz: int, fmt: LossyFormat) -> int:
 
 
 def _blocks(path: Path, rate_hz: int) -> Iterator[np.ndarray]:
-    """The file's samples (float32) in blocks, resampled to ``rate_hz`` when it differs."""
-    with sf.SoundFile(str(path)) as f:
-        resampler = None if f.samplerate == rate_hz else StreamResampler(f.samplerate, rate_hz, f.channels)
-        while True:
-            block = f.read(BLOCK_SAMPLES, dtype="float32", always_2d=True)
-            if block.shape[0] == 0:
-                break
-            yield block if resampler is None else resampler.process(block)
-        if resampler is not None:
-            yield resampler.finish()
+    """The file's samples (float32) in blocks, resampled to ``rate_hz`` when it differs (the
+    render's own readers, :class:`~matcher.io.reading.AudioSource` and
+    :class:`~matcher.io.reading.ResampledSource`)."""
+    source = AudioSource(open_audio(path, min_duration_s=0.0), cache=False)
+    if source.info.sample_rate_hz != rate_hz:
+        source = ResampledSource(source, rate_hz)
+    return source(report=False)
 
 
 def _encode(master: Path, tmp: Path, fmt: LossyFormat, rate_hz: int, channels: int, gain_db: float) -> None:
@@ -360,12 +354,12 @@ def plan_outputs(paths: list[Path], bit_depth: str) -> Outputs:
     AudioFileError
         An unknown extension, a format that cannot hold ``bit_depth``, or a path given twice.
     """
-    from matcher.io.writing import output_format
+    from matcher.io.writing import FORMATS, output_format
 
     if not paths:
         raise AudioFileError("no output file given")
     for path in paths:
-        if not is_lossy(path) and path.suffix.lower() not in (".wav", ".flac", ".aif", ".aiff"):
+        if not is_lossy(path) and path.suffix.lower() not in FORMATS:
             raise AudioFileError(
                 f"{path}: unknown output format; use .wav, .flac, .aif or .aiff, or lossy .mp3, .ogg, .opus or .m4a"
             )

@@ -196,13 +196,8 @@ class ResampledSource:
 
     def __call__(self, report: bool = True) -> Iterator[np.ndarray]:
         from matcher.dsp.resample import StreamResampler
+        from matcher.dsp.stages import through
 
         resampler = StreamResampler(self.source.info.sample_rate_hz, self.info.sample_rate_hz, self.info.channels)
-        for block in self.source(report=report):
-            out = resampler.process(block)
-            if out.shape[0]:
-                yield out
-        tail = resampler.finish()
-        if tail.shape[0]:
-            yield tail
+        return through(resampler, self.source(report=report))
 

@@ -49,6 +49,7 @@ from matcher.dsp.filters import four_x_gap_db, guarantee_margin_db, interpolate_
 from matcher.dsp.limiter import TruePeakLimiter
 from matcher.dsp.multiband import BandParameters, MultibandCompressor
 from matcher.dsp.segments import SegmentReducer
+from matcher.dsp.stages import through
 from matcher.fitting.settings import Settings
 from matcher.rendering.chain import (
     BAND_ROUGHER_DB,
@@ -380,6 +381,10 @@ class Renderer:
             )
             for c in LIMITER_CHARACTERS
         ]
+        if not limiter.enabled:
+            # No limiter: the chain's one "character" is the peak normaliser, whose master
+            # never goes over its ceiling, so the clipper never works either.
+            self.limiters = [PeakNormaliser(self.limiters[0].ceiling_dbtp)]
         lookahead_ms, hold_ms, release_ms = SLOW_LIMITER_MS
         self.slow_limiter = TruePeakLimiter(
             ceiling_dbtp=self.limiters[0].ceiling_dbtp,
@@ -659,8 +664,7 @@ class Renderer:
         makeup = 0.0
         if target is not None:
             makeup = target - output_loudness_lufs(power, ticks_per_subblock, ride_db)
-        limiter = self.limiters[0] if self.settings.limiter.enabled else PeakNormaliser(self.limiters[0].ceiling_dbtp)
-        gain = ride_db + makeup - limiter.reduction_db(peak_db + ride_db, makeup)
+        gain = ride_db + makeup - self.limiters[0].reduction_db(peak_db + ride_db, makeup)
         return _range_after(power, ticks_per_subblock, gain)
 
     def _leveler(self, power: np.ndarray, ticks_per_subblock: int) -> tuple[Leveler | None, float]:
@@ -735,7 +739,7 @@ class Renderer:
         if plan.distortion_db is None or (plan.distortion_db <= ROUGH_DB and plan.target_reached):
             return plan
         if not self.settings.limiter.enabled:
-            return plan
+            return plan  # nothing to slow down: one gain
         if self._eq_cache is None:
             return plan
         loudness = self.settings.loudness
@@ -844,10 +848,7 @@ class Renderer:
         )
 
     def _chain(self, allowance: np.ndarray, force: bool) -> tuple:
-        """The limiter characters a plan may use, each letting the clipper's transients by
-        (without the limiter: the peak normaliser alone, and no clipper)."""
-        if not self.settings.limiter.enabled:
-            return (AllowingLimiter(PeakNormaliser(self.limiters[0].ceiling_dbtp), np.zeros_like(allowance)),)
+        """The limiter characters a plan may use, each letting the clipper's transients by."""
         count = len(LIMITER_CHARACTERS) if force else CLEAN_CHARACTERS
         return tuple(AllowingLimiter(limiter, allowance) for limiter in self.limiters[:count])
 
@@ -1078,7 +1079,7 @@ class Renderer:
         """The blocks through the transient clipper, when the plan uses it, and the gain after it."""
         gain = np.float32(db_to_gain(gain_db))
         if clipper is not None:
-            blocks = _through(clipper, blocks)
+            blocks = through(clipper, blocks)
         for block in blocks:
             yield block if gain_db == 0.0 else block * gain
 
@@ -1187,17 +1188,6 @@ def _take_correction(taken, gained: list[np.ndarray], out: np.ndarray, done: int
             gained.pop(0)
             done = 0
     return done
-
-
-def _through(stage, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    """Blocks through a streaming stage with ``process`` and ``finish``."""
-    for block in blocks:
-        out = stage.process(block)
-        if out.shape[0]:
-            yield out
-    tail = stage.finish()
-    if tail.shape[0]:
-        yield tail
 
 
 class _InputEnergy:
