@@ -698,7 +698,12 @@ class Renderer:
             ridden_squares = squares * 10.0 ** (ride_db / 10.0)
         loudness = self.settings.loudness
         tick_rate = self.sample_rate_hz / self.tick_samples
-        allowance = transient_allowance(ridden_peak, ridden_squares, tick_rate)
+        if self.settings.limiter.enabled:
+            allowance = transient_allowance(ridden_peak, ridden_squares, tick_rate)
+        else:
+            # No limiter, no clipper: the normaliser's highest tick lands on the ceiling to
+            # the last bit or so, and an allowance there would mark it for clipping.
+            allowance = np.zeros(ridden_peak.shape[0])
         limiters = self._chain(allowance, loudness.force)
         solving = _Solving(
             ridden_peak, ridden_power, ticks_per_subblock, target, 0, 0.0, 1, ride_db, limiters, ridden_squares
