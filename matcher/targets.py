@@ -20,6 +20,27 @@ TABLE = "platforms.json"
 
 
 @dataclass(frozen=True)
+class Normalisation:
+    """A streaming player's loudness normalisation.
+
+    Attributes
+    ----------
+    reference_lufs : float
+        The level it plays every track at.
+    raises : bool
+        Whether it raises tracks quieter than that (else only turns loud ones down).
+    raise_peak_limit_dbtp : float or None
+        When raising: the gain stops where the track's true peak reaches this.
+    source : str
+    """
+
+    reference_lufs: float
+    raises: bool
+    raise_peak_limit_dbtp: float | None
+    source: str
+
+
+@dataclass(frozen=True)
 class PlatformTarget:
     """One outlet's figures.
 
@@ -36,6 +57,8 @@ class PlatformTarget:
         The rate the outlet requires (None: the mix's own).
     sources : dict of str to str
         Where each figure comes from, by field name.
+    normalisation : Normalisation or None
+        What the outlet's player does to a track's level (None: nothing).
     """
 
     name: str
@@ -45,6 +68,7 @@ class PlatformTarget:
     bit_depth: str
     sample_rate_hz: int | None
     sources: dict
+    normalisation: Normalisation | None = None
 
 
 def model_path(name: str) -> Path:
@@ -70,8 +94,18 @@ def platform_targets() -> tuple[PlatformTarget, ...]:
         PlatformTarget(
             t["name"], t["title"], None if t["lufs"] is None else float(t["lufs"]), float(t["ceiling_dbtp"]),
             str(t["bit_depth"]), None if t["sample_rate_hz"] is None else int(t["sample_rate_hz"]), dict(t["sources"]),
+            _normalisation(t.get("normalisation")),
         )
         for t in table["targets"]
+    )
+
+
+def _normalisation(entry: dict | None) -> Normalisation | None:
+    if entry is None:
+        return None
+    limit = entry.get("raise_peak_limit_dbtp")
+    return Normalisation(
+        float(entry["reference_lufs"]), bool(entry["raises"]), None if limit is None else float(limit), str(entry["source"])
     )
 
 

@@ -106,12 +106,13 @@ def test_excerpts_are_brought_to_the_quietest_ones_loudness():
 def test_streaming_services_gains():
     loud = {g.service: g for g in streaming_gains(-9.0, -1.0)}
     assert {name: g.gain_db for name, g in loud.items()} == {
-        "Spotify": -5.0, "Apple Music": -7.0, "YouTube": -5.0, "Tidal": -5.0, "Amazon Music": -5.0
+        "Spotify": -5.0, "Apple Music": -7.0, "YouTube": -5.0, "Tidal": -5.0, "Amazon Music": -5.0, "Deezer": -6.0
     }
     assert all(g.played_lufs == g.target_lufs for g in loud.values())
     quiet = {g.service: g for g in streaming_gains(-20.0, -8.0)}
     assert quiet["Spotify"].gain_db == 6.0 and quiet["Spotify"].played_lufs == -14.0
     assert quiet["Apple Music"].gain_db == 4.0
     assert quiet["YouTube"].gain_db == quiet["Tidal"].gain_db == quiet["Amazon Music"].gain_db == 0.0
+    assert quiet["Deezer"].gain_db == 0.0
     peaky = {g.service: g for g in streaming_gains(-20.0, -3.0)}
     assert peaky["Spotify"].gain_db == 2.0 and "-1 dBTP" in peaky["Spotify"].note  # 1 dB of headroom kept

@@ -33,6 +33,23 @@ def test_the_table_is_the_models_folder_and_every_figure_has_its_source():
         if target.sample_rate_hz is not None:
             assert target.sources.get("sample_rate_hz")
         assert target.bit_depth in ("16", "24", "32f") and -3.0 <= target.ceiling_dbtp <= 0.0
+        if target.normalisation is not None:
+            assert target.normalisation.source and -24.0 <= target.normalisation.reference_lufs <= -9.0
+            # A player that raises quiet tracks stops at a peak limit; one that does not has none.
+            assert (target.normalisation.raise_peak_limit_dbtp is not None) == target.normalisation.raises
+
+
+def test_the_streaming_services_are_the_tables_outlets_that_normalise():
+    from matcher.analysis.streaming import streaming_gains
+
+    normalising = [t for t in platform_targets() if t.normalisation is not None]
+    assert {t.name for t in normalising} == {"spotify", "apple-music", "youtube", "tidal", "amazon", "deezer"}
+    gains = streaming_gains(-30.0, -20.0)
+    assert [g.service for g in gains] == [t.title for t in normalising]
+    # A streaming target masters to the level its own player plays at: no gain there.
+    for target in normalising:
+        at_target = {g.service: g for g in streaming_gains(target.lufs, target.ceiling_dbtp)}[target.title]
+        assert at_target.gain_db == 0.0 and at_target.note == "played as it is"
 
 
 def test_a_source_checkout_reads_the_models_folder_itself(monkeypatch):
