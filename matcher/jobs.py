@@ -326,9 +326,9 @@ def preview_file(
     from matcher.preview.build import preview_from_plan
 
     fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks=True)
-    source = fitted.source
+    source, energies = at_output_rate(fitted.source, fitted.settings, fitted.input_energies)
     renderer = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels)
-    plan = renderer.plan(lambda: source(report=False), short_term=True, input_energies=fitted.input_energies)
+    plan = renderer.plan(lambda: source(report=False), short_term=True, input_energies=energies)
     suggested = Suggested(fitted.analysis, fitted.settings, plan, fitted.choice, fitted.references, fitted.weights)
     note = fitted.choice.how if fitted.choice is not None else "given with --ref"
     data = preview_from_plan(

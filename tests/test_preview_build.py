@@ -15,7 +15,7 @@ import signals
 
 from matcher import analyze, fit, render
 from matcher.analysis.streaming import streaming_gains
-from matcher.preview.build import excerpts, loudest_start_s, render_excerpt
+from matcher.preview.build import excerpts, loudest_start_s, read_span, render_excerpt
 from matcher.rendering.renderer import Renderer
 
 RATE_HZ = 44100
@@ -84,6 +84,37 @@ def test_an_excerpt_of_a_master_on_the_slow_chain_is_that_span_of_the_whole_mast
     span = render_excerpt(mix, settings, plan, RATE_HZ, 2, start_s, duration_s)
     first = int(round(start_s * RATE_HZ))
     assert np.max(np.abs(span - whole[first : first + span.shape[0]])) < 1e-5
+
+
+def test_an_excerpt_at_another_rate_is_that_span_of_the_whole_resampled_master(tmp_path):
+    # --sample-rate / --target cd on a 48 kHz mix: the plan and the excerpt are at 44.1 kHz,
+    # from the render's own resampler, so the span is the whole master's.
+    from matcher.io.reading import AudioSource, ResampledSource, open_audio
+
+    mix_rate, out_rate = 48000, 44100
+    mix_audio = 0.3 * signals.drum_loop(12.0, mix_rate, seed=3)
+    ref_audio = np.tanh(3 * signals.drum_loop(12.0, mix_rate, seed=4) + signals.pink_noise(12.0, mix_rate, 0.3, seed=5))
+    settings = fit(analyze(mix_audio, mix_rate), analyze(ref_audio, mix_rate))
+    settings = dataclasses.replace(settings, output=dataclasses.replace(settings.output, sample_rate_hz=out_rate))
+    mix = tmp_path / "mix.wav"
+    sf.write(str(mix), mix_audio, mix_rate, subtype="FLOAT")
+    source = ResampledSource(AudioSource(open_audio(mix), cache=False), out_rate)
+    renderer = Renderer(settings, out_rate, 2)
+    plan = renderer.plan(lambda: source(report=False))
+    blocks: list[np.ndarray] = []
+    renderer.run(lambda: source(report=False), plan, blocks.append)
+    whole = np.concatenate(blocks)
+    assert abs(whole.shape[0] - 12.0 * out_rate) <= 1
+    start_s, duration_s = 5.2, 4.0
+    span = render_excerpt(mix, settings, plan, out_rate, 2, start_s, duration_s)
+    first = int(round(start_s * out_rate))
+    assert span.shape == (int(duration_s * out_rate), 2)
+    assert np.max(np.abs(span - whole[first : first + span.shape[0]])) < 1e-5
+    # The page's "before" at that rate is the very input the chain was given there.
+    before, rate = read_span(mix, start_s, duration_s, out_rate)
+    given = np.concatenate(list(source(report=False)))
+    assert rate == out_rate and before.shape == span.shape
+    assert np.array_equal(before, given[first : first + before.shape[0]])
 
 
 def test_excerpts_are_brought_to_the_quietest_ones_loudness():

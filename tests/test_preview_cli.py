@@ -13,6 +13,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
+import soxr
 from typer.testing import CliRunner
 
 import signals
@@ -136,3 +137,35 @@ def test_the_page_lists_the_notes_the_command_line_prints(tmp_path, command):
 
     for line in printed:
         assert escape(line) in section, line
+
+
+def test_a_page_at_a_targets_rate_plays_both_clips_at_the_masters_rate(tmp_path):
+    # --target cd on a 48 kHz mix: the master is 44.1 kHz; the preview's plan and excerpt
+    # and match's report page are at 44.1 kHz too, before and after (one rate for both).
+    drums = 0.3 * signals.drum_loop(30.0, 48000, seed=1)
+    mix = tmp_path / "mix48.wav"
+    sf.write(str(mix), drums, 48000, subtype="PCM_24")
+    ref = _write(tmp_path / "ref.wav", np.tanh(2 * signals.drum_loop(10.0, RATE_HZ, seed=2)) * 0.8)
+    preview_page, match_page, master = tmp_path / "p.html", tmp_path / "m.html", tmp_path / "master.wav"
+    _ok(runner.invoke(app, ["preview", str(mix), "--ref", str(ref), "--target", "cd", "-o", str(preview_page)]))
+    _ok(runner.invoke(app, ["match", str(mix), "--ref", str(ref), "--target", "cd", "-o", str(master),
+                            "--report", str(match_page)]))
+    info = sf.info(str(master))
+    assert (info.samplerate, info.subtype) == (RATE_HZ, "PCM_16")
+    whole, _ = sf.read(str(master), always_2d=True)
+    resampled = soxr.resample(sf.read(str(mix), always_2d=True)[0], 48000, RATE_HZ, quality="VHQ")
+    for page_path in (preview_page, match_page):
+        page = page_path.read_text(encoding="utf-8")
+        before, after = _clip(page, "audio-before"), _clip(page, "audio-after")  # both at 44.1 kHz
+        assert before.shape == after.shape == (25 * RATE_HZ, 2)
+        # The excerpt is where the master's same span is (found by the master's samples).
+        start = int(np.argmin([np.max(np.abs(whole[s : s + 4410] - after[:4410])) for s in range(0, 6 * RATE_HZ, 441)]))
+        span = whole[start * 441 : start * 441 + after.shape[0]]
+        residual = span - after
+        assert np.sum(residual**2) < 1e-3 * np.sum(span**2), page_path.name  # under -30 dB
+        # "before" is the mix at 44.1 kHz over the same span (up to the page's equal-loudness
+        # gain), not its 48 kHz samples played at 44.1 kHz.
+        mix_span = resampled[start * 441 : start * 441 + before.shape[0]]
+        gain = float(np.sum(mix_span * before) / np.sum(before * before))
+        residual = mix_span - gain * before
+        assert 10 * np.log10(np.sum(residual**2) / np.sum(mix_span**2)) < -40, page_path.name

@@ -61,19 +61,42 @@ def loudest_start_s(short_term_lufs: Sequence[float], hop_s: float, duration_s: 
     return float(min(int(np.argmax(sums)) * hop_s, duration_s - excerpt_s))
 
 
-def read_span(path: Path, start_s: float, duration_s: float) -> tuple[np.ndarray, int]:
-    """Samples ``[start, start + duration)`` of a file, float32 (n, channels), and its rate."""
+def read_span(path: Path, start_s: float, duration_s: float, rate_hz: int | None = None) -> tuple[np.ndarray, int]:
+    """Samples ``[start, start + duration)`` of a file, float32 (n, channels), and their rate:
+    the file's, or ``rate_hz`` (the file resampled as the render resamples it)."""
+    rate = int(rate_hz or sf.info(str(path)).samplerate)
+    start = int(round(start_s * rate))
+    return samples_at(path, start, start + int(round(duration_s * rate)), rate), rate
+
+
+def samples_at(path: Path, first: int, stop: int, rate_hz: int) -> np.ndarray:
+    """Samples ``[first, stop)`` (clipped to the end) of a file at ``rate_hz``: read as they
+    are at the file's own rate; at another, the whole file resampled by the render's own
+    streaming resampler (:class:`~matcher.io.reading.ResampledSource`), so that they are the
+    very samples the master's chain is given."""
     info = sf.info(str(path))
-    start = int(round(start_s * info.samplerate))
-    stop = min(info.frames, start + int(round(duration_s * info.samplerate)))
-    audio, rate = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
-    return audio, int(rate)
+    if info.samplerate == rate_hz:
+        return sf.read(str(path), start=first, stop=min(stop, info.frames), dtype="float32", always_2d=True)[0]
+    from matcher.io.reading import AudioSource, ResampledSource, open_audio
+
+    source = ResampledSource(AudioSource(open_audio(path, min_duration_s=0.0), cache=False), rate_hz)
+    kept: list[np.ndarray] = []
+    position = 0
+    for block in source(report=False):
+        end = position + block.shape[0]
+        if end > first and position < stop:
+            kept.append(block[max(first - position, 0) : min(stop - position, block.shape[0])])
+        position = end
+        if position >= stop:
+            break
+    return np.concatenate(kept) if kept else np.zeros((0, info.channels), dtype=np.float32)
 
 
 def render_excerpt(
     mix_path: Path, settings: Settings, plan: GainPlan, sample_rate_hz: int, channels: int, start_s: float, duration_s: float
 ) -> np.ndarray:
-    """The master's samples ``[start, start + duration)``, rendered from that span alone.
+    """The master's samples ``[start, start + duration)``, rendered from that span alone
+    (``sample_rate_hz``: the master's, the settings' output rate or the mix's).
 
     The span is rendered from ``PRE_ROLL_S`` or a little more earlier (on a control tick and
     on a hop of the compressor's frames), with the plan's gain curve for those ticks, so that
@@ -87,7 +110,7 @@ def render_excerpt(
     first = max(0, (start - int(PRE_ROLL_S * sample_rate_hz)) // step * step)
     length = int(round(duration_s * sample_rate_hz))
     stop = start + length + int(POST_ROLL_S * sample_rate_hz)  # the filters look ahead
-    audio, _ = sf.read(str(mix_path), start=first, stop=stop, dtype="float32", always_2d=True)
+    audio = samples_at(mix_path, first, stop, sample_rate_hz)
     t0 = first // tick
     ticks = -(-audio.shape[0] // tick)
     span_plan = GainPlan(
@@ -232,8 +255,8 @@ def preview_after_match(
     """The page of a finished ``match``: the master is measured whole."""
     result = analyze(sf.read(str(master_path), dtype="float32", always_2d=True)[0], sf.info(str(master_path)).samplerate)
     start = loudest_start_s(mix.short_term_lufs, mix.short_term_hop_s, mix.duration_s)
-    before, rate = read_span(mix_path, start, EXCERPT_S)
-    after, _ = read_span(master_path, start, EXCERPT_S)
+    after, rate = read_span(master_path, start, EXCERPT_S)
+    before, _ = read_span(mix_path, start, EXCERPT_S, rate)  # at the master's rate (--sample-rate)
     reduction = report.limiter_reduction_db if report.limiter_reduction_db is not None else np.zeros(0)
     page = _Page(mix_path, mix, references, weights, reference_note, settings, notes)
     measured = Figures(report.output_lufs, report.output_true_peak_dbtp, report.output_loudness_range_lu, report.output_plr_db)
@@ -254,8 +277,8 @@ def preview_from_plan(
     the master's figures and short-term loudness are the plan's predictions."""
     info = sf.info(str(mix_path))
     start = loudest_start_s(mix.short_term_lufs, mix.short_term_hop_s, mix.duration_s)
-    before, rate = read_span(mix_path, start, EXCERPT_S)
-    after = render_excerpt(mix_path, settings, plan, info.samplerate, info.channels, start, before.shape[0] / rate)
+    before, rate = read_span(mix_path, start, EXCERPT_S, settings.output.sample_rate_hz)
+    after = render_excerpt(mix_path, settings, plan, rate, info.channels, start, before.shape[0] / rate)
     result = analyze(after, rate)
     lufs = plan.predicted_lufs if plan.predicted_lufs is not None else result.integrated_lufs
     tp = plan.predicted_true_peak_dbtp if plan.predicted_true_peak_dbtp is not None else result.true_peak_dbtp
@@ -264,6 +287,6 @@ def preview_from_plan(
     short_term = None
     if plan.predicted_short_term_lufs is not None:
         short_term = Series(LIMITER_STEP_S, tuple(np.round(plan.predicted_short_term_lufs, 2).tolist()))
-    reduction = largest_per_subblock(plan.reduction_db, info.samplerate, plan.tick_samples)
+    reduction = largest_per_subblock(plan.reduction_db, rate, plan.tick_samples)
     page = _Page(mix_path, mix, references, weights, reference_note, settings, notes)
     return _assemble(page, start, before, after, rate, result, True, predicted, short_term, plan.makeup_gain_db, reduction)
