@@ -408,7 +408,8 @@ def _master_job(
             write_text_atomic(save_settings, settings.to_json())
         notes = mastered_notes(mix, job.paths, mastered)
         if report_page is not None or plot is not None:
-            _write_pages(report_after_match(mix, job.paths, mastered, outputs.master, notes), report_page, plot)
+            data = report_after_match(mix, job.paths, mastered, outputs.master, notes, deliveries)
+            _write_pages(data, report_page, plot)
     finally:
         if outputs.temporary:
             outputs.master.unlink(missing_ok=True)

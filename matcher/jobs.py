@@ -28,6 +28,7 @@ from matcher.library.choice import Choice
 from matcher.rendering.renderer import GainPlan, Renderer, RenderReport
 
 if TYPE_CHECKING:
+    from matcher.io.lossy import LossyDelivery
     from matcher.notes import Note
 
 Progress = Callable[[int], None]
@@ -345,15 +346,27 @@ def preview_file(
 
 
 def report_after_match(
-    mix_path: Path, references: References, mastered: Mastered, master_path: Path, notes: Sequence[Note] = ()
+    mix_path: Path,
+    references: References,
+    mastered: Mastered,
+    master_path: Path,
+    notes: Sequence[Note] = (),
+    deliveries: Sequence[LossyDelivery] = (),
 ):
     """A report page's data for a finished master (measured whole), listing ``notes`` (see
-    :func:`matcher.notes.mastered_notes`)."""
+    :func:`matcher.notes.mastered_notes`) and the lossy files made from it."""
+    from matcher.analysis.streaming import streaming_gains
     from matcher.notes import page_notes
     from matcher.preview.build import preview_after_match
+    from matcher.preview.data import DeliveredFile
 
     note = mastered.choice.how if mastered.choice is not None else "given with --ref"
-    return preview_after_match(
+    delivered = tuple(
+        DeliveredFile(d.path.name, d.format_name, d.decoded_lufs, d.decoded_true_peak_dbtp,
+                      streaming_gains(d.decoded_lufs, d.decoded_true_peak_dbtp))
+        for d in deliveries
+    )
+    return replace(preview_after_match(
         mix_path,
         mastered.analysis,
         page_references(references, mastered.references, mastered.choice),
@@ -363,7 +376,7 @@ def report_after_match(
         mastered.report,
         master_path,
         notes=page_notes(notes),
-    )
+    ), deliveries=delivered)
 
 
 def _paths(references: References) -> list[Path]:

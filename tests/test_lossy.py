@@ -195,3 +195,34 @@ def test_lossy_files_are_the_same_bytes_two_at_a_time_and_under_any_blas_pool(ho
     with threadpool_limits(limits=2):
         made = deliver_all(hot, (two / "m.mp3", two / "m.opus"), CEILING)
     assert [d.path.read_bytes() for d in made] == expected
+
+
+def test_the_report_and_summary_show_what_each_service_does_to_each_file(mix_and_ref, tmp_path):
+    # The summary and the report page give each lossy file its own streaming gains, from its
+    # decoded loudness (pyloudnorm here) and true peak.
+    import html
+    import re
+
+    from matcher.analysis.streaming import streaming_gains
+
+    mix, ref = mix_and_ref
+    page = tmp_path / "r.html"
+    result = runner.invoke(app, ["match", str(mix), "--ref", str(ref), "--lufs", "-9", "-o", str(tmp_path / "m.wav"),
+                                 "-o", str(tmp_path / "m.mp3"), "--report", str(page)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    decoded, rate = sf.read(str(tmp_path / "m.mp3"), dtype="float64", always_2d=True)
+    lufs = pyloudnorm.Meter(rate).integrated_loudness(decoded)
+    expected = streaming_gains(lufs, signals.true_peak_ideal_dbtp(decoded))
+    assert all(g.gain_db < -4.0 for g in expected)  # at -9 LUFS every service turns it down
+    text = page.read_text(encoding="utf-8")
+    table = text[text.index('id="table-streaming"') :]
+    table = table[: table.index("</table>")]
+    assert "Gain to m.mp3" in table
+    rows = re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", table)
+    assert [html.unescape(name) for name, _ in rows] == [g.service for g in expected]
+    for (_, cells), gain in zip(rows, expected):
+        shown = float(re.findall(r'<td class="num">([-+0-9.]+)&nbsp;dB</td>', cells)[-1])
+        assert shown == pytest.approx(gain.gain_db, abs=0.11)
+    summary = " ".join(result.stdout.split())
+    after_mp3 = summary[summary.index("m.mp3: MP3") :]
+    assert after_mp3.index("streaming") < 400 and f"Spotify {expected[0].gain_db:+.1f} dB" in after_mp3

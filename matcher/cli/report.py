@@ -61,6 +61,7 @@ def print_match_summary(
         table.add_row("also written", f"{copy} (the same samples)")
     for delivery in deliveries:
         table.add_row("lossy", _delivery_text(delivery))
+        table.add_row("  streaming", _streaming_text(delivery.decoded_lufs, delivery.decoded_true_peak_dbtp))
     console.print(table)
 
 

@@ -63,6 +63,18 @@ class Figures:
 
 
 @dataclass(frozen=True)
+class DeliveredFile:
+    """A lossy file made from the master: its name (user text), format, what its decoded audio
+    measures, and what each streaming service would do to it."""
+
+    name: str
+    format_name: str
+    lufs: float
+    true_peak_dbtp: float
+    streaming: tuple[ServiceGain, ...]
+
+
+@dataclass(frozen=True)
 class PreviewData:
     """Everything the report page shows.
 
@@ -99,6 +111,8 @@ class PreviewData:
         What each streaming service would do to the master.
     notes : tuple of str
         Warnings and notes for the user (user text).
+    deliveries : tuple of DeliveredFile
+        The lossy files made from the master, as decoded, and what each service does to each.
     """
 
     mix_name: str
@@ -117,3 +131,4 @@ class PreviewData:
     equal_loudness_lufs: float
     streaming: tuple[ServiceGain, ...]
     notes: tuple[str, ...] = ()
+    deliveries: tuple[DeliveredFile, ...] = ()

@@ -432,14 +432,20 @@ def _streaming_table(data: PreviewData) -> str:
         f'<th scope="col">Service</th>{numeric}Its level</th>{numeric}Gain</th>'
         f'{numeric}Played at</th><th scope="col">Note</th>'
     )
+    for delivered in data.deliveries:
+        head += f"{numeric}Gain to {escape(delivered.name)}</th>"
     lines = ['<table id="table-streaming">', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
-    for service in data.streaming:
+    for row, service in enumerate(data.streaming):
         lines.append(
             f"<tr><td>{escape(service.service)}</td>"
             f'<td class="num">{_number(service.target_lufs, "LUFS")}</td>'
             f'<td class="num">{_number(service.gain_db, "dB", signed=True)}</td>'
             f'<td class="num">{_number(service.played_lufs, "LUFS")}</td>'
-            f"<td>{escape(service.note)}</td></tr>"
+            f"<td>{escape(service.note)}</td>"
+            + "".join(
+                f'<td class="num">{_number(d.streaming[row].gain_db, "dB", signed=True)}</td>' for d in data.deliveries
+            )
+            + "</tr>"
         )
     lines.append("</tbody>")
     caption = (
@@ -450,6 +456,11 @@ def _streaming_table(data: PreviewData) -> str:
         caption = (
             f"The master at {_number(master.integrated_lufs, 'LUFS')}, true peak "
             f"{_number(master.true_peak_dbtp, 'dBTP')}. " + caption
+        )
+    for delivered in data.deliveries:
+        caption += (
+            f" {escape(delivered.name)} ({escape(delivered.format_name)}), decoded: "
+            f"{_number(delivered.lufs, 'LUFS')}, true peak {_number(delivered.true_peak_dbtp, 'dBTP')}."
         )
     lines.append(f"<caption>{caption}</caption>\n</table>")
     return "\n".join(lines)
