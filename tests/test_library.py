@@ -498,6 +498,49 @@ def test_the_starter_index_is_current():
     np.testing.assert_allclose(stored.features[order], rebuilt.features, atol=1e-9)
 
 
+def test_the_starter_style_model_is_its_space_and_centres_and_places_every_member():
+    # models/starter/styles.json holds the whole style model: the standardised space the
+    # profiles were grouped in (that of the shipped profiles) and the centres. By the JSON
+    # alone, every member is nearest its own style's centre, and a member's analysis is
+    # placed in its style.
+    from matcher.library.features import Standardiser
+    from matcher.library.styles import nearest_style
+
+    library = Library(starter_library_dir())
+    text = library.styles_path.read_text(encoding="utf-8")
+    assert set(json.loads(text)["space"]) == {"mean", "scale"}
+    styles = load_styles(library)
+    index = library.index()
+    recomputed = Standardiser(index.features)
+    np.testing.assert_allclose(styles.space.mean, recomputed.mean, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(styles.space.scale, recomputed.scale, rtol=0, atol=1e-9)
+    assert len(styles.styles) >= 2
+    for style in styles.styles:
+        for member in style.members:
+            placed, distance = nearest_style(styles, library.get(member).analysis)
+            assert placed.name == style.name, member
+            others = [np.linalg.norm(styles.space(o.centre_features) - styles.space(index.features[index.row(member)]))
+                      for o in styles.styles if o is not style]
+            assert distance < min(others)
+
+
+def test_styles_saved_without_their_space_load_and_say_so_when_placing(tmp_path, six):
+    from matcher import AutomasterError
+    from matcher.library.styles import nearest_style
+
+    library = _two_styles(tmp_path / "lib", six)
+    made = load_styles(library)
+    assert made.space is not None and nearest_style(made, six.get("bright_a").analysis)[0].members == _style_of(
+        library, "bright_a").members
+    data = json.loads(library.styles_path.read_text(encoding="utf-8"))
+    del data["space"]
+    library.styles_path.write_text(json.dumps(data), encoding="utf-8")
+    old = load_styles(library)
+    assert old.space is None and old.styles == made.styles
+    with pytest.raises(AutomasterError, match="remake them"):
+        nearest_style(old, six.get("bright_a").analysis)
+
+
 def test_every_style_the_readme_names_is_a_style_of_the_starter_library():
     import re
 

@@ -63,8 +63,26 @@ class Style:
 
 
 @dataclass(frozen=True)
+class StyleSpace:
+    """The standardised feature space the styles were grouped in, ``z = (x - mean) / scale``
+    (the library's :class:`~matcher.library.features.Standardiser` when they were made):
+    with the centres, the whole of the style model."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def of(cls, standardiser: Standardiser) -> StyleSpace:
+        return cls(tuple(standardiser.mean.tolist()), tuple(standardiser.scale.tolist()))
+
+    def __call__(self, x) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
+
+
+@dataclass(frozen=True)
 class StyleSet:
-    """A library's styles, as saved in ``styles.json``."""
+    """A library's styles, as saved in ``styles.json``: the groups, their centres, and the
+    space they were grouped in (``space``; None in styles saved before it was kept)."""
 
     SCHEMA_VERSION = 1
 
@@ -72,6 +90,7 @@ class StyleSet:
     feature_names: tuple[str, ...]
     styles: tuple[Style, ...]
     schema_version: int = SCHEMA_VERSION
+    space: StyleSpace | None = None
 
     def get(self, name: str, where: str = "the library") -> Style:
         """The style called ``name``; ``where`` names the library in the error."""
@@ -110,7 +129,8 @@ def make_styles(library: Library, n_styles: int | None = None, seed: int = 0) ->
         raise LibraryError(f"{library.root}: styles need at least 2 profiles; the library has {n}")
     if n_styles is not None and not 1 <= n_styles <= n:
         raise LibraryError(f"{n_styles} styles asked of a library of {n} profiles")
-    z = Standardiser(index.features)(index.features)
+    standardiser = Standardiser(index.features)
+    z = standardiser(index.features)
 
     def cluster(k: int) -> np.ndarray:
         return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(z)
@@ -129,7 +149,26 @@ def make_styles(library: Library, n_styles: int | None = None, seed: int = 0) ->
         name = unique_name(_describe(z_groups[rows].mean(axis=0)), taken)
         taken.add(name)
         styles.append(_style(library, name, tuple(str(index.names[r]) for r in rows)))
-    return StyleSet(made=today(), feature_names=FEATURE_NAMES, styles=tuple(styles))
+    return StyleSet(made=today(), feature_names=FEATURE_NAMES, styles=tuple(styles), space=StyleSpace.of(standardiser))
+
+
+def nearest_style(styles: StyleSet, analysis: Analysis) -> tuple[Style, float]:
+    """The style whose centre is nearest to a track, and how far (standardised units), by the
+    style model alone (its space and centres): what ``--style`` would best suit.
+
+    Raises
+    ------
+    LibraryError
+        Styles saved before their space was kept (remake them: ``library styles``).
+    """
+    from matcher.library.features import features
+
+    if styles.space is None:
+        raise LibraryError("these styles were saved without their feature space (remake them: automaster library styles)")
+    point = styles.space(features(analysis))
+    distances = [float(np.linalg.norm(styles.space(s.centre_features) - point)) for s in styles.styles]
+    best = int(np.argmin(distances))
+    return styles.styles[best], distances[best]
 
 
 def _style(library: Library, name: str, members: tuple[str, ...]) -> Style:
