@@ -27,7 +27,7 @@ AMOUNT_STAGES = ("eq", "width", "dynamics")
 STAGES = (*AMOUNT_STAGES, "loudness", "fixes")
 FIXES = ("dc", "highpass", "polarity", "balance")
 BIT_DEPTHS = ("16", "24", "32f")
-DITHERS = ("tpdf", "shaped", "none")
+DITHERS = ("tpdf", "hp-tpdf", "shaped", "none")
 DEFAULT_HIGHPASS_HZ = 20.0
 DEFAULT_K = 3
 
@@ -129,9 +129,10 @@ def fit_config(
     limiter : bool
         False: no limiter; the master is peak-normalised (one gain, lowered until its true
         peak holds the ceiling), as loud as that allows.
-    dither : {"tpdf", "shaped", "none"}, optional
-        The 16-bit output's dither (default TPDF; ``"shaped"``: high-pass TPDF, less noise
-        where hearing is keenest; see :mod:`matcher.dsp.dither`).
+    dither : {"tpdf", "hp-tpdf", "shaped", "none"}, optional
+        The 16-bit output's dither (default TPDF; ``"hp-tpdf"``: high-pass TPDF, 4.6 dB less
+        noise below 2 kHz; ``"shaped"``: error-feedback noise shaping, F-weighted, at 44.1 and
+        48 kHz, needs PyAV; see :mod:`matcher.dsp.dither`).
 
     Raises
     ------
@@ -185,6 +186,10 @@ def fit_config(
         dither = str(dither).strip().lower()
         if dither not in DITHERS:
             raise UsageError(f"{names.dither} {dither!r}: choose {', '.join(DITHERS)}")
+        if dither == "shaped":
+            from matcher.dsp.noiseshaping import require
+
+            require()
     if not limiter and (force_loudness or max_distortion_db is not None):
         given = names.force_loudness if force_loudness else f"{names.max_distortion} {max_distortion_db:g}"
         raise UsageError(f"{given} has no effect with {names.no_limiter}: nothing limits or clips")
@@ -215,7 +220,7 @@ def fit_config(
             limiter=LimiterSettings(ceiling_dbtp=ceiling_dbtp, enabled=limiter),
             output=OutputSettings(
                 bit_depth=bit_depth, sample_rate_hz=sample_rate_hz, dither=dither != "none",
-                dither_shape="shaped" if dither == "shaped" else "tpdf",
+                dither_shape=dither if dither in ("hp-tpdf", "shaped") else "tpdf",
             ),
             force_loudness=force_loudness,
             **({} if max_distortion_db is None else {"max_distortion_db": max_distortion_db}),

@@ -231,6 +231,28 @@ def test_a_batch_writes_what_match_writes(first, tmp_path):
     assert out.read_bytes() == (first.out / "a_master.wav").read_bytes()  # dither included: seeded
 
 
+def test_a_batch_takes_matchs_delivery_options(first, tmp_path):
+    # --target, --sample-rate, --dither and --no-limiter as match takes them: the same file.
+    options = ["--target", "cd", "--sample-rate", "48000", "--dither", "hp-tpdf"]
+    out = tmp_path / "matched.wav"
+    _exit(runner.invoke(app, ["match", str(first.inputs / "a.wav"), "--ref", str(first.inputs / "ref.wav"), "-o",
+                              str(out), *options]), 0)
+    batch = _batch(first.inputs / "a.wav", "--ref", first.inputs / "ref.wav", "--out", tmp_path / "batch",
+                   "--workers", "1", *options)
+    _exit(batch, 0)
+    written = tmp_path / "batch" / "a_master.wav"
+    info = sf.info(str(written))
+    assert (info.samplerate, info.subtype) == (48000, "PCM_16")
+    assert written.read_bytes() == out.read_bytes()
+    plain = tmp_path / "plain.wav"
+    _exit(runner.invoke(app, ["match", str(first.inputs / "a.wav"), "--ref", str(first.inputs / "ref.wav"), "-o",
+                              str(plain), "--no-limiter"]), 0)
+    _exit(_batch(first.inputs / "a.wav", "--ref", first.inputs / "ref.wav", "--out", tmp_path / "plain",
+                 "--workers", "1", "--no-limiter"), 0)
+    assert (tmp_path / "plain" / "a_master.wav").read_bytes() == plain.read_bytes()
+    assert plain.read_bytes() != (first.out / "a_master.wav").read_bytes()  # the option took effect
+
+
 def test_one_worker_writes_what_two_write_and_shows_progress_on_a_terminal(first, tmp_path, monkeypatch):
     import io
     import re

@@ -2,7 +2,8 @@
 
 Two jobs (loud targets, 16-bit output with dither: the limiter's fast characters, the
 checked takes and the dither all take part; in the second, a bass line over dense noise,
-the slow chain, whose clipper works on all its ticks at once in matrix products) are run
+the slow chain, whose clipper works on all its ticks at once in matrix products, and
+noise-shaped dither) are run
 every way a user can run them, and every master's sha256 is compared with the one
 ``automaster match`` wrote in this process:
 ``render --settings``, the Python API (alone, in two threads at once, with the caller's
@@ -36,6 +37,8 @@ from matcher.cli.app import app
 SAMPLE_RATE_HZ = 44100
 DURATION_S = 4.0
 TARGETS_LUFS = {"characters": -10.0, "slow chain": -8.0}
+DITHERS = {"characters": "tpdf", "slow chain": "shaped"}
+"""The slow chain's job takes noise-shaped dither (FFmpeg's libswresample, through PyAV)."""
 WAIT_S = 300
 
 runner = CliRunner()
@@ -50,11 +53,15 @@ def _ok(result) -> None:
 
 
 def _options(root: Path) -> list[str]:
-    return ["--lufs", f"{_target(root):g}", "--bit-depth", "16"]
+    return ["--lufs", f"{_target(root):g}", "--bit-depth", "16", "--dither", _dither(root)]
 
 
 def _api_options(root: Path) -> dict:
-    return dict(lufs=_target(root), bit_depth="16")
+    return dict(lufs=_target(root), bit_depth="16", dither=_dither(root))
+
+
+def _dither(root: Path) -> str:
+    return DITHERS[(root / "kind").read_text(encoding="utf-8")]
 
 
 def _target(root: Path) -> float:
@@ -108,7 +115,8 @@ def test_the_job_uses_its_chain_and_dither(job):
     else:
         assert suggestion.plan.clip_band_hz is not None, "the slow chain is not taken: choose a louder target"
         assert suggestion.plan.clipping is not None and suggestion.plan.clipping.mean() > 0.05
-    assert settings.output.bit_depth == "16" and settings.output.dither != "none"
+    assert settings.output.bit_depth == "16" and settings.output.dither
+    assert settings.output.dither_shape == _dither(root)
 
 
 def test_render_from_saved_settings(job, tmp_path):
@@ -193,11 +201,11 @@ def test_the_api_in_a_process_with_two_blas_threads(job, tmp_path):
     out = tmp_path / "api_process.wav"
     code = (
         "import sys, numpy, matcher\n"
-        "matcher.master(sys.argv[1], [sys.argv[2]], sys.argv[3], lufs=float(sys.argv[4]), bit_depth='16')\n"
+        "matcher.master(sys.argv[1], [sys.argv[2]], sys.argv[3], lufs=float(sys.argv[4]), bit_depth='16', dither=sys.argv[5])\n"
     )
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
     done = subprocess.run([sys.executable, "-c", code, str(root / "mix.wav"), str(root / "ref.wav"), str(out),
-                           str(_target(root))],
+                           str(_target(root)), _dither(root)],
                           env=env, capture_output=True, text=True, timeout=WAIT_S)
     assert done.returncode == 0, done.stderr
     assert _sha(out) == expected

@@ -424,18 +424,20 @@ def test_least_squares_fir_equals_scipy_firls(taps, edges):
 # --- dither: TPDF and high-pass TPDF --------------------------------------------------------
 
 
-def _error_band_db(shape: str, dither: bool, low_hz: float, high_hz: float) -> float:
+def _error_band_db(shape: str, dither: bool, low_hz: float, high_hz: float, rate: int = 44100) -> float:
     """Power of the 16-bit quantiser's total error (output minus input) in a band, re LSB^2
     per unit bandwidth of the white rounding error alone (1/12 LSB^2 spread to Nyquist)."""
     from scipy import signal
 
     from matcher.dsp.dither import Quantizer
 
-    rate = 44100
     rng = np.random.default_rng(5)
     x = rng.standard_normal((rate * 4, 2)) * 20.0 / 2**15  # noise of 20 LSB: rounding error uniform, white
-    y = Quantizer("16", dither, 9, shape).process(x).astype(np.float64)
-    error = (y - x)[:, 0] * 2**15
+    q = Quantizer("16", dither, 9, shape, rate, 2)
+    y = np.concatenate([q.process(x), q.finish()]).astype(np.float64)
+    gain = np.sum(y * x) / np.sum(x * x)  # noise shaping scales its output a little (0.005 dB)
+    assert abs(20 * np.log10(gain)) < 0.01
+    error = (y - gain * x)[:, 0] * 2**15
     f, psd = signal.welch(error, fs=rate, nperseg=4096)
     band = (f >= low_hz) & (f < high_hz)
     white = (1.0 / 12.0) / (rate / 2.0)
@@ -452,17 +454,60 @@ def test_the_dithers_noise_spectra_are_their_analytic_ones():
     assert _error_band_db("tpdf", False, 1000, 2000) == pytest.approx(0.0, abs=0.3)
     assert _error_band_db("tpdf", True, 1000, 2000) == pytest.approx(10 * np.log10(3), abs=0.3)
     assert _error_band_db("tpdf", True, 19000, 21000) == pytest.approx(10 * np.log10(3), abs=0.3)
-    assert _error_band_db("shaped", True, 1000, 2000) == pytest.approx(shaped_db(1500), abs=0.3)
-    assert _error_band_db("shaped", True, 19000, 21000) == pytest.approx(shaped_db(20000), abs=0.4)
+    assert _error_band_db("hp-tpdf", True, 1000, 2000) == pytest.approx(shaped_db(1500), abs=0.3)
+    assert _error_band_db("hp-tpdf", True, 19000, 21000) == pytest.approx(shaped_db(20000), abs=0.4)
 
 
-def test_the_high_pass_dither_is_the_same_whatever_the_blocks_and_bounded():
+# Wannamaker's F-weighted error-feedback filter (1992), as published: the error fed back
+# through it makes the total error (TPDF dither and rounding, 3/12 LSB^2, white) times
+# |1 - sum_k h_k z^-(k+1)|^2.
+F_WEIGHTED = (2.412, -3.370, 3.937, -4.174, 3.353, -2.205, 1.281, -0.569, 0.0847)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_noise_shaping_has_the_analytic_spectrum_of_its_filter(rate):
+    from scipy import signal
+
+    def analytic_db(low_hz, high_hz):
+        f = np.linspace(low_hz, high_hz, 400)
+        _, response = signal.freqz(np.concatenate([[1.0], -np.asarray(F_WEIGHTED)]), worN=f, fs=rate)
+        return 10 * np.log10(3 * np.mean(np.abs(response) ** 2))
+
+    for low, high in ((200, 2000), (2000, 5000), (9000, 13000), (16000, 20000)):
+        assert _error_band_db("shaped", True, low, high, rate) == pytest.approx(analytic_db(low, high), abs=0.3)
+    # Where hearing is keenest, far less noise than TPDF's (+4.8 dB): 12 dB and more below 5 kHz.
+    assert analytic_db(200, 2000) < 10 * np.log10(3) - 12 and analytic_db(2000, 5000) < 10 * np.log10(3) - 20
+
+
+def test_the_dithers_are_the_same_whatever_the_blocks_and_bounded():
     from matcher.dsp.dither import Quantizer
 
-    x = np.random.default_rng(0).standard_normal((100000, 2)) * 1e-3
-    whole = Quantizer("16", True, 1, "shaped").process(x)
-    q = Quantizer("16", True, 1, "shaped")
-    parts = np.concatenate([q.process(x[:777]), q.process(x[777:50000]), q.process(x[50000:])])
-    assert np.array_equal(whole, parts)
-    # The dither spans (-1, 1) LSB, as TPDF's: the output stays within 1.5 LSB of the input.
-    assert np.max(np.abs(whole.astype(np.float64) - x)) * 2**15 <= Quantizer("16", True, 1, "shaped").max_error * 2**15
+    rate = 44100
+    rng = np.random.default_rng(0)
+    quiet = rng.standard_normal((100000, 2)) * 1e-3
+    # Loud noise near full scale for the noise shaper: its error is largest there.
+    loud = np.clip(rng.standard_normal((700000, 2)) * 0.25, -0.97, 0.97)
+    for shape, x in (("hp-tpdf", quiet), ("shaped", quiet), ("shaped", loud)):
+        first = Quantizer("16", True, 1, shape, rate, 2)
+        whole = np.concatenate([first.process(x), first.finish()])
+        q = Quantizer("16", True, 1, shape, rate, 2)
+        cuts = (0, 777, 50000, 300001, x.shape[0])
+        parts = np.concatenate([q.process(x[a:b]) for a, b in zip(cuts, cuts[1:])] + [q.finish()])
+        assert whole.shape == x.shape and np.array_equal(whole, parts), shape
+        # Every output sample within the quantiser's stated bound of its input: TPDF's 1.5
+        # LSB; the noise shaper's 1.5 LSB times (1 + the sum of its taps' magnitudes), plus
+        # its output scaling.
+        assert np.max(np.abs(whole.astype(np.float64) - x)) <= q.max_error, shape
+    assert Quantizer("16", True, 1, "hp-tpdf").max_error * 2**15 == 1.5
+    assert Quantizer("16", True, 1, "shaped", rate, 2).max_error * 2**15 < 60
+
+
+def test_noise_shaping_falls_back_to_high_pass_tpdf_where_it_has_no_filter():
+    from matcher.dsp.dither import Quantizer
+
+    x = np.random.default_rng(2).standard_normal((20000, 2)) * 1e-3
+    shaped = Quantizer("16", True, 3, "shaped", 96000, 2)
+    assert shaped.shape == "hp-tpdf"
+    assert np.array_equal(shaped.process(x), Quantizer("16", True, 3, "hp-tpdf").process(x))
+    # 24-bit and no-dither outputs are not shaped either: rounded as before.
+    assert np.array_equal(Quantizer("24", True, 3, "shaped", 44100, 2).process(x), Quantizer("24").process(x))

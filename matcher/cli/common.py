@@ -171,8 +171,9 @@ TARGETED_CEILING_OPTION = typer.Option(None, "--ceiling", help=CEILING_HELP + " 
 TARGETED_BIT_DEPTH_OPTION = typer.Option(None, "--bit-depth", help=BIT_DEPTH_HELP + " Default 24, or the --target's.")
 DITHER_OPTION = typer.Option(
     None, "--dither",
-    help="Dither of a 16-bit master: tpdf (default), shaped (high-pass TPDF: about 4.6 dB less noise below 2 kHz, "
-         "more toward 20 kHz) or none.",
+    help="Dither of a 16-bit master: tpdf (default), hp-tpdf (high-pass TPDF: 4.6 dB less noise below 2 kHz), "
+         "shaped (error-feedback noise shaping, F-weighted: about 12 dB less noise below 2 kHz and 22 dB less at "
+         "2-5 kHz, more above 15 kHz; at 44.1 and 48 kHz, needs automaster[ffmpeg]) or none.",
 )
 NO_LIMITER_OPTION = typer.Option(
     False, "--no-limiter",

@@ -192,7 +192,9 @@ def _add_eq_and_format_rows(table: Table, settings: Settings, with_largest_moves
     if bit_depth == "16":
         output = settings.output
         text += (", no dither" if not output.dither
-                 else ", high-pass TPDF dither" if output.dither_shape == "shaped" else ", TPDF dither")
+                 else ", high-pass TPDF dither" if output.dither_shape == "hp-tpdf"
+                 else ", noise-shaped dither (F-weighted at 44.1 and 48 kHz; high-pass TPDF at other rates)"
+                 if output.dither_shape == "shaped" else ", TPDF dither")
     if settings.output.sample_rate_hz is not None:
         text += f", {settings.output.sample_rate_hz / 1000:g} kHz (the mix resampled before the chain when at another rate)"
     table.add_row("output format", text)

@@ -345,13 +345,14 @@ class OutputSettings:
     dither_seed: int = 0
     sample_rate_hz: int | None = None
     dither_shape: str = "tpdf"
-    """``"tpdf"``, or ``"shaped"``: high-pass TPDF (see :mod:`matcher.dsp.dither`)."""
+    """``"tpdf"``, ``"hp-tpdf"`` (high-pass TPDF) or ``"shaped"`` (error-feedback noise shaping
+    at 44.1 and 48 kHz, high-pass TPDF at other rates; see :mod:`matcher.dsp.dither`)."""
 
     def __post_init__(self):
         if self.bit_depth not in BIT_DEPTHS:
             raise ValueError(f"bit depth {self.bit_depth!r}; choose one of {', '.join(BIT_DEPTHS)}")
-        if self.dither_shape not in ("tpdf", "shaped"):
-            raise ValueError(f"dither {self.dither_shape!r}; choose tpdf or shaped")
+        if self.dither_shape not in ("tpdf", "hp-tpdf", "shaped"):
+            raise ValueError(f"dither {self.dither_shape!r}; choose tpdf, hp-tpdf or shaped")
         if self.sample_rate_hz is not None and self.sample_rate_hz not in SAMPLE_RATES_HZ:
             rates = ", ".join(f"{r:d}" for r in SAMPLE_RATES_HZ)
             raise ValueError(f"sample rate {self.sample_rate_hz} Hz; choose one of {rates}")

@@ -18,7 +18,7 @@ encoder's delay and padding), and it needed 0.34 dB less level before encoding t
 long master is never held whole. Opus is defined at
 48 kHz (and 8-24 kHz): other rates are resampled to 48 kHz first (libsoxr, as the album's
 CD image is). AAC (``.m4a``, 256 kbit/s) has no libsndfile encoder: it is FFmpeg's native
-encoder through PyAV (``pip install automaster[aac]``), which also decodes it back.
+encoder through PyAV (``pip install automaster[ffmpeg]``), which also decodes it back.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def _av():
     try:
         import av
     except ImportError:
-        raise AudioFileError("AAC (.m4a) needs PyAV: pip install 'automaster[aac]'") from None
+        raise AudioFileError("AAC (.m4a) needs PyAV: pip install 'automaster[ffmpeg]'") from None
     return av
 
 

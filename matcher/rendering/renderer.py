@@ -1110,7 +1110,9 @@ class Renderer:
     def _take(self, source: BlockSource, plan: GainPlan, sink: Sink) -> tuple[RenderReport, Measurement]:
         """Gain curve and quantisation; hand every block to ``sink`` and meter it."""
         output = self.settings.output
-        quantizer = Quantizer(output.bit_depth, output.dither, output.dither_seed, output.dither_shape)
+        quantizer = Quantizer(
+            output.bit_depth, output.dither, output.dither_seed, output.dither_shape, self.sample_rate_hz, self.channels
+        )
         bound, selected = self._peak_bound(plan, quantizer)
         if selected is not None and plan.clipping is not None:
             # The clipper rings a little around what it takes: meter its ticks' neighbours too.
@@ -1129,13 +1131,13 @@ class Renderer:
             BackgroundConsumer(meter.process) as measure_loudness,
             BackgroundConsumer(sink) as hand_over,
         ):
-            for gained in self._clipped(self._gained(source, plan.gain_db), clipper, plan.output_gain_db):
-                out = quantizer.process(gained)
+            for out in _quantized(quantizer, self._clipped(self._gained(source, plan.gain_db), clipper, plan.output_gain_db)):
+                if not out.size:
+                    continue  # noise shaping holds samples until its frame is whole
                 measure_peaks(out)
                 measure_loudness(out)
                 hand_over(out)
-                if out.size:  # two reductions, no array of magnitudes
-                    sample_peak = max(sample_peak, float(out.max()), -float(out.min()))
+                sample_peak = max(sample_peak, float(out.max()), -float(out.min()))  # no array of magnitudes
         peaks.append(detector.finish())
         # In place, and what is read is let go: an hour's ticks (5 M) are 42 MB an array.
         tick_peaks = np.concatenate(peaks)
@@ -1176,6 +1178,13 @@ class Renderer:
             clip_band_hz=plan.clip_band_hz if plan.clipping is not None else None,
         )
         return report, measured
+
+
+def _quantized(quantizer: Quantizer, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """The blocks quantised, and what the quantiser still held at the end."""
+    for block in blocks:
+        yield quantizer.process(block)
+    yield quantizer.finish()
 
 
 def _take_correction(taken, gained: list[np.ndarray], out: np.ndarray, done: int) -> int:
