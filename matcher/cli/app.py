@@ -60,6 +60,7 @@ from matcher.cli.common import (
 )
 from matcher.cli.library import library_app
 from matcher.cli.preview import PLOT_OPTION, REPORT_OPTION, preview
+from matcher.cli.serve import serve
 from matcher.concurrency import prefer_single_threaded_blas
 from matcher.options import CLI_NAMES
 
@@ -282,6 +283,7 @@ def targets() -> None:
 app.command()(preview)
 app.command()(batch)
 app.command()(album)
+app.command()(serve)
 app.add_typer(library_app, name="library")
 
 

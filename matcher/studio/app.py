@@ -1,0 +1,397 @@
+"""``automaster serve``: the studio's web application (Starlette).
+
+The page (:mod:`matcher.studio.page`) talks to a small JSON API; uploads stream to disk;
+suggestions and renders are jobs (:mod:`matcher.studio.work`) whose progress reaches the page
+by server-sent events. Security, in :class:`Guard`: every request carries the server's token
+when one is set (any address but loopback), as ``?token=`` once (then a cookie); every
+request that changes something carries the page's CSRF token in a header a cross-site form
+cannot set, and a foreign ``Origin`` is refused; every response forbids anything but the
+studio's own scripts (Content-Security-Policy). A user's file name is text only: shown
+escaped, never used as a path; ids in URLs must look like ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from matcher.studio.store import DONE, FAILED, Store, new_id, valid_id
+from matcher.studio.work import JobRunner, api_options
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3")
+OUTPUT_FORMATS = ("wav", "flac", "aiff")
+BIT_DEPTHS = ("16", "24", "32f")
+DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
+CSRF_HEADER = "x-automaster-csrf"
+TOKEN_COOKIE = "automaster_token"
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' data:; "
+    "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+EVENT_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    """How a studio serves.
+
+    Attributes
+    ----------
+    data : Path
+        Its data folder (database and files).
+    token : str or None
+        Required of every request when set (the server binds beyond loopback).
+    max_upload_bytes : int
+    workers : int
+        Worker processes for suggestions and renders.
+    """
+
+    data: Path
+    token: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    workers: int = 2
+
+
+def display_name(raw: str | None, fallback: str = "untitled") -> str:
+    """A file name as the studio shows it: its last path component, control characters
+    removed, at most 200 characters. Never used as a path."""
+    name = re.split(r"[\\/]", raw or "")[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    return (name or fallback)[:200]
+
+
+def create_app(config: StudioConfig) -> Starlette:
+    """The studio's ASGI application; its job runner starts and stops with it."""
+    store = Store(config.data)
+    runner = JobRunner(store, config.workers)
+    csrf = secrets.token_urlsafe(32)
+
+    async def page(request: Request) -> Response:
+        from matcher.studio.page import studio_page
+
+        response = HTMLResponse(studio_page(csrf))
+        token = request.query_params.get("token")
+        if config.token and token:
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    async def static(request: Request) -> Response:
+        from matcher.studio.page import STATIC
+
+        name = request.path_params["name"]
+        if name not in STATIC:
+            return _error(404, "no such file")
+        text, media_type = STATIC[name]
+        return Response(text, media_type=media_type)
+
+    async def list_mixes(request: Request) -> Response:
+        return JSONResponse({"mixes": await run_in_threadpool(_mixes, store)})
+
+    async def upload_mix(request: Request) -> Response:
+        name = display_name(request.query_params.get("name"))
+        stored = await _receive(request, store, name, config.max_upload_bytes)
+        if isinstance(stored, Response):
+            return stored
+        file, info = stored
+        mix_id = Path(file).stem
+        await run_in_threadpool(store.add_mix, mix_id, name, file, info.duration_s, info.sample_rate_hz, info.channels)
+        return JSONResponse({"id": mix_id, "name": name}, status_code=201)
+
+    async def upload_reference(request: Request) -> Response:
+        mix = await _mix(request, store)
+        if isinstance(mix, Response):
+            return mix
+        name = display_name(request.query_params.get("name"))
+        stored = await _receive(request, store, name, config.max_upload_bytes)
+        if isinstance(stored, Response):
+            return stored
+        file, _ = stored
+        await run_in_threadpool(store.add_reference, Path(file).stem, mix["id"], name, file)
+        return JSONResponse({"id": Path(file).stem, "name": name}, status_code=201)
+
+    async def suggest(request: Request) -> Response:
+        mix = await _mix(request, store)
+        if isinstance(mix, Response):
+            return mix
+        body = await _json(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            options = api_options(body.get("options", {}))
+            from matcher.api import options as check_options
+
+            refs = [store.file(r["file"]) for r in store.references(mix["id"])]
+            await run_in_threadpool(lambda: check_options(refs, **options))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the API's own one-line usage errors
+            from matcher.errors import AutomasterError
+
+            if isinstance(exc, AutomasterError):
+                return _error(400, str(exc))
+            raise
+        suggestion_id = new_id()
+        store.add_suggestion(suggestion_id, mix["id"], body.get("options", {}))
+        job_id = store.add_job("suggest", mix["id"], suggestion_id)
+        runner.notify()
+        return JSONResponse({"suggestion": suggestion_id, "job": job_id}, status_code=202)
+
+    async def report(request: Request) -> Response:
+        suggestion_id = request.path_params["suggestion_id"]
+        found = store.suggestion(suggestion_id) if valid_id(suggestion_id) else None
+        if found is None or not found["report"]:
+            return _error(404, "no such report")
+        text = store.file(found["report"]).read_text(encoding="utf-8")
+        policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', text)
+        response = HTMLResponse(text)
+        if policy:  # the page's own policy (its script's hash), framed by the studio only
+            response.headers["content-security-policy"] = policy.group(1).replace("&#x27;", "'") + "; frame-ancestors 'self'"
+        return response
+
+    async def new_version(request: Request) -> Response:
+        mix = await _mix(request, store)
+        if isinstance(mix, Response):
+            return mix
+        body = await _json(request)
+        if isinstance(body, Response):
+            return body
+        suggestion_id = str(body.get("suggestion", ""))
+        suggestion = store.suggestion(suggestion_id) if valid_id(suggestion_id) else None
+        if suggestion is None or suggestion["mix_id"] != mix["id"] or not suggestion["settings"]:
+            return _error(400, "no finished suggestion of this mix with that id")
+        fmt, bit_depth = str(body.get("format", "wav")), str(body.get("bit_depth", "24"))
+        if fmt not in OUTPUT_FORMATS or bit_depth not in BIT_DEPTHS:
+            return _error(400, f"format {fmt!r} / bit depth {bit_depth!r}: choose {', '.join(OUTPUT_FORMATS)} "
+                               f"and {', '.join(BIT_DEPTHS)}")
+        if fmt == "flac" and bit_depth == "32f":
+            return _error(400, "FLAC cannot hold 32-bit float; choose wav or aiff")
+        settings = _with_bit_depth(suggestion["settings"], bit_depth)
+        version_id = new_id()
+        number = store.add_version(version_id, mix["id"], settings, fmt)
+        job_id = store.add_job("render", mix["id"], version_id)
+        runner.notify()
+        return JSONResponse({"version": version_id, "number": number, "job": job_id}, status_code=202)
+
+    async def download(request: Request) -> Response:
+        version_id = request.path_params["version_id"]
+        version = store.version(version_id) if valid_id(version_id) else None
+        if version is None or not version["file"]:
+            return _error(404, "no such version, or not rendered yet")
+        mix = store.mix(version["mix_id"])
+        stem = Path(mix["name"]).stem or "master"
+        filename = f"{stem}_v{version['number']}.{version['format']}"
+        return FileResponse(store.file(version["file"]), filename=filename)
+
+    async def version_settings(request: Request) -> Response:
+        version_id = request.path_params["version_id"]
+        version = store.version(version_id) if valid_id(version_id) else None
+        if version is None:
+            return _error(404, "no such version")
+        return Response(version["settings"], media_type="application/json")
+
+    async def events(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if not valid_id(job_id) or store.job(job_id) is None:
+            return _error(404, "no such job")
+
+        async def stream():
+            last = None
+            while True:
+                job = await run_in_threadpool(store.job, job_id)
+                now = (job.state, round(job.progress, 3), job.error)
+                if now != last:
+                    last = now
+                    data = json.dumps({"state": job.state, "progress": job.progress, "error": job.error})
+                    yield f"data: {data}\n\n"
+                if job.state in (DONE, FAILED) or await request.is_disconnected():
+                    return
+                await asyncio.sleep(EVENT_INTERVAL_S)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-store"})
+
+    routes = [
+        Route("/", page),
+        Route("/static/{name}", static),
+        Route("/api/mixes", list_mixes, methods=["GET"]),
+        Route("/api/mixes", upload_mix, methods=["POST"]),
+        Route("/api/mixes/{mix_id}/references", upload_reference, methods=["POST"]),
+        Route("/api/mixes/{mix_id}/suggestions", suggest, methods=["POST"]),
+        Route("/api/mixes/{mix_id}/versions", new_version, methods=["POST"]),
+        Route("/api/suggestions/{suggestion_id}/report", report),
+        Route("/api/versions/{version_id}/download", download),
+        Route("/api/versions/{version_id}/settings", version_settings),
+        Route("/api/jobs/{job_id}/events", events),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        await run_in_threadpool(runner.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(runner.stop)
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.store, app.state.runner, app.state.csrf = store, runner, csrf
+    return Guard(app, config.token, csrf)
+
+
+class Guard:
+    """ASGI middleware: the token, CSRF and origin checks, and the security headers."""
+
+    def __init__(self, app, token: str | None, csrf: str):
+        self.app, self.token, self.csrf = app, token, csrf
+        self.state = app.state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            return await refusal(scope, receive, _secured(send))
+        return await self.app(scope, receive, _secured(send))
+
+    def _refusal(self, scope, headers: dict) -> Response | None:
+        if self.token is not None:
+            given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+            cookie = _cookie(headers.get("cookie", ""), TOKEN_COOKIE)
+            if not any(v is not None and hmac.compare_digest(v, self.token) for v in (given, cookie)):
+                return _error(401, "this studio needs its token: open the URL it printed")
+        if scope["method"] not in ("GET", "HEAD"):
+            origin = headers.get("origin")
+            if origin is not None and origin not in (f"http://{headers.get('host', '')}", f"https://{headers.get('host', '')}"):
+                return _error(403, "a request from another site is refused")
+            if not hmac.compare_digest(headers.get(CSRF_HEADER, ""), self.csrf):
+                return _error(403, "a change needs the studio page's CSRF token")
+        return None
+
+
+def _secured(send):
+    async def wrapped(message):
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {k.lower() for k, _ in headers}
+            extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+            if b"content-security-policy" not in names:
+                extra.append((b"content-security-policy", PAGE_POLICY.encode("latin-1")))
+            message = {**message, "headers": headers + extra}
+        await send(message)
+
+    return wrapped
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _json(request: Request) -> dict | Response:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error(400, "the request's body is not JSON")
+    return body if isinstance(body, dict) else _error(400, "the request's body must be a JSON object")
+
+
+async def _mix(request: Request, store: Store) -> dict | Response:
+    mix_id = request.path_params["mix_id"]
+    mix = await run_in_threadpool(store.mix, mix_id) if valid_id(mix_id) else None
+    return mix if mix is not None else _error(404, "no such mix")
+
+
+async def _receive(request: Request, store: Store, name: str, limit: int):
+    """Stream the request's body into a new file of the store; check it is audio. Returns
+    ``(file name, AudioInfo)`` or an error response (the file removed)."""
+    from matcher.errors import AutomasterError
+    from matcher.io.reading import open_audio
+
+    suffix = Path(name).suffix.lower()
+    if suffix not in AUDIO_EXTENSIONS:
+        return _error(400, f"{name}: not an audio file the studio reads ({', '.join(AUDIO_EXTENSIONS)})")
+    file = f"{new_id()}{suffix}"
+    path = store.file(file)
+    size = 0
+    try:
+        with open(path, "xb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge
+                out.write(chunk)
+        info = await run_in_threadpool(open_audio, path)
+    except _TooLarge:
+        path.unlink(missing_ok=True)
+        return _error(413, f"{name}: larger than the studio's upload limit ({limit / 1e6:.0f} MB)")
+    except AutomasterError as exc:
+        path.unlink(missing_ok=True)
+        return _error(400, str(exc).replace(str(path), name))
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return file, info
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _with_bit_depth(settings_json: str, bit_depth: str) -> str:
+    from dataclasses import replace
+
+    from matcher.fitting.settings import Settings
+
+    settings = Settings.from_json(settings_json, "the suggestion's settings")
+    return replace(settings, output=replace(settings.output, bit_depth=bit_depth)).to_json()
+
+
+def _mixes(store: Store) -> list[dict]:
+    out = []
+    for mix in store.mixes():
+        suggestion = store.latest_suggestion(mix["id"])
+        out.append({
+            "id": mix["id"],
+            "name": mix["name"],
+            "seconds": mix["seconds"],
+            "references": [{"id": r["id"], "name": r["name"]} for r in store.references(mix["id"])],
+            "suggestion": None if suggestion is None else {
+                "id": suggestion["id"], "options": json.loads(suggestion["options"]),
+                "figures": json.loads(suggestion["figures"] or "{}"),
+            },
+            "versions": [
+                {"id": v["id"], "number": v["number"], "format": v["format"], "ready": bool(v["file"]),
+                 "figures": json.loads(v["figures"] or "{}")}
+                for v in store.versions(mix["id"])
+            ],
+            "jobs": [{"id": j.id, "kind": j.kind, "state": j.state, "progress": j.progress, "error": j.error}
+                     for j in store.jobs(mix["id"])],
+        })
+    return out
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/automaster/studio`` (``~/.local/share/automaster/studio``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "automaster" / "studio"

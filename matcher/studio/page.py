@@ -1,0 +1,254 @@
+"""The studio's page: one HTML document, its script and its style sheet (served from
+``/static/``: the page's Content-Security-Policy allows no inline script or style).
+
+The script builds every element with ``textContent`` (a hostile file name stays text), sends
+the CSRF token from the page's ``<meta name="csrf">`` with every change, follows each job by
+server-sent events, shows a suggestion's report page (the ``preview`` report) in a frame,
+and keeps every render as a version with its download link.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from matcher import __version__
+
+
+def studio_page(csrf: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf" content="{escape(csrf)}">
+<title>automaster studio</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/static/studio.css">
+</head>
+<body>
+<header><h1>automaster studio</h1><span class="muted">{escape(__version__)}</span></header>
+<main>
+<section id="mixes-section">
+  <h2>Mixes</h2>
+  <label class="drop" id="mix-drop">Drop a mix here, or choose one
+    <input type="file" id="mix-file" accept=".wav,.flac,.aif,.aiff,.ogg,.mp3"></label>
+  <ul id="mixes"></ul>
+  <p id="message" role="status"></p>
+</section>
+<section id="mix-section" hidden>
+  <h2 id="mix-title"></h2>
+  <div class="row">
+    <label class="drop" id="ref-drop">Add a reference (none: the starter library chooses)
+      <input type="file" id="ref-file" accept=".wav,.flac,.aif,.aiff,.ogg,.mp3"></label>
+    <ul id="references"></ul>
+  </div>
+  <fieldset id="controls">
+    <legend>Suggestion</legend>
+    <label>EQ <input type="range" id="eq" min="0" max="100" value="100"> <output id="eq-value">100 %</output></label>
+    <label>Dynamics <input type="range" id="dynamics" min="0" max="100" value="100"> <output id="dynamics-value">100 %</output></label>
+    <label>Width <input type="range" id="width" min="0" max="100" value="100"> <output id="width-value">100 %</output></label>
+    <label>Loudness (LUFS, empty: the references') <input type="number" id="lufs" step="0.5" min="-30" max="-5"></label>
+    <label>Ceiling (dBTP) <input type="number" id="ceiling" step="0.1" min="-6" max="0" value="-1"></label>
+    <label>Platform <select id="target"><option value="">none</option></select></label>
+    <button type="button" id="suggest">Suggest</button>
+  </fieldset>
+  <progress id="progress" max="1" value="0" hidden></progress>
+  <iframe id="report" title="The suggestion's report" hidden></iframe>
+  <fieldset id="render-controls">
+    <legend>Render the whole master</legend>
+    <label>Format <select id="format"><option>wav</option><option>flac</option><option>aiff</option></select></label>
+    <label>Word length <select id="bit-depth"><option>24</option><option>16</option><option>32f</option></select></label>
+    <button type="button" id="render" disabled>Render</button>
+  </fieldset>
+  <h3>Versions</h3>
+  <ol id="versions"></ol>
+</section>
+</main>
+<script src="/static/studio.js"></script>
+</body>
+</html>
+"""
+
+
+_SCRIPT = r"""
+"use strict";
+const csrf = document.querySelector('meta[name="csrf"]').content;
+const TARGETS = ["spotify", "apple-music", "youtube", "tidal", "amazon", "deezer", "cd", "ebu-r128", "podcast"];
+let current = null;
+
+function $(id) { return document.getElementById(id); }
+function say(text) { $("message").textContent = text; }
+
+async function call(method, url, body, type) {
+  const headers = {"x-automaster-csrf": csrf};
+  if (type) headers["content-type"] = type;
+  const response = await fetch(url, {method, headers, body, credentials: "same-origin"});
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function follow(job) {
+  return new Promise((resolve, reject) => {
+    const bar = $("progress");
+    bar.hidden = false; bar.value = 0;
+    const events = new EventSource(`/api/jobs/${job}/events`);
+    events.onmessage = (event) => {
+      const state = JSON.parse(event.data);
+      bar.value = state.progress;
+      if (state.state === "done") { events.close(); bar.hidden = true; resolve(); }
+      if (state.state === "failed") { events.close(); bar.hidden = true; reject(new Error(state.error)); }
+    };
+  });
+}
+
+async function upload(url, file) {
+  return call("POST", `${url}${url.includes("?") ? "&" : "?"}name=${encodeURIComponent(file.name)}`, file,
+              "application/octet-stream");
+}
+
+function item(list, text, id) {
+  const li = document.createElement("li");
+  li.textContent = text;
+  if (id) li.dataset.id = id;
+  list.appendChild(li);
+  return li;
+}
+
+async function refresh() {
+  const {mixes} = await call("GET", "/api/mixes");
+  const list = $("mixes");
+  list.replaceChildren();
+  for (const mix of mixes) {
+    const li = item(list, `${mix.name} (${Math.round(mix.seconds)} s)`, mix.id);
+    li.className = "mix" + (current && current.id === mix.id ? " chosen" : "");
+    li.tabIndex = 0;
+    li.addEventListener("click", () => { current = mix; show(mix); refresh(); });
+    if (current && current.id === mix.id) { current = mix; show(mix); }
+  }
+}
+
+function show(mix) {
+  $("mix-section").hidden = false;
+  $("mix-title").textContent = mix.name;
+  const refs = $("references");
+  refs.replaceChildren();
+  for (const ref of mix.references) item(refs, ref.name, ref.id);
+  const report = $("report");
+  if (mix.suggestion && mix.suggestion.figures && "lufs" in mix.suggestion.figures) {
+    const src = `/api/suggestions/${mix.suggestion.id}/report`;
+    if (report.getAttribute("src") !== src) report.setAttribute("src", src);
+    report.hidden = false;
+    $("render").disabled = false;
+  } else {
+    report.hidden = true;
+    $("render").disabled = true;
+  }
+  const versions = $("versions");
+  versions.replaceChildren();
+  for (const v of mix.versions) {
+    const li = item(versions, `version ${v.number} (${v.format}) `, v.id);
+    if (v.ready) {
+      const a = document.createElement("a");
+      a.href = `/api/versions/${v.id}/download`;
+      a.textContent = "download";
+      li.appendChild(a);
+      if (v.figures && v.figures.lufs !== undefined) {
+        li.appendChild(document.createTextNode(
+          ` ${v.figures.lufs.toFixed(1)} LUFS, ${v.figures.true_peak_dbtp.toFixed(2)} dBTP`));
+      }
+    } else {
+      li.appendChild(document.createTextNode("rendering"));
+    }
+  }
+}
+
+function options() {
+  const out = {amount: {eq: +$("eq").value, dynamics: +$("dynamics").value, width: +$("width").value}};
+  if ($("lufs").value !== "") out.lufs = +$("lufs").value;
+  if ($("ceiling").value !== "") out.ceiling_dbtp = +$("ceiling").value;
+  if ($("target").value) out.target = $("target").value;
+  return out;
+}
+
+async function suggest() {
+  if (!current) return;
+  say("suggesting...");
+  try {
+    const {job} = await call("POST", `/api/mixes/${current.id}/suggestions`, JSON.stringify({options: options()}),
+                             "application/json");
+    await follow(job);
+    say("");
+  } catch (error) { say(error.message); }
+  await refresh();
+}
+
+async function render() {
+  if (!current || !current.suggestion) return;
+  say("rendering...");
+  try {
+    const body = {suggestion: current.suggestion.id, format: $("format").value, bit_depth: $("bit-depth").value};
+    const {job} = await call("POST", `/api/mixes/${current.id}/versions`, JSON.stringify(body), "application/json");
+    await refresh();
+    await follow(job);
+    say("");
+  } catch (error) { say(error.message); }
+  await refresh();
+}
+
+function dropTarget(zone, input, handle) {
+  input.addEventListener("change", () => { if (input.files.length) handle(input.files[0]); });
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault(); zone.classList.remove("over");
+    if (event.dataTransfer.files.length) handle(event.dataTransfer.files[0]);
+  });
+}
+
+dropTarget($("mix-drop"), $("mix-file"), async (file) => {
+  say(`uploading ${file.name}...`);
+  try { const mix = await upload("/api/mixes", file); current = {id: mix.id}; say(""); await refresh(); await suggest(); }
+  catch (error) { say(error.message); }
+});
+dropTarget($("ref-drop"), $("ref-file"), async (file) => {
+  if (!current) return;
+  say(`uploading ${file.name}...`);
+  try { await upload(`/api/mixes/${current.id}/references`, file); say(""); await refresh(); await suggest(); }
+  catch (error) { say(error.message); }
+});
+for (const id of ["eq", "dynamics", "width"]) {
+  $(id).addEventListener("input", () => { $(`${id}-value`).textContent = `${$(id).value} %`; });
+  $(id).addEventListener("change", suggest);
+}
+for (const name of TARGETS) {
+  const option = document.createElement("option");
+  option.value = name; option.textContent = name;
+  $("target").appendChild(option);
+}
+$("suggest").addEventListener("click", suggest);
+$("render").addEventListener("click", render);
+refresh().catch((error) => say(error.message));
+"""
+
+_STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d1d1f; background: #fafafa; }
+header { display: flex; gap: 1em; align-items: baseline; padding: 0.6em 1.5em; background: #20232a; color: #fff; }
+header h1 { font-size: 1.2em; margin: 0; }
+main { display: grid; grid-template-columns: minmax(14em, 1fr) 4fr; gap: 1.5em; padding: 1.5em; }
+.muted { color: #888; }
+.drop { display: block; border: 2px dashed #aaa; border-radius: 6px; padding: 1em; cursor: pointer; }
+.drop.over { border-color: #2a7ae2; background: #eef5ff; }
+.drop input { display: block; margin-top: 0.5em; }
+li.mix { cursor: pointer; padding: 0.2em 0.4em; border-radius: 4px; }
+li.mix.chosen { background: #dde8f8; }
+fieldset { border: 1px solid #ccc; border-radius: 6px; margin: 1em 0; display: flex; flex-wrap: wrap; gap: 1em; }
+iframe { width: 100%; height: 70vh; border: 1px solid #ccc; border-radius: 6px; background: #fff; }
+progress { width: 100%; }
+#message { color: #b00020; }
+"""
+
+STATIC = {
+    "studio.js": (_SCRIPT, "text/javascript"),
+    "studio.css": (_STYLE, "text/css"),
+}

@@ -1,0 +1,139 @@
+"""The web studio as a person uses it: headless Chromium (Selenium) against ``automaster
+serve``'s application on a loopback port (uvicorn in a thread, the real job runner).
+
+Upload a mix and a reference, see the suggestion's settings, move the EQ amount and hear the
+new "after" excerpt, switch A/B, render, download, and compare the file with ``automaster
+render`` of the version's settings (sha256). A screenshot is kept in
+``test-artifacts/studio.png``. Skipped without the browser, except under CI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_preview_browser import ARTIFACTS, WAIT_S, _severe, _wait_playing, driver  # noqa: F401
+
+pytest.importorskip("starlette")
+uvicorn = pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from matcher.cli.app import app as cli  # noqa: E402
+from matcher.studio.app import StudioConfig, create_app  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MIX = ROOT / "examples" / "mix.flac"
+REF = ROOT / "examples" / "reference.flac"
+JOB_WAIT_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The studio on a free loopback port; its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(StudioConfig(tmp_path_factory.mktemp("studio"), workers=1)),
+                            host="127.0.0.1", port=port, log_level="warning")
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not served.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the studio did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        served.should_exit = True
+        thread.join(timeout=10)
+
+
+def _report_src(browser) -> str | None:
+    frame = browser.find_element(By.ID, "report")
+    return frame.get_attribute("src") if frame.is_displayed() else None
+
+
+def _report_loaded(browser) -> bool:
+    """The frame shows the report its src names, loaded (not the one before it)."""
+    src = _report_src(browser)
+    return src is not None and _in_report(
+        browser, "return document.readyState === 'complete' ? location.href : ''"
+    ) == src
+
+
+def _in_report(browser, script: str):
+    browser.switch_to.frame(browser.find_element(By.ID, "report"))
+    try:
+        return browser.execute_script(script)
+    finally:
+        browser.switch_to.default_content()
+
+
+def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, tmp_path):  # noqa: F811
+    browser = driver
+    browser.get(server + "/")
+    wait = WebDriverWait(browser, JOB_WAIT_S)
+    browser.find_element(By.ID, "mix-file").send_keys(str(MIX))
+    wait.until(lambda b: b.find_element(By.ID, "mix-title").text == "mix.flac")
+    browser.find_element(By.ID, "ref-file").send_keys(str(REF))
+    wait.until(lambda b: "reference.flac" in b.find_element(By.ID, "references").text)
+    # The suggestion made after the reference came: its report, with the settings.
+    wait.until(lambda b: _report_src(b) is not None and b.find_element(By.ID, "message").text == "")
+    first = _report_src(browser)
+    wait.until(_report_loaded)
+    assert _in_report(browser, "return document.querySelectorAll('#table-settings tr').length") >= 4
+    after_before = _in_report(browser, "return document.getElementById('audio-after').src")
+    assert after_before.startswith("data:audio/flac;base64,")
+
+    # Move the EQ amount: a new suggestion, a new "after" excerpt, and it plays.
+    browser.execute_script(
+        "const s = document.getElementById('eq'); s.value = 20;"
+        "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));"
+    )
+    wait.until(lambda b: _report_src(b) not in (None, first) and b.find_element(By.ID, "message").text == "")
+    wait.until(_report_loaded)
+    after_now = _in_report(browser, "return document.getElementById('audio-after').src")
+    assert after_now.startswith("data:audio/flac;base64,") and after_now != after_before
+    assert browser.find_element(By.ID, "eq-value").text == "20 %"
+
+    # A/B at equal loudness, keeping the position (the report page's switch).
+    browser.switch_to.frame(browser.find_element(By.ID, "report"))
+    try:
+        browser.execute_script("document.getElementById('audio-before').play()")
+        before = _wait_playing(browser, "audio-before", after_s=0.3)
+        browser.find_element(By.ID, "switch").click()
+        after = _wait_playing(browser, "audio-after")
+        assert after["time"] >= before["time"]
+        browser.execute_script("for (const a of document.querySelectorAll('audio')) a.pause();")
+    finally:
+        browser.switch_to.default_content()
+
+    # Render a 16-bit FLAC version and download it.
+    browser.find_element(By.ID, "format").send_keys("flac")
+    browser.find_element(By.ID, "bit-depth").send_keys("16")
+    browser.find_element(By.ID, "render").click()
+    wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#versions a"))
+    link = browser.find_element(By.CSS_SELECTOR, "#versions a").get_attribute("href")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "studio.png"))
+    assert _severe(browser) == []
+    downloaded = httpx.get(link, timeout=30).content
+    version = link.split("/api/versions/")[1].split("/")[0]
+    settings = tmp_path / "version.json"
+    settings.write_text(httpx.get(f"{server}/api/versions/{version}/settings").text, encoding="utf-8")
+    rendered = tmp_path / "rendered.flac"
+    result = CliRunner().invoke(cli, ["render", str(MIX), "--settings", str(settings), "-o", str(rendered)])
+    assert result.exit_code == 0, result.output
+    assert hashlib.sha256(downloaded).hexdigest() == hashlib.sha256(rendered.read_bytes()).hexdigest()
+    assert os.path.getsize(ARTIFACTS / "studio.png") > 10_000
