@@ -104,6 +104,29 @@ def test_upload_suggest_render_and_download_is_what_render_writes(studio, tmp_pa
     assert [v["number"] for v in client.get("/api/mixes").json()["mixes"][0]["versions"]] == [1, 2]
 
 
+def test_a_style_of_the_starter_library_and_the_other_controls(studio):
+    client, _, csrf = studio
+    styles = client.get("/api/styles").json()["styles"]
+    assert len(styles) >= 2 and all(s["members"] >= 1 for s in styles)
+    mix_id = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), csrf).json()["id"]
+    _upload(client, f"/api/mixes/{mix_id}/references", "ref.flac", REF.read_bytes(), csrf)
+    options = {"style": styles[0]["name"], "eq_phase": "minimum", "mono_below_hz": 120, "no_fix": ["polarity"],
+               "target": "spotify"}
+    asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": options}, headers={CSRF_HEADER: csrf})
+    assert asked.status_code == 202, asked.text
+    assert _follow(client, asked.json()["job"])["state"] == "done"
+    suggestion = client.get("/api/mixes").json()["mixes"][0]["suggestion"]
+    assert suggestion["figures"]["lufs"] == pytest.approx(-14.0, abs=0.5)  # Spotify's level
+    page = client.get(f"/api/suggestions/{suggestion['id']}/report").text
+    assert styles[0]["name"] in page and "ref.flac" not in page  # matched toward the style, not the file
+    # Bad values are refused at once, in one line, and queue nothing.
+    for bad in ({"eq_phase": "sideways"}, {"amount": {"bass": 10}}, {"lufs": "loud"}, {"style": "no-such-style"},
+                {"unknown": 1}):
+        refused = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": bad}, headers={CSRF_HEADER: csrf})
+        assert refused.status_code == 400 and "\n" not in refused.json()["error"], bad
+    assert len(client.get("/api/mixes").json()["mixes"][0]["jobs"]) == 1  # the good suggestion's only
+
+
 def test_a_file_that_is_not_audio_is_refused_in_one_line_and_not_kept(studio):
     client, config, csrf = studio
     refused = _upload(client, "/api/mixes", "notes.wav", b"this is not a RIFF file" * 100, csrf)

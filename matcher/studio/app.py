@@ -31,7 +31,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.routing import Route
 
 from matcher.studio.store import DONE, FAILED, Store, new_id, valid_id
-from matcher.studio.work import JobRunner, api_options
+from matcher.studio.work import JobRunner, api_options, reference_files
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3")
 OUTPUT_FORMATS = ("wav", "flac", "aiff")
@@ -135,7 +135,7 @@ def create_app(config: StudioConfig) -> Starlette:
             options = api_options(body.get("options", {}))
             from matcher.api import options as check_options
 
-            refs = [store.file(r["file"]) for r in store.references(mix["id"])]
+            refs = reference_files(store, mix["id"], options)
             await run_in_threadpool(lambda: check_options(refs, **options))
         except ValueError as exc:
             return _error(400, str(exc))
@@ -150,6 +150,9 @@ def create_app(config: StudioConfig) -> Starlette:
         job_id = store.add_job("suggest", mix["id"], suggestion_id)
         runner.notify()
         return JSONResponse({"suggestion": suggestion_id, "job": job_id}, status_code=202)
+
+    async def styles(request: Request) -> Response:
+        return JSONResponse({"styles": await run_in_threadpool(_styles)})
 
     async def report(request: Request) -> Response:
         suggestion_id = request.path_params["suggestion_id"]
@@ -228,6 +231,7 @@ def create_app(config: StudioConfig) -> Starlette:
         Route("/", page),
         Route("/static/{name}", static),
         Route("/api/mixes", list_mixes, methods=["GET"]),
+        Route("/api/styles", styles, methods=["GET"]),
         Route("/api/mixes", upload_mix, methods=["POST"]),
         Route("/api/mixes/{mix_id}/references", upload_reference, methods=["POST"]),
         Route("/api/mixes/{mix_id}/suggestions", suggest, methods=["POST"]),
@@ -389,6 +393,20 @@ def _mixes(store: Store) -> list[dict]:
                      for j in store.jobs(mix["id"])],
         })
     return out
+
+
+def _styles() -> list[dict]:
+    """The styles ``style=`` names without a library: the user's library's once it has
+    some, else the starter library's (as ``automaster library styles`` lists them)."""
+    from matcher.errors import AutomasterError
+    from matcher.library.store import Library
+    from matcher.library.styles import load_styles, style_library_dir
+
+    try:
+        found = load_styles(Library(style_library_dir(None)))
+    except AutomasterError:
+        return []
+    return [{"name": s.name, "members": len(s.members)} for s in found.styles]
 
 
 def default_data_dir() -> Path:

@@ -50,6 +50,14 @@ def studio_page(csrf: str) -> str:
     <label>Loudness (LUFS, empty: the references') <input type="number" id="lufs" step="0.5" min="-30" max="-5"></label>
     <label>Ceiling (dBTP) <input type="number" id="ceiling" step="0.1" min="-6" max="0" value="-1"></label>
     <label>Platform <select id="target"><option value="">none</option></select></label>
+    <label>Match toward <select id="style"><option value="">the references (or the starter library's choice)</option></select></label>
+    <label>EQ phase <select id="eq-phase"><option value="">mixed (default)</option><option>minimum</option><option>linear</option></select></label>
+    <label>Mono below (Hz, empty: off) <input type="number" id="mono-below" min="20" max="500" step="10"></label>
+    <span class="fixes">Fixes:
+      <label><input type="checkbox" id="fix-dc" checked> DC</label>
+      <label><input type="checkbox" id="fix-highpass" checked> subsonic high-pass</label>
+      <label><input type="checkbox" id="fix-polarity" checked> polarity</label>
+      <label><input type="checkbox" id="fix-balance" checked> balance</label></span>
     <button type="button" id="suggest">Suggest</button>
   </fieldset>
   <progress id="progress" max="1" value="0" hidden></progress>
@@ -168,6 +176,11 @@ function options() {
   if ($("lufs").value !== "") out.lufs = +$("lufs").value;
   if ($("ceiling").value !== "") out.ceiling_dbtp = +$("ceiling").value;
   if ($("target").value) out.target = $("target").value;
+  if ($("style").value) out.style = $("style").value;
+  if ($("eq-phase").value) out.eq_phase = $("eq-phase").value;
+  if ($("mono-below").value !== "") out.mono_below_hz = +$("mono-below").value;
+  const off = ["dc", "highpass", "polarity", "balance"].filter((name) => !$(`fix-${name}`).checked);
+  if (off.length) out.no_fix = off;
   return out;
 }
 
@@ -226,6 +239,16 @@ for (const name of TARGETS) {
   option.value = name; option.textContent = name;
   $("target").appendChild(option);
 }
+for (const id of ["target", "style", "eq-phase", "fix-dc", "fix-highpass", "fix-polarity", "fix-balance"]) {
+  $(id).addEventListener("change", suggest);
+}
+call("GET", "/api/styles").then(({styles}) => {
+  for (const style of styles) {
+    const option = document.createElement("option");
+    option.value = style.name; option.textContent = `style: ${style.name} (${style.members} tracks)`;
+    $("style").appendChild(option);
+  }
+}).catch(() => {});
 $("suggest").addEventListener("click", suggest);
 $("render").addEventListener("click", render);
 refresh().catch((error) => say(error.message));

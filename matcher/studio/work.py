@@ -43,6 +43,7 @@ def api_options(options: dict) -> dict:
         "target": (str, type(None)),
         "amount": (dict,),
         "no_fix": (list,),
+        "style": (str, type(None)),
     }
     out: dict = {}
     for key, value in options.items():
@@ -63,6 +64,14 @@ def api_options(options: dict) -> dict:
         if value is not None:
             out[key] = value
     return out
+
+
+def reference_files(store: Store, mix_id: str, options: dict) -> list[Path]:
+    """The uploaded references a suggestion matches toward: none when it names a style (the
+    style is the user's choice then; the files stay for the next suggestion)."""
+    if options.get("style"):
+        return []
+    return [store.file(r["file"]) for r in store.references(mix_id)]
 
 
 def run_job(root: str, job_id: str) -> None:
@@ -114,13 +123,12 @@ def _suggest(store: Store, job_id: str, suggestion_id: str) -> None:
     suggestion = store.suggestion(suggestion_id)
     mix = store.mix(suggestion["mix_id"])
     mix_path = store.file(mix["file"])
-    refs = [store.file(r["file"]) for r in store.references(mix["id"])]
+    options = api_options(json.loads(suggestion["options"]))
+    refs = reference_files(store, mix["id"], options)
     total = 2 * _frames(mix_path) + sum(_frames(r) for r in refs)
     report = f"{suggestion_id}.html"
-    result = preview_report(
-        mix_path, refs, store.file(report), force=True, progress=_progress(store, job_id, total),
-        **api_options(json.loads(suggestion["options"])),
-    )
+    result = preview_report(mix_path, refs, store.file(report), force=True, progress=_progress(store, job_id, total),
+                            **options)
     figures = {
         "lufs": result.predicted_lufs,
         "true_peak_dbtp": result.predicted_true_peak_dbtp,
