@@ -223,3 +223,136 @@ def test_a_job_running_when_the_server_stopped_is_run_after_a_restart(tmp_path):
         assert _follow(client, job)["state"] == DONE
     assert store.suggestion(suggestion)["settings"]
     assert store.job(job).state == DONE
+
+
+# --- under load, and a real restart --------------------------------------------------------
+
+
+class _Served:
+    """The studio served by uvicorn on a loopback port, in a thread."""
+
+    def __init__(self, config: StudioConfig):
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the studio did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def _short_mix(seconds: float, seed: int) -> bytes:
+    import io
+
+    import signals
+
+    buffer = io.BytesIO()
+    sf.write(buffer, 0.3 * signals.drum_loop(seconds, 44100, seed=seed), 44100, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def test_twenty_uploads_and_suggestions_at_once_all_complete(tmp_path):
+    # 20 clients at once on loopback, each uploading a mix and asking for its suggestion,
+    # while another keeps reading the mix list: every one completes, none is lost, and the
+    # list answers throughout.
+    import asyncio
+
+    import httpx
+
+    pytest.importorskip("uvicorn")
+    config = StudioConfig(tmp_path / "data", workers=2)
+    with _Served(config) as url:
+        csrf = re.search(r'<meta name="csrf" content="([^"]+)"', httpx.get(url + "/").text).group(1)
+        headers = {CSRF_HEADER: csrf}
+
+        async def one(client: httpx.AsyncClient, k: int) -> str:
+            made = await client.post("/api/mixes", params={"name": f"mix {k}.flac"}, content=_short_mix(4.0, k),
+                                     headers=headers)
+            assert made.status_code == 201, made.text
+            asked = await client.post(f"/api/mixes/{made.json()['id']}/suggestions",
+                                      json={"options": {"lufs": -12 - k % 3}}, headers=headers)
+            assert asked.status_code == 202, asked.text
+            async with client.stream("GET", f"/api/jobs/{asked.json()['job']}/events") as events:
+                async for line in events.aiter_lines():
+                    if line.startswith("data: ") and json.loads(line[6:])["state"] in ("done", "failed"):
+                        return json.loads(line[6:])["state"]
+            return "lost"
+
+        async def reader(client: httpx.AsyncClient, stop: asyncio.Event) -> int:
+            answered = 0
+            while not stop.is_set():
+                assert (await client.get("/api/mixes")).status_code == 200
+                answered += 1
+                await asyncio.sleep(0.1)
+            return answered
+
+        async def load() -> tuple[list[str], int]:
+            async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+                stop = asyncio.Event()
+                reading = asyncio.create_task(reader(client, stop))
+                states = await asyncio.gather(*(one(client, k) for k in range(20)))
+                stop.set()
+                return states, await reading
+
+        states, answered = asyncio.run(load())
+    assert states == ["done"] * 20
+    assert answered >= 10
+    store = Store(config.data)
+    mixes = store.mixes()
+    assert sorted(m["name"] for m in mixes) == sorted(f"mix {k}.flac" for k in range(20))
+    for mix in mixes:
+        suggestion = store.latest_suggestion(mix["id"])
+        wanted = json.loads(suggestion["options"])["lufs"]
+        assert json.loads(suggestion["figures"])["lufs"] == pytest.approx(wanted, abs=0.5)
+
+
+def test_a_restart_in_the_middle_of_a_render_loses_nothing(tmp_path):
+    import time
+
+    import httpx
+
+    pytest.importorskip("uvicorn")
+    config = StudioConfig(tmp_path / "data", workers=1)
+    with _Served(config) as url:
+        csrf = re.search(r'<meta name="csrf" content="([^"]+)"', httpx.get(url + "/").text).group(1)
+        headers = {CSRF_HEADER: csrf}
+        mix_id = httpx.post(url + "/api/mixes", params={"name": "long.flac"}, content=_short_mix(60.0, 7),
+                            headers=headers).json()["id"]
+        asked = httpx.post(f"{url}/api/mixes/{mix_id}/suggestions", json={}, headers=headers).json()
+        store = Store(config.data)
+        while store.job(asked["job"]).state not in ("done", "failed"):
+            time.sleep(0.1)
+        suggestion = store.latest_suggestion(mix_id)["id"]
+        made = httpx.post(f"{url}/api/mixes/{mix_id}/versions", json={"suggestion": suggestion}, headers=headers).json()
+        while store.job(made["job"]).state != RUNNING:
+            time.sleep(0.02)
+    # Stopped while the render ran: the job is still "running", and no master was kept.
+    assert store.job(made["job"]).state == RUNNING
+    assert store.version(made["version"])["file"] is None
+    with _Served(config) as url:
+        while store.job(made["job"]).state not in ("done", "failed"):
+            time.sleep(0.1)
+        assert store.job(made["job"]).state == DONE
+        downloaded = httpx.get(f"{url}/api/versions/{made['version']}/download")
+    assert downloaded.status_code == 200 and len(downloaded.content) > 1_000_000
+    # The mix, the suggestion's report and the one master: nothing unfinished left behind.
+    kept = sorted(p.suffix for p in (config.data / "files").iterdir())
+    assert kept == [".flac", ".html", ".wav"]

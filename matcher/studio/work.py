@@ -187,9 +187,11 @@ class JobRunner:
         self._thread: threading.Thread | None = None
 
     def start(self) -> int:
-        """Put the jobs a stopped server left running back in the queue, and start; returns
-        how many were put back."""
+        """Put the jobs a stopped server left running back in the queue, remove what their
+        writers left unfinished, and start; returns how many were put back."""
         requeued = self.store.requeue_running()
+        for leftover in self.store.files.glob(".*.tmp"):  # a render's unfinished file, its worker killed
+            leftover.unlink(missing_ok=True)
         self._pool = self._new_pool()
         self._thread = threading.Thread(target=self._loop, name="automaster-studio-jobs", daemon=True)
         self._thread.start()
