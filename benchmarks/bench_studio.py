@@ -1,0 +1,162 @@
+"""The web studio's figures (issue 18): how soon a suggestion is ready, how soon a moved
+slider is heard, how the server answers while renders run, and its memory.
+
+Starts ``automaster serve`` (this Python's script) on a loopback port with a data folder of
+its own, warms its workers with a short mix, then, on the benchmark's full-length track
+(bench_match's ``--full-track`` case: the corpus track closest to 180 s, degraded with seed
+0, against the next closest):
+
+- upload-to-suggestion: from the end of the mix's and the reference's uploads to the
+  suggestion's end (its report page ready);
+- slider-to-new-audio: from a changed EQ amount to the new report's end;
+- page requests while two renders of the whole master run: p50/p95/max of ``GET /`` and
+  ``GET /api/mixes``;
+- memory: the server's resident set (VmRSS, and its peak VmHWM) with 10 mixes open, and the
+  workers' peak.
+
+    python benchmarks/bench_studio.py ~/corpus [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_match import default_automaster_prefix, full_track_case  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _memory_kib(pid: int) -> dict[str, int]:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return {key: int(re.search(rf"{key}:\s+(\d+)", text).group(1)) for key in ("VmRSS", "VmHWM")}
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the studio's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_job(client: httpx.Client, job: str) -> str:
+    with client.stream("GET", f"/api/jobs/{job}/events", timeout=600) as events:
+        for line in events.iter_lines():
+            if line.startswith("data: "):
+                state = json.loads(line[6:])["state"]
+                if state in ("done", "failed"):
+                    return state
+    return "lost"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus_dir", type=Path)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench_studio_"))
+    work.mkdir(parents=True, exist_ok=True)
+    case = full_track_case(sorted(args.corpus_dir.glob("*.wav")), 0, work)
+    port = _free_port()
+    server = subprocess.Popen([*default_automaster_prefix(), "serve", "--port", str(port), "--data", str(work / "data"),
+                               "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = httpx.get(url + "/")
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the studio did not start")
+                time.sleep(0.1)
+        csrf = re.search(r'<meta name="csrf" content="([^"]+)"', page.text).group(1)
+        client = httpx.Client(base_url=url, headers={"x-automaster-csrf": csrf}, timeout=600)
+
+        def upload(path: Path, mix_id: str | None = None) -> str:
+            target = "/api/mixes" if mix_id is None else f"/api/mixes/{mix_id}/references"
+            with open(path, "rb") as f:
+                made = client.post(target, params={"name": path.name}, content=f)
+            made.raise_for_status()
+            return made.json()["id"]
+
+        def suggest(mix_id: str, options: dict) -> float:
+            start = time.perf_counter()
+            job = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": options}).json()["job"]
+            if _wait_job(client, job) != "done":
+                raise SystemExit(f"a suggestion failed: {client.get('/api/mixes').json()}")
+            return time.perf_counter() - start
+
+        # Warm the two workers (spawned processes import the engine once).
+        warm = upload(Path(__file__).resolve().parent.parent / "examples" / "mix.flac")
+        for _ in range(2):
+            suggest(warm, {})
+
+        mix_id = upload(case.mix_path)
+        upload(case.ref_path, mix_id)
+        first = suggest(mix_id, {})
+        slider = [suggest(mix_id, {"amount": {"eq": eq}}) for eq in (50.0, 70.0, 30.0)]
+
+        suggestion = client.get("/api/mixes").json()["mixes"][-1]["suggestion"]["id"]
+        jobs = [client.post(f"/api/mixes/{mix_id}/versions", json={"suggestion": suggestion}).json()["job"]
+                for _ in range(2)]
+        latencies = {"/": [], "/api/mixes": []}
+        worker_peak = 0
+        while any(client.get("/api/mixes").json()["mixes"][-1]["jobs"][-k]["state"] != "done" for k in (1, 2)):
+            for path in latencies:
+                start = time.perf_counter()
+                client.get(path).raise_for_status()
+                latencies[path].append(time.perf_counter() - start)
+            for child in _children(server.pid):
+                try:
+                    worker_peak = max(worker_peak, _memory_kib(child)["VmHWM"])
+                except (OSError, AttributeError):
+                    pass
+            time.sleep(0.05)
+        for job in jobs:
+            _wait_job(client, job)
+
+        for k in range(8):  # 10 mixes open in all (the warm-up's, the track, and 8 more)
+            upload(case.mix_path)
+        memory = _memory_kib(server.pid)
+        print(f"{case.mix_name} ({case.duration_s:.0f} s) against {case.ref_name}; workers 2")
+        print(f"upload-to-suggestion (3-minute mix)   {first:6.2f} s   (asked: at most 3 s)")
+        print(f"slider-to-new-audio (EQ amount)       {statistics.median(slider):6.2f} s median of {len(slider)}"
+              f" ({min(slider):.2f}-{max(slider):.2f})   (asked: at most 0.5 s)")
+        for path, values in latencies.items():
+            values = sorted(values)
+            p95 = values[max(0, int(round(0.95 * len(values))) - 1)]
+            print(f"GET {path:<12} during two renders    p50 {1000 * statistics.median(values):6.1f} ms   "
+                  f"p95 {1000 * p95:6.1f} ms   max {1000 * values[-1]:6.1f} ms   ({len(values)} requests; asked p95 <= 100 ms)")
+        print(f"server memory, 10 mixes open          RSS {memory['VmRSS'] / 1024:6.0f} MiB   peak {memory['VmHWM'] / 1024:6.0f} MiB"
+              f"   workers' peak {worker_peak / 1024:6.0f} MiB each at most")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
