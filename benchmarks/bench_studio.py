@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_match import default_automaster_prefix, full_track_case  # noqa: E402
+from bench_match import default_automaster_prefix, full_track_case
 
 
 def _free_port() -> int:

@@ -16,13 +16,13 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-import soundfile as sf  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+import soundfile as sf
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
-from matcher.cli.app import app as cli  # noqa: E402
-from matcher.studio.app import CSRF_HEADER, StudioConfig, create_app, display_name  # noqa: E402
-from matcher.studio.store import DONE, RUNNING, Store, new_id  # noqa: E402
+from matcher.cli.app import app as cli
+from matcher.studio.app import CSRF_HEADER, StudioConfig, create_app, display_name
+from matcher.studio.store import DONE, RUNNING, Store, new_id
 
 ROOT = Path(__file__).resolve().parent.parent
 MIX = ROOT / "examples" / "mix.flac"
@@ -259,6 +259,12 @@ class _Served:
         self.thread.join(timeout=15)
 
 
+def _csrf_at(url: str) -> str:
+    import httpx
+
+    return re.search(r'<meta name="csrf" content="([^"]+)"', httpx.get(url + "/").text).group(1)
+
+
 def _short_mix(seconds: float, seed: int) -> bytes:
     import io
 
@@ -280,8 +286,7 @@ def test_twenty_uploads_and_suggestions_at_once_all_complete(tmp_path):
     pytest.importorskip("uvicorn")
     config = StudioConfig(tmp_path / "data", workers=2)
     with _Served(config) as url:
-        csrf = re.search(r'<meta name="csrf" content="([^"]+)"', httpx.get(url + "/").text).group(1)
-        headers = {CSRF_HEADER: csrf}
+        headers = {CSRF_HEADER: _csrf_at(url)}
 
         async def one(client: httpx.AsyncClient, k: int) -> str:
             made = await client.post("/api/mixes", params={"name": f"mix {k}.flac"}, content=_short_mix(4.0, k),
@@ -332,8 +337,7 @@ def test_a_restart_in_the_middle_of_a_render_loses_nothing(tmp_path):
     pytest.importorskip("uvicorn")
     config = StudioConfig(tmp_path / "data", workers=1)
     with _Served(config) as url:
-        csrf = re.search(r'<meta name="csrf" content="([^"]+)"', httpx.get(url + "/").text).group(1)
-        headers = {CSRF_HEADER: csrf}
+        headers = {CSRF_HEADER: _csrf_at(url)}
         mix_id = httpx.post(url + "/api/mixes", params={"name": "long.flac"}, content=_short_mix(60.0, 7),
                             headers=headers).json()["id"]
         asked = httpx.post(f"{url}/api/mixes/{mix_id}/suggestions", json={}, headers=headers).json()

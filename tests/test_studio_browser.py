@@ -23,12 +23,12 @@ pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from typer.testing import CliRunner
 
-from matcher.cli.app import app as cli  # noqa: E402
-from matcher.studio.app import StudioConfig, create_app  # noqa: E402
+from matcher.cli.app import app as cli
+from matcher.studio.app import StudioConfig, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 MIX = ROOT / "examples" / "mix.flac"

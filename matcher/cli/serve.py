@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -25,12 +24,12 @@ def _loopback(host: str) -> bool:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Any but loopback requires a token."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    data: Optional[Path] = typer.Option(
+    data: Path | None = typer.Option(
         None, "--data", help="The studio's data folder (database, uploads, renders). Default: ~/.local/share/automaster/studio."
     ),
     max_upload_mb: float = typer.Option(1024.0, "--max-upload-mb", help="Largest upload accepted (MB)."),
     workers: int = typer.Option(2, "--workers", help="Worker processes for suggestions and renders."),
-    token: Optional[str] = typer.Option(
+    token: str | None = typer.Option(
         None, "--token", help="The token every request must carry (default: none on loopback, a new one otherwise)."
     ),
 ) -> None:

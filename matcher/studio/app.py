@@ -24,12 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
+from matcher.errors import AutomasterError
 from matcher.studio.store import DONE, FAILED, Store, new_id, valid_id
 from matcher.studio.work import JobRunner, api_options, reference_files
 
@@ -125,29 +133,17 @@ def create_app(config: StudioConfig) -> Starlette:
         return JSONResponse({"id": Path(file).stem, "name": name}, status_code=201)
 
     async def suggest(request: Request) -> Response:
-        mix = await _mix(request, store)
-        if isinstance(mix, Response):
-            return mix
-        body = await _json(request)
-        if isinstance(body, Response):
-            return body
+        asked = await _mix_and_body(request, store)
+        if isinstance(asked, Response):
+            return asked
+        mix, body = asked
         try:
-            options = api_options(body.get("options", {}))
-            from matcher.api import options as check_options
-
-            refs = reference_files(store, mix["id"], options)
-            await run_in_threadpool(lambda: check_options(refs, **options))
-        except ValueError as exc:
+            await run_in_threadpool(_check_options, store, mix["id"], body.get("options", {}))
+        except (ValueError, AutomasterError) as exc:
             return _error(400, str(exc))
-        except Exception as exc:  # noqa: BLE001 - the API's own one-line usage errors
-            from matcher.errors import AutomasterError
-
-            if isinstance(exc, AutomasterError):
-                return _error(400, str(exc))
-            raise
         suggestion_id = new_id()
-        store.add_suggestion(suggestion_id, mix["id"], body.get("options", {}))
-        job_id = store.add_job("suggest", mix["id"], suggestion_id)
+        await run_in_threadpool(store.add_suggestion, suggestion_id, mix["id"], body.get("options", {}))
+        job_id = await run_in_threadpool(store.add_job, "suggest", mix["id"], suggestion_id)
         runner.notify()
         return JSONResponse({"suggestion": suggestion_id, "job": job_id}, status_code=202)
 
@@ -156,7 +152,7 @@ def create_app(config: StudioConfig) -> Starlette:
 
     async def report(request: Request) -> Response:
         suggestion_id = request.path_params["suggestion_id"]
-        found = store.suggestion(suggestion_id) if valid_id(suggestion_id) else None
+        found = await run_in_threadpool(store.suggestion, suggestion_id) if valid_id(suggestion_id) else None
         if found is None or not found["report"]:
             return _error(404, "no such report")
         text = store.file(found["report"]).read_text(encoding="utf-8")
@@ -167,14 +163,12 @@ def create_app(config: StudioConfig) -> Starlette:
         return response
 
     async def new_version(request: Request) -> Response:
-        mix = await _mix(request, store)
-        if isinstance(mix, Response):
-            return mix
-        body = await _json(request)
-        if isinstance(body, Response):
-            return body
+        asked = await _mix_and_body(request, store)
+        if isinstance(asked, Response):
+            return asked
+        mix, body = asked
         suggestion_id = str(body.get("suggestion", ""))
-        suggestion = store.suggestion(suggestion_id) if valid_id(suggestion_id) else None
+        suggestion = await run_in_threadpool(store.suggestion, suggestion_id) if valid_id(suggestion_id) else None
         if suggestion is None or suggestion["mix_id"] != mix["id"] or not suggestion["settings"]:
             return _error(400, "no finished suggestion of this mix with that id")
         fmt, bit_depth = str(body.get("format", "wav")), str(body.get("bit_depth", "24"))
@@ -185,31 +179,31 @@ def create_app(config: StudioConfig) -> Starlette:
             return _error(400, "FLAC cannot hold 32-bit float; choose wav or aiff")
         settings = _with_bit_depth(suggestion["settings"], bit_depth)
         version_id = new_id()
-        number = store.add_version(version_id, mix["id"], settings, fmt)
-        job_id = store.add_job("render", mix["id"], version_id)
+        number = await run_in_threadpool(store.add_version, version_id, mix["id"], settings, fmt)
+        job_id = await run_in_threadpool(store.add_job, "render", mix["id"], version_id)
         runner.notify()
         return JSONResponse({"version": version_id, "number": number, "job": job_id}, status_code=202)
 
     async def download(request: Request) -> Response:
         version_id = request.path_params["version_id"]
-        version = store.version(version_id) if valid_id(version_id) else None
+        version = await run_in_threadpool(store.version, version_id) if valid_id(version_id) else None
         if version is None or not version["file"]:
             return _error(404, "no such version, or not rendered yet")
-        mix = store.mix(version["mix_id"])
+        mix = await run_in_threadpool(store.mix, version["mix_id"])
         stem = Path(mix["name"]).stem or "master"
         filename = f"{stem}_v{version['number']}.{version['format']}"
         return FileResponse(store.file(version["file"]), filename=filename)
 
     async def version_settings(request: Request) -> Response:
         version_id = request.path_params["version_id"]
-        version = store.version(version_id) if valid_id(version_id) else None
+        version = await run_in_threadpool(store.version, version_id) if valid_id(version_id) else None
         if version is None:
             return _error(404, "no such version")
         return Response(version["settings"], media_type="application/json")
 
     async def events(request: Request) -> Response:
         job_id = request.path_params["job_id"]
-        if not valid_id(job_id) or store.job(job_id) is None:
+        if not valid_id(job_id) or await run_in_threadpool(store.job, job_id) is None:
             return _error(404, "no such job")
 
         async def stream():
@@ -326,10 +320,31 @@ async def _mix(request: Request, store: Store) -> dict | Response:
     return mix if mix is not None else _error(404, "no such mix")
 
 
+async def _mix_and_body(request: Request, store: Store) -> tuple[dict, dict] | Response:
+    """The mix the URL names and the request's JSON object, or the error response."""
+    mix = await _mix(request, store)
+    if isinstance(mix, Response):
+        return mix
+    body = await _json(request)
+    return body if isinstance(body, Response) else (mix, body)
+
+
+def _check_options(store: Store, mix_id: str, given: dict) -> None:
+    """Check a suggestion's options as the API will take them (types, then values).
+
+    Raises
+    ------
+    ValueError, AutomasterError
+    """
+    from matcher.api import options
+
+    checked = api_options(given)
+    options(reference_files(store, mix_id, checked), **checked)
+
+
 async def _receive(request: Request, store: Store, name: str, limit: int):
     """Stream the request's body into a new file of the store; check it is audio. Returns
     ``(file name, AudioInfo)`` or an error response (the file removed)."""
-    from matcher.errors import AutomasterError
     from matcher.io.reading import open_audio
 
     suffix = Path(name).suffix.lower()
@@ -339,12 +354,12 @@ async def _receive(request: Request, store: Store, name: str, limit: int):
     path = store.file(file)
     size = 0
     try:
-        with open(path, "xb") as out:
+        async with await anyio.open_file(path, "xb") as out:  # the writes in a thread: the loop goes on
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
                     raise _TooLarge
-                out.write(chunk)
+                await out.write(chunk)
         info = await run_in_threadpool(open_audio, path)
     except _TooLarge:
         path.unlink(missing_ok=True)
@@ -398,7 +413,6 @@ def _mixes(store: Store) -> list[dict]:
 def _styles() -> list[dict]:
     """The styles ``style=`` names without a library: the user's library's once it has
     some, else the starter library's (as ``automaster library styles`` lists them)."""
-    from matcher.errors import AutomasterError
     from matcher.library.store import Library
     from matcher.library.styles import load_styles, style_library_dir
 
