@@ -121,10 +121,31 @@ def test_a_style_of_the_starter_library_and_the_other_controls(studio):
     assert styles[0]["name"] in page and "ref.flac" not in page  # matched toward the style, not the file
     # Bad values are refused at once, in one line, and queue nothing.
     for bad in ({"eq_phase": "sideways"}, {"amount": {"bass": 10}}, {"lufs": "loud"}, {"style": "no-such-style"},
-                {"unknown": 1}):
+                {"unknown": 1}, {"my_library": "yes"}, {"my_library": True, "k": 0}):
         refused = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": bad}, headers={CSRF_HEADER: csrf})
         assert refused.status_code == 400 and "\n" not in refused.json()["error"], bad
     assert len(client.get("/api/mixes").json()["mixes"][0]["jobs"]) == 1  # the good suggestion's only
+
+
+def test_the_users_library_chooses_the_references(tmp_path, monkeypatch):
+    # "Match toward my library": the k nearest profiles of the per-user library (XDG), here
+    # one made of the reference. (The studio starts after XDG_DATA_HOME is set: its workers
+    # are processes of their own, with the environment they were started with.)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    from matcher.library.store import default_library_dir
+
+    default_library_dir().parent.mkdir(parents=True)
+    made = CliRunner().invoke(cli, ["library", "add", str(REF), "--library", str(default_library_dir())])
+    assert made.exit_code == 0, made.output
+    with TestClient(create_app(StudioConfig(tmp_path / "data", workers=1))) as client:
+        csrf = _csrf(client)
+        mix_id = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), csrf).json()["id"]
+        asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": {"my_library": True, "k": 1}},
+                            headers={CSRF_HEADER: csrf})
+        assert asked.status_code == 202, asked.text
+        assert _follow(client, asked.json()["job"])["state"] == "done"
+        figures = client.get("/api/mixes").json()["mixes"][0]["suggestion"]["figures"]
+    assert figures["references"] == ["reference"]
 
 
 def test_a_file_that_is_not_audio_is_refused_in_one_line_and_not_kept(studio):

@@ -50,7 +50,7 @@ def studio_page(csrf: str) -> str:
     <label>Loudness (LUFS, empty: the references') <input type="number" id="lufs" step="0.5" min="-30" max="-5"></label>
     <label>Ceiling (dBTP) <input type="number" id="ceiling" step="0.1" min="-6" max="0" value="-1"></label>
     <label>Platform <select id="target"><option value="">none</option></select></label>
-    <label>Match toward <select id="style"><option value="">the references (or the starter library's choice)</option></select></label>
+    <label>Match toward <select id="style"><option value="">the references (or the starter library's choice)</option><option value="my-library">the nearest tracks of my library</option></select></label>
     <label>EQ phase <select id="eq-phase"><option value="">mixed (default)</option><option>minimum</option><option>linear</option></select></label>
     <label>Mono below (Hz, empty: off) <input type="number" id="mono-below" min="20" max="500" step="10"></label>
     <span class="fixes">Fixes:
@@ -176,7 +176,8 @@ function options() {
   if ($("lufs").value !== "") out.lufs = +$("lufs").value;
   if ($("ceiling").value !== "") out.ceiling_dbtp = +$("ceiling").value;
   if ($("target").value) out.target = $("target").value;
-  if ($("style").value) out.style = $("style").value;
+  if ($("style").value === "my-library") out.my_library = true;
+  else if ($("style").value) out.style = $("style").value;
   if ($("eq-phase").value) out.eq_phase = $("eq-phase").value;
   if ($("mono-below").value !== "") out.mono_below_hz = +$("mono-below").value;
   const off = ["dc", "highpass", "polarity", "balance"].filter((name) => !$(`fix-${name}`).checked);

@@ -44,11 +44,22 @@ def api_options(options: dict) -> dict:
         "amount": (dict,),
         "no_fix": (list,),
         "style": (str, type(None)),
+        "k": (int, type(None)),
     }
     out: dict = {}
     for key, value in options.items():
+        if key == "my_library":  # the user's own reference library (its nearest k, or its styles)
+            if not isinstance(value, bool):
+                raise ValueError(f"option 'my_library': {value!r} is not true or false")
+            if value:
+                from matcher.library.store import default_library_dir
+
+                out["library"] = default_library_dir()
+            continue
         if key not in allowed:
             raise ValueError(f"unknown option {key!r}")
+        if key == "k" and isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, int) and not isinstance(value, bool) and float in allowed[key]:
             value = float(value)
         if not isinstance(value, allowed[key]) or isinstance(value, bool):
@@ -67,9 +78,9 @@ def api_options(options: dict) -> dict:
 
 
 def reference_files(store: Store, mix_id: str, options: dict) -> list[Path]:
-    """The uploaded references a suggestion matches toward: none when it names a style (the
-    style is the user's choice then; the files stay for the next suggestion)."""
-    if options.get("style"):
+    """The uploaded references a suggestion matches toward: none when it names a style or
+    the user's library (the user's choice then; the files stay for the next suggestion)."""
+    if options.get("style") or options.get("library"):
         return []
     return [store.file(r["file"]) for r in store.references(mix_id)]
 
