@@ -64,6 +64,24 @@ def _report_src(browser) -> str | None:
     return frame.get_attribute("src") if frame.is_displayed() else None
 
 
+def _settled(server: str, jobs: int) -> dict:
+    """The mix once it has ``jobs`` jobs and none is queued or running (the page queues one
+    on the mix's upload, one on the reference's, one per moved control)."""
+    deadline = time.monotonic() + JOB_WAIT_S
+    while time.monotonic() < deadline:
+        mix = httpx.get(f"{server}/api/mixes").json()["mixes"][0]
+        if len(mix["jobs"]) >= jobs and all(j["state"] in ("done", "failed") for j in mix["jobs"]):
+            return mix
+        time.sleep(0.2)
+    raise AssertionError("the studio's jobs did not end")
+
+
+def _showing(browser, suggestion: str) -> bool:
+    """The page's frame shows that suggestion's report, loaded."""
+    return _report_src(browser) is not None and _report_src(browser).endswith(f"/api/suggestions/{suggestion}/report") \
+        and _report_loaded(browser)
+
+
 def _report_loaded(browser) -> bool:
     """The frame shows the report its src names, loaded (not the one before it)."""
     src = _report_src(browser)
@@ -89,9 +107,11 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
     browser.find_element(By.ID, "ref-file").send_keys(str(REF))
     wait.until(lambda b: "reference.flac" in b.find_element(By.ID, "references").text)
     # The suggestion made after the reference came: its report, with the settings.
-    wait.until(lambda b: _report_src(b) is not None and b.find_element(By.ID, "message").text == "")
-    first = _report_src(browser)
-    wait.until(_report_loaded)
+    mix = _settled(server, 2)
+    assert [j["state"] for j in mix["jobs"]] == ["done", "done"]
+    first = mix["suggestion"]["id"]
+    wait.until(lambda b: _showing(b, first))
+    assert "reference.flac" in _in_report(browser, "return document.body.textContent")
     assert _in_report(browser, "return document.querySelectorAll('#table-settings tr').length") >= 4
     after_before = _in_report(browser, "return document.getElementById('audio-after').src")
     assert after_before.startswith("data:audio/flac;base64,")
@@ -101,8 +121,10 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
         "const s = document.getElementById('eq'); s.value = 20;"
         "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));"
     )
-    wait.until(lambda b: _report_src(b) not in (None, first) and b.find_element(By.ID, "message").text == "")
-    wait.until(_report_loaded)
+    wait.until(lambda b: httpx.get(f"{server}/api/mixes").json()["mixes"][0]["suggestion"]["id"] != first)
+    mix = _settled(server, 3)
+    assert mix["suggestion"]["options"]["amount"]["eq"] == 20
+    wait.until(lambda b: _showing(b, mix["suggestion"]["id"]))
     after_now = _in_report(browser, "return document.getElementById('audio-after').src")
     assert after_now.startswith("data:audio/flac;base64,") and after_now != after_before
     assert browser.find_element(By.ID, "eq-value").text == "20 %"
