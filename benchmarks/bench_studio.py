@@ -8,7 +8,9 @@ its own, warms its workers with a short mix, then, on the benchmark's full-lengt
 
 - upload-to-suggestion: from the end of the mix's and the reference's uploads to the
   suggestion's end (its report page ready);
-- slider-to-new-audio: from a changed EQ amount to the new report's end;
+- slider-to-new-audio: from a changed EQ amount to the response holding the new "after"
+  excerpt (the quick path through the suggestion's kept plan), and to the exact suggestion's
+  end;
 - page requests while two renders of the whole master run: p50/p95/max of ``GET /`` and
   ``GET /api/mixes``;
 - memory: the server's resident set (VmRSS, and its peak VmHWM) with 10 mixes open, and the
@@ -118,7 +120,14 @@ def main() -> None:
         mix_id = upload(case.mix_path)
         upload(case.ref_path, mix_id)
         first = suggest(mix_id, {})
-        slider = [suggest(mix_id, {"amount": {"eq": eq}}) for eq in (50.0, 70.0, 30.0)]
+        base = client.get("/api/mixes").json()["mixes"][-1]["suggestion"]["id"]
+        slider = []
+        for eq in (50.0, 70.0, 30.0, 80.0, 60.0):
+            start = time.perf_counter()
+            heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {"amount": {"eq": eq}}})
+            heard.raise_for_status()
+            slider.append(time.perf_counter() - start)
+        exact = [suggest(mix_id, {"amount": {"eq": eq}}) for eq in (50.0, 30.0)]
 
         suggestion = client.get("/api/mixes").json()["mixes"][-1]["suggestion"]["id"]
         jobs = [client.post(f"/api/mixes/{mix_id}/versions", json={"suggestion": suggestion}).json()["job"]
@@ -145,7 +154,9 @@ def main() -> None:
         print(f"{case.mix_name} ({case.duration_s:.0f} s) against {case.ref_name}; workers 2")
         print(f"upload-to-suggestion (3-minute mix)   {first:6.2f} s   (asked: at most 3 s)")
         print(f"slider-to-new-audio (EQ amount)       {statistics.median(slider):6.2f} s median of {len(slider)}"
-              f" ({min(slider):.2f}-{max(slider):.2f})   (asked: at most 0.5 s)")
+              f" ({min(slider):.2f}-{max(slider):.2f})   (asked: at most 0.5 s; the quick excerpt through the kept plan,"
+              f" 25 s FLAC in the response)")
+        print(f"  then the exact suggestion           {statistics.median(exact):6.2f} s median of {len(exact)}")
         for path, values in latencies.items():
             values = sorted(values)
             p95 = values[max(0, int(round(0.95 * len(values))) - 1)]

@@ -131,6 +131,11 @@ class Suggestion:
         As in :class:`MasterResult`.
     report_page, plot : Path or None
         The preview's page and picture (:func:`preview`).
+    reference_analyses : tuple of Analysis
+        What was matched toward (blended with ``weights``).
+    excerpt_start_s, excerpt_lufs, equal_loudness_lufs : float or None
+        A preview page's excerpt: where it starts in the mix, the master's loudness there, and
+        the level the page's players are brought to for the fair comparison.
     """
 
     settings: Settings
@@ -145,6 +150,10 @@ class Suggestion:
     notes: tuple[Note, ...]
     report_page: Path | None = None
     plot: Path | None = None
+    reference_analyses: tuple[Analysis, ...] = ()
+    excerpt_start_s: float | None = None
+    excerpt_lufs: float | None = None
+    equal_loudness_lufs: float | None = None
 
 
 @dataclass(frozen=True)
@@ -486,7 +495,9 @@ def preview_report(
     result = _suggestion(mix, job, suggested)
     from dataclasses import replace
 
-    return replace(result, report_page=output, plot=None if plot is None else Path(plot))
+    after = next(e for e in data.excerpts if e.label == "after")
+    return replace(result, report_page=output, plot=None if plot is None else Path(plot),
+                   excerpt_start_s=after.start_s, excerpt_lufs=after.lufs, equal_loudness_lufs=data.equal_loudness_lufs)
 
 
 def render_file(
@@ -570,6 +581,7 @@ def _suggestion(mix: Path, job: Options, suggested) -> Suggestion:
         references=_reference_names(job.paths, suggested.choice),
         weights=suggested.weights,
         notes=tuple(notes),
+        reference_analyses=tuple(suggested.references),
     )
 
 

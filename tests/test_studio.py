@@ -378,6 +378,52 @@ def test_a_restart_in_the_middle_of_a_render_loses_nothing(tmp_path):
         assert store.job(made["job"]).state == DONE
         downloaded = httpx.get(f"{url}/api/versions/{made['version']}/download")
     assert downloaded.status_code == 200 and len(downloaded.content) > 1_000_000
-    # The mix, the suggestion's report and the one master: nothing unfinished left behind.
+    # The mix, the suggestion's report and session, and the one master: nothing unfinished.
     kept = sorted(p.suffix for p in (config.data / "files").iterdir())
-    assert kept == [".flac", ".html", ".wav"]
+    assert kept == [".flac", ".html", ".json", ".npz", ".wav"]
+
+
+def test_a_moved_amount_is_heard_from_the_kept_plan_and_the_suggestion_follows(studio):
+    # The quick excerpt: with the suggestion's own options it is the report's "after" clip,
+    # sample for sample; with the EQ amount moved it is close to the exact suggestion's
+    # (the kept plan was solved for the settings before), and options that change the plan's
+    # aim wait for the suggestion.
+    import base64
+    import io
+
+    import numpy as np
+
+    client, _, csrf = studio
+    mix_id = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), csrf).json()["id"]
+    _upload(client, f"/api/mixes/{mix_id}/references", "ref.flac", REF.read_bytes(), csrf)
+    options = {"amount": {"eq": 100, "dynamics": 100, "width": 100}, "ceiling_dbtp": -1}
+
+    def suggestion(opts: dict) -> str:
+        asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": opts}, headers={CSRF_HEADER: csrf})
+        assert _follow(client, asked.json()["job"])["state"] == "done"
+        return client.get("/api/mixes").json()["mixes"][0]["suggestion"]["id"]
+
+    def clip(uri: str) -> np.ndarray:
+        return sf.read(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), always_2d=True)[0]
+
+    def page_after(suggestion_id: str) -> np.ndarray:
+        page = client.get(f"/api/suggestions/{suggestion_id}/report").text
+        return clip(re.search(r'id="audio-after"[^>]*src="(data:audio/flac;base64,[^"]+)"', page).group(1))
+
+    base = suggestion(options)
+    same = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": options},
+                       headers={CSRF_HEADER: csrf})
+    assert same.status_code == 200, same.text
+    assert np.array_equal(clip(same.json()["after"]), page_after(base))
+    moved = {**options, "amount": {"eq": 20, "dynamics": 100, "width": 100}}
+    heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": moved},
+                        headers={CSRF_HEADER: csrf}).json()
+    quick, exact = clip(heard["after"]), page_after(suggestion(moved))
+    assert not np.array_equal(quick, clip(same.json()["after"]))  # the EQ moved
+    gain = float(np.sum(quick * exact) / np.sum(quick * quick))
+    residual = exact - gain * quick
+    assert abs(20 * np.log10(gain)) < 1.0
+    assert 10 * np.log10(np.sum(residual**2) / np.sum(exact**2)) < -20
+    aimed = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {**options, "lufs": -9}},
+                        headers={CSRF_HEADER: csrf})
+    assert aimed.status_code == 409

@@ -121,6 +121,10 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
         "const s = document.getElementById('eq'); s.value = 20;"
         "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));"
     )
+    # At once: the quick excerpt through the kept plan replaces the frame's "after" clip.
+    wait.until(lambda b: b.execute_script("return document.body.dataset.quick || ''"))
+    assert _in_report(browser, "return document.getElementById('audio-after').src") != after_before
+    # Then the exact suggestion replaces the report.
     wait.until(lambda b: httpx.get(f"{server}/api/mixes").json()["mixes"][0]["suggestion"]["id"] != first)
     mix = _settled(server, 3)
     assert mix["suggestion"]["options"]["amount"]["eq"] == 20

@@ -147,6 +147,30 @@ def create_app(config: StudioConfig) -> Starlette:
         runner.notify()
         return JSONResponse({"suggestion": suggestion_id, "job": job_id}, status_code=202)
 
+    async def quick(request: Request) -> Response:
+        from matcher.studio.quick import is_quick
+
+        asked = await _mix_and_body(request, store)
+        if isinstance(asked, Response):
+            return asked
+        mix, body = asked
+        base_id = str(body.get("suggestion", ""))
+        base = await run_in_threadpool(store.suggestion, base_id) if valid_id(base_id) else None
+        if base is None or base["mix_id"] != mix["id"] or not base["settings"]:
+            return _error(400, "no finished suggestion of this mix with that id")
+        given = body.get("options", {})
+        try:
+            api_options(given)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        if not is_quick(json.loads(base["options"]), given):
+            return _error(409, "these options change what the gain plan aims at: the suggestion will follow")
+        try:
+            heard = await asyncio.wrap_future(lanes[0].submit(str(store.root), base_id, mix["file"], given))
+        except (ValueError, AutomasterError) as exc:
+            return _error(400, str(exc))
+        return JSONResponse(heard)
+
     async def styles(request: Request) -> Response:
         return JSONResponse({"styles": await run_in_threadpool(_styles)})
 
@@ -230,19 +254,26 @@ def create_app(config: StudioConfig) -> Starlette:
         Route("/api/mixes/{mix_id}/references", upload_reference, methods=["POST"]),
         Route("/api/mixes/{mix_id}/suggestions", suggest, methods=["POST"]),
         Route("/api/mixes/{mix_id}/versions", new_version, methods=["POST"]),
+        Route("/api/mixes/{mix_id}/quick", quick, methods=["POST"]),
         Route("/api/suggestions/{suggestion_id}/report", report),
         Route("/api/versions/{version_id}/download", download),
         Route("/api/versions/{version_id}/settings", version_settings),
         Route("/api/jobs/{job_id}/events", events),
     ]
 
+    lanes: list = []
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        from matcher.studio.quick import QuickLane
+
         await run_in_threadpool(runner.start)
+        lanes.append(await run_in_threadpool(QuickLane))
         try:
             yield
         finally:
             await run_in_threadpool(runner.stop)
+            lanes.pop().stop()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.store, app.state.runner, app.state.csrf = store, runner, csrf

@@ -197,6 +197,35 @@ async function suggest() {
   await refresh();
 }
 
+// A moved amount is heard at once: the "after" excerpt through the kept plan (the page's
+// players keep their position), then the exact suggestion replaces the report.
+async function quick() {
+  if (!current || !current.suggestion) return;
+  try {
+    const body = {suggestion: current.suggestion.id, options: options()};
+    const heard = await call("POST", `/api/mixes/${current.id}/quick`, JSON.stringify(body), "application/json");
+    const doc = $("report").contentDocument;
+    for (const [id, volume] of [["audio-after", heard.volume], ["audio-after-real", 1]]) {
+      const player = doc && doc.getElementById(id);
+      if (!player) continue;
+      const position = player.currentTime, playing = !player.paused;
+      player.setAttribute("data-volume", String(volume));
+      player.src = heard.after;
+      player.volume = volume;
+      player.addEventListener("loadedmetadata", () => {
+        player.currentTime = Math.min(position, player.duration || position);
+        if (playing) player.play();
+      }, {once: true});
+    }
+    document.body.dataset.quick = String(Date.now());
+  } catch (error) { /* not quick for these options: the suggestion follows */ }
+}
+
+async function moved() {
+  await quick();
+  await suggest();
+}
+
 async function render() {
   if (!current || !current.suggestion) return;
   say("rendering...");
@@ -233,14 +262,17 @@ dropTarget($("ref-drop"), $("ref-file"), async (file) => {
 });
 for (const id of ["eq", "dynamics", "width"]) {
   $(id).addEventListener("input", () => { $(`${id}-value`).textContent = `${$(id).value} %`; });
-  $(id).addEventListener("change", suggest);
+  $(id).addEventListener("change", moved);
 }
 for (const name of TARGETS) {
   const option = document.createElement("option");
   option.value = name; option.textContent = name;
   $("target").appendChild(option);
 }
-for (const id of ["target", "style", "eq-phase", "fix-dc", "fix-highpass", "fix-polarity", "fix-balance"]) {
+for (const id of ["eq-phase", "mono-below", "fix-dc", "fix-highpass", "fix-polarity", "fix-balance"]) {
+  $(id).addEventListener("change", moved);
+}
+for (const id of ["target", "style", "lufs", "ceiling"]) {
   $(id).addEventListener("change", suggest);
 }
 call("GET", "/api/styles").then(({styles}) => {

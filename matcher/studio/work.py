@@ -149,6 +149,9 @@ def _suggest(store: Store, job_id: str, suggestion_id: str) -> None:
         "notes": [str(n) for n in result.notes],
     }
     _show_names(store.file(report), [mix, *store.references(mix["id"])])
+    from matcher.studio.quick import save_session
+
+    save_session(store.files, suggestion_id, result)
     store.finish_suggestion(suggestion_id, result.settings.to_json(), report, figures)
 
 

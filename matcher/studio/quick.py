@@ -1,0 +1,166 @@
+"""A moved slider heard at once: the "after" excerpt rendered again from a suggestion's kept
+analyses and gain plan, without analysing or planning the whole mix again.
+
+A suggestion (:func:`matcher.studio.work.run_job`) keeps a *session* beside its report: the
+mix's and the references' analyses with their weights (JSON), the excerpt's start and the
+equal-loudness level of the page, and the gain plan's curves (``.npz``). When only the
+amounts, the EQ phase, mono-below or the fixes change, :func:`quick_after` fits again from
+the kept analyses (milliseconds) and renders the excerpt through the kept plan (what
+:func:`matcher.preview.build.render_excerpt` does for every preview): the plan was solved
+for the settings before, so the excerpt is brought down to the suggestion's excerpt level
+where it came out louder (a new plan would lower its make-up gain); it is close, not exact,
+and the exact suggestion follows as a job and replaces it. Options that change the plan's aim (loudness,
+ceiling, platform, references, style) are not quick: they wait for the job.
+
+It runs in a process of its own, kept warm (:class:`QuickLane`), which holds the last few
+sessions in memory, so that renders in the job workers never make a slider wait.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import multiprocessing
+from collections import OrderedDict
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+QUICK_OPTIONS = ("amount", "eq_phase", "mono_below_hz", "no_fix")
+"""What may change for a quick excerpt: the settings' shape, not the plan's aim."""
+SESSIONS_KEPT = 8
+
+
+def is_quick(base: dict, changed: dict) -> bool:
+    """Whether ``changed`` differs from ``base`` (both page options) only in what a quick
+    excerpt can follow."""
+    keys = set(base) | set(changed)
+    return all(base.get(k) == changed.get(k) for k in keys if k not in QUICK_OPTIONS)
+
+
+def save_session(folder: Path, suggestion_id: str, suggestion) -> None:
+    """Keep what a quick excerpt needs of a finished suggestion (``suggestion``: the
+    :class:`matcher.api.Suggestion` of :func:`matcher.api.preview_report`)."""
+    plan = suggestion.plan
+    session = {
+        "mix": suggestion.analysis.to_json(),
+        "references": [r.to_json() for r in suggestion.reference_analyses],
+        "weights": None if suggestion.weights is None else list(suggestion.weights),
+        "start_s": suggestion.excerpt_start_s,
+        "excerpt_lufs": suggestion.excerpt_lufs,
+        "common_lufs": suggestion.equal_loudness_lufs,
+        "plan": {
+            "tick_samples": plan.tick_samples, "makeup_gain_db": plan.makeup_gain_db, "release_ms": plan.release_ms,
+            "target_reached": plan.target_reached, "output_gain_db": plan.output_gain_db,
+            "clip_band_hz": plan.clip_band_hz, "clip_aim_db": plan.clip_aim_db,
+        },
+    }
+    (folder / f"{suggestion_id}.session.json").write_text(json.dumps(session), encoding="utf-8")
+    curves = {"gain_db": plan.gain_db, "reduction_db": plan.reduction_db}
+    if plan.clipping is not None:
+        curves["clipping"] = plan.clipping
+    with open(folder / f"{suggestion_id}.plan.npz", "wb") as f:
+        np.savez(f, **curves)
+
+
+@dataclass(frozen=True)
+class _Session:
+    mix: object
+    references: tuple
+    weights: list | None
+    start_s: float
+    excerpt_lufs: float
+    common_lufs: float
+    plan: object
+
+
+def _load(folder: Path, suggestion_id: str) -> _Session:
+    from matcher.analysis.result import Analysis
+    from matcher.rendering.renderer import GainPlan
+
+    data = json.loads((folder / f"{suggestion_id}.session.json").read_text(encoding="utf-8"))
+    with np.load(folder / f"{suggestion_id}.plan.npz", allow_pickle=False) as curves:
+        arrays = {k: curves[k] for k in curves.files}
+    p = data["plan"]
+    plan = GainPlan(
+        p["tick_samples"], arrays["gain_db"], p["makeup_gain_db"], arrays["reduction_db"], p["release_ms"],
+        p["target_reached"], clipping=arrays.get("clipping"), output_gain_db=p["output_gain_db"],
+        clip_band_hz=p["clip_band_hz"], clip_aim_db=p["clip_aim_db"],
+    )
+    return _Session(
+        Analysis.from_json(data["mix"]), tuple(Analysis.from_json(r) for r in data["references"]), data["weights"],
+        data["start_s"], data["excerpt_lufs"], data["common_lufs"], plan,
+    )
+
+
+_sessions: OrderedDict[tuple[str, str], _Session] = OrderedDict()
+
+
+def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> dict:
+    """The "after" excerpt of ``options`` through the kept session of ``suggestion_id``: a
+    FLAC data URI, its volume for the page's equal-loudness players, its loudness (LUFS)
+    and sample peak (dBFS)."""
+    import soundfile as sf
+
+    from matcher.fitting.fit import fit
+    from matcher.options import PYTHON_NAMES, fit_config
+    from matcher.preview.build import EXCERPT_S, encode_flac, measure_lufs, render_excerpt
+    from matcher.studio.work import api_options
+
+    folder = Path(root) / "files"
+    key = (root, suggestion_id)
+    session = _sessions.get(key)
+    if session is None:
+        session = _sessions[key] = _load(folder, suggestion_id)
+        while len(_sessions) > SESSIONS_KEPT:
+            _sessions.popitem(last=False)
+    _sessions.move_to_end(key)
+    given = {k: v for k, v in api_options(options).items() if k not in ("style", "library", "k")}
+    if "amount" in given:
+        given["amounts"] = given.pop("amount")
+    config = fit_config(names=PYTHON_NAMES, **given)
+    settings = fit(session.mix, list(session.references), config, session.weights)
+    mix_path = folder / mix_file
+    info = sf.info(str(mix_path))
+    rate_hz = info.samplerate
+    after = render_excerpt(mix_path, settings, session.plan, rate_hz, info.channels, session.start_s, EXCERPT_S)
+    # The suggestion's plan aims the whole master at its loudness: the new settings' excerpt
+    # is brought to where the suggestion's was (a new plan's make-up would take it there),
+    # and never above the plan's output.
+    lufs = measure_lufs(after, rate_hz)
+    correction_db = min(session.excerpt_lufs - lufs, 0.0) if np.isfinite(lufs) else 0.0
+    if correction_db < 0.0:
+        after = (after * np.float32(10.0 ** (correction_db / 20.0))).astype(np.float32)
+        lufs += correction_db
+    peak = float(np.max(np.abs(after))) if after.size else 0.0
+    uri = "data:audio/flac;base64," + base64.b64encode(encode_flac(after, rate_hz)).decode("ascii")
+    volume = float(min(1.0, 10.0 ** ((session.common_lufs - lufs) / 20.0)))
+    return {"after": uri, "volume": volume, "lufs": lufs, "sample_peak_dbfs": 20.0 * np.log10(max(peak, 1e-10))}
+
+
+class QuickLane:
+    """One warm process for quick excerpts, apart from the job workers."""
+
+    def __init__(self):
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool.submit(_warm)
+
+    def submit(self, root: str, suggestion_id: str, mix_file: str, options: dict) -> Future:
+        try:
+            return self._pool.submit(quick_after, root, suggestion_id, mix_file, options)
+        except RuntimeError:  # its process died: a new one
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool.submit(quick_after, root, suggestion_id, mix_file, options)
+
+    def stop(self) -> None:
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _warm() -> None:
+    """Import the engine ahead of the first slider."""
+    import matcher.api  # noqa: F401
+    import matcher.preview.build  # noqa: F401
