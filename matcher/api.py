@@ -503,7 +503,7 @@ def preview_report(
 def render_file(
     mix: PathLike,
     settings: Settings | PathLike,
-    output: PathLike | None = None,
+    output: PathLike | Sequence[PathLike] | None = None,
     *,
     force: bool = False,
     progress: Progress | None = None,
@@ -512,14 +512,16 @@ def render_file(
 
     ``settings`` is a :class:`~matcher.fitting.settings.Settings` or the path of its JSON
     (from :func:`suggest` or ``save_settings``, edited or not). The settings :func:`master`
-    used give a bit-identical master.
+    used give a bit-identical master. ``output`` may name several files, as :func:`master`'s:
+    the first lossless one is the master, other lossless ones its copies, lossy ones encoded
+    from it so that they decode under the ceiling.
     """
     from matcher.errors import AudioFileError
-    from matcher.io.writing import output_format
+    from matcher.io.lossy import copy_master, deliver_all, plan_outputs
+    from matcher.io.writing import check_output_path
     from matcher.jobs import render_settings_file
 
     mix = Path(mix)
-    output = Path(output) if output is not None else mix.with_name(f"{mix.stem}_master.wav")
     if not isinstance(settings, Settings):
         path = Path(settings)
         try:
@@ -527,15 +529,24 @@ def render_file(
         except (OSError, UnicodeDecodeError) as exc:
             raise AudioFileError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
         settings = Settings.from_json(text, str(path))
-    output_format(output, settings.output.bit_depth)
-    report = render_settings_file(mix, settings, output, force, progress)
+    outputs = plan_outputs(_output_paths(mix, output), settings.output.bit_depth)
+    for path in outputs.asked:
+        check_output_path(path, [mix], force)
+    try:
+        report = render_settings_file(mix, settings, outputs.master, force, progress)
+        for path in outputs.copies:
+            copy_master(outputs.master, path, settings.output.bit_depth)
+        deliveries = deliver_all(outputs.master, outputs.lossy, settings.limiter.ceiling_dbtp)
+    finally:
+        if outputs.temporary:
+            outputs.master.unlink(missing_ok=True)
     notes = cut_short_notes([mix]) + expanding_note(mix, settings, report.leveler_ratio)
     notes += held_back_note(mix, settings, report.leveler_held_back, report.output_loudness_range_lu)
     if not report.target_reached and settings.loudness.target_lufs is not None:
         notes.append(out_of_reach_note(mix, settings, report.output_lufs, unclean_lufs=report.unclean_lufs,
                                        unclean_distortion_db=report.unclean_distortion_db))
     return MasterResult(
-        output=output,
+        output=outputs.asked[0],
         lufs=report.output_lufs,
         true_peak_dbtp=report.output_true_peak_dbtp,
         loudness_range_lu=report.output_loudness_range_lu,
@@ -549,6 +560,8 @@ def render_file(
         references=(),
         weights=None,
         notes=tuple(notes),
+        copies=outputs.copies,
+        deliveries=deliveries,
     )
 
 

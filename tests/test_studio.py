@@ -102,6 +102,23 @@ def test_upload_suggest_render_and_download_is_what_render_writes(studio, tmp_pa
     assert again.json()["number"] == 2
     assert _follow(client, again.json()["job"])["state"] == "done"
     assert [v["number"] for v in client.get("/api/mixes").json()["mixes"][0]["versions"]] == [1, 2]
+    # A lossy version: decoded under the ceiling, what `render -o x.mp3` writes.
+    mp3 = client.post(f"/api/mixes/{mix_id}/versions", json={"suggestion": suggestion["id"], "format": "mp3"},
+                      headers={CSRF_HEADER: csrf})
+    assert _follow(client, mp3.json()["job"])["state"] == "done"
+    listed = client.get("/api/mixes").json()["mixes"][0]["versions"][-1]
+    assert listed["format"] == "mp3" and listed["figures"]["true_peak_dbtp"] <= -1.0
+    got = client.get(f"/api/versions/{mp3.json()['version']}/download")
+    assert got.headers["content-disposition"].endswith("my%20mix_v3.mp3")
+    settings.write_text(client.get(f"/api/versions/{mp3.json()['version']}/settings").text, encoding="utf-8")
+    encoded = tmp_path / "rendered.mp3"
+    result = CliRunner().invoke(cli, ["render", str(MIX), "--settings", str(settings), "-o", str(encoded)])
+    assert result.exit_code == 0, result.output
+    assert got.content == encoded.read_bytes()
+    import signals
+
+    decoded = sf.read(str(encoded), always_2d=True)[0]
+    assert signals.true_peak_ideal_dbtp(decoded) <= -1.0
 
 
 def test_a_style_of_the_starter_library_and_the_other_controls(studio):

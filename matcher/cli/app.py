@@ -216,8 +216,10 @@ def suggest(
 def render(
     mix: Path = typer.Argument(..., help=MIX_ARGUMENT_HELP),
     settings_path: Path = typer.Option(..., "--settings", "-s", help="Settings JSON (from suggest --json or match --save-settings)."),
-    output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Output file (.wav, .flac, .aiff). Default: MIX_master.wav beside the mix."
+    output: Optional[List[Path]] = typer.Option(
+        None, "--output", "-o",
+        help="Output file (.wav, .flac, .aiff; lossy .mp3, .ogg, .opus, .m4a, decoding under the ceiling). Repeat "
+             "for several from one render. Default: MIX_master.wav beside the mix.",
     ),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing output file."),
 ) -> None:
@@ -230,9 +232,9 @@ def render(
 
     with errors():
         with progress(frames_of([mix]) * 2, f"rendering {mix.name}") as advance:
-            result = render_file(mix, settings_path, output, force=force, progress=advance)
+            result = render_file(mix, settings_path, output or None, force=force, progress=advance)
         print_notes(result.notes)
-        print_match_summary(stdout, result.output, result.settings, result.report)
+        print_match_summary(stdout, result.output, result.settings, result.report, result.copies, result.deliveries)
 
 
 @app.command()

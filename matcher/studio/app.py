@@ -42,7 +42,8 @@ from matcher.studio.store import DONE, FAILED, Store, new_id, valid_id
 from matcher.studio.work import JobRunner, api_options, reference_files
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3")
-OUTPUT_FORMATS = ("wav", "flac", "aiff")
+OUTPUT_FORMATS = ("wav", "flac", "aiff", "mp3", "ogg", "opus", "m4a")
+"""Lossless masters, and lossy files encoded from them that decode under the ceiling."""
 BIT_DEPTHS = ("16", "24", "32f")
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 CSRF_HEADER = "x-automaster-csrf"

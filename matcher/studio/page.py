@@ -64,7 +64,7 @@ def studio_page(csrf: str) -> str:
   <iframe id="report" title="The suggestion's report" hidden></iframe>
   <fieldset id="render-controls">
     <legend>Render the whole master</legend>
-    <label>Format <select id="format"><option>wav</option><option>flac</option><option>aiff</option></select></label>
+    <label>Format <select id="format"><option>wav</option><option>flac</option><option>aiff</option><option>mp3</option><option>ogg</option><option>opus</option><option>m4a</option></select></label>
     <label>Word length <select id="bit-depth"><option>24</option><option>16</option><option>32f</option></select></label>
     <button type="button" id="render" disabled>Render</button>
   </fieldset>

@@ -184,6 +184,11 @@ def _render(store: Store, job_id: str, version_id: str) -> None:
         "plr_db": result.plr_db,
         "gain_db": result.gain_db,
     }
+    if result.deliveries:  # a lossy file: what its decoded audio measures
+        delivered = result.deliveries[0]
+        figures.update(lufs=delivered.decoded_lufs, true_peak_dbtp=delivered.decoded_true_peak_dbtp,
+                       clipped_samples=delivered.clipped_samples, encodes=delivered.encodes,
+                       gain_before_encoding_db=delivered.gain_db, format_name=delivered.format_name)
     store.finish_version(version_id, name, figures)
 
 
