@@ -26,6 +26,8 @@ from matcher.studio.store import DONE, RUNNING, Store, new_id
 
 ROOT = Path(__file__).resolve().parent.parent
 MIX = ROOT / "examples" / "mix.flac"
+LOCAL = "http://127.0.0.1:8000"
+"""The studio without a token answers to this machine's names only."""
 REF = ROOT / "examples" / "reference.flac"
 
 
@@ -54,7 +56,7 @@ def _follow(client: TestClient, job: str) -> dict:
 @pytest.fixture
 def studio(tmp_path):
     config = StudioConfig(tmp_path / "data", workers=1)
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url=LOCAL) as client:
         yield client, config, _csrf(client)
 
 
@@ -154,7 +156,7 @@ def test_the_users_library_chooses_the_references(tmp_path, monkeypatch):
     default_library_dir().parent.mkdir(parents=True)
     made = CliRunner().invoke(cli, ["library", "add", str(REF), "--library", str(default_library_dir())])
     assert made.exit_code == 0, made.output
-    with TestClient(create_app(StudioConfig(tmp_path / "data", workers=1))) as client:
+    with TestClient(create_app(StudioConfig(tmp_path / "data", workers=1)), base_url=LOCAL) as client:
         csrf = _csrf(client)
         mix_id = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), csrf).json()["id"]
         asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": {"my_library": True, "k": 1}},
@@ -178,7 +180,7 @@ def test_a_file_that_is_not_audio_is_refused_in_one_line_and_not_kept(studio):
 
 def test_an_upload_over_the_limit_is_refused_and_not_kept(tmp_path):
     config = StudioConfig(tmp_path / "data", workers=1, max_upload_bytes=100_000)
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url=LOCAL) as client:
         refused = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), _csrf(client))
         assert refused.status_code == 413 and "upload limit" in refused.json()["error"]
         assert list((config.data / "files").iterdir()) == []
@@ -193,6 +195,20 @@ def test_changes_need_the_pages_csrf_token_and_the_same_origin(studio):
                           headers={CSRF_HEADER: csrf, "origin": "http://evil.example"})
     assert foreign.status_code == 403
     assert client.get("/api/mixes").json()["mixes"] == []
+
+
+def test_without_a_token_only_localhost_is_served(studio):
+    # A page of another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its own
+    # Host: refused, so it cannot read the CSRF token from the studio's page.
+    client, _, csrf = studio
+    assert client.get("/", headers={"host": "evil.example:8000"}).status_code == 403
+    assert client.get("/api/mixes", headers={"host": "rebind.attacker.test"}).status_code == 403
+    for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "localhost"):
+        assert client.get("/api/mixes", headers={"host": host}).status_code == 200, host
+    mix_id = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), csrf).json()["id"]
+    big = client.post(f"/api/mixes/{mix_id}/suggestions", content=b"{" + b" " * 100_000 + b"}",
+                      headers={CSRF_HEADER: csrf})
+    assert big.status_code == 413
 
 
 def test_every_page_forbids_inline_and_foreign_scripts(studio):
@@ -234,7 +250,7 @@ def test_a_hostile_file_name_stays_text(studio):
 
 def test_beyond_loopback_every_request_needs_the_token(tmp_path):
     config = StudioConfig(tmp_path / "data", token="s3cret-token", workers=1)
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url=LOCAL) as client:
         assert client.get("/").status_code == 401
         assert client.get("/api/mixes").status_code == 401
         assert client.get("/", params={"token": "wrong"}).status_code == 401
@@ -248,7 +264,7 @@ def test_a_job_running_when_the_server_stopped_is_run_after_a_restart(tmp_path):
     # database. The next start queues it again and it completes.
     data = tmp_path / "data"
     config = StudioConfig(data, workers=1)
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url=LOCAL) as client:
         csrf = _csrf(client)
         mix_id = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), csrf).json()["id"]
         _upload(client, f"/api/mixes/{mix_id}/references", "ref.flac", REF.read_bytes(), csrf)
@@ -257,7 +273,7 @@ def test_a_job_running_when_the_server_stopped_is_run_after_a_restart(tmp_path):
     store.add_suggestion(suggestion, mix_id, {})
     job = store.add_job("suggest", mix_id, suggestion)
     assert store.next_queued().state == RUNNING and store.job(job).state == RUNNING
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url=LOCAL) as client:
         assert _follow(client, job)["state"] == DONE
     assert store.suggestion(suggestion)["settings"]
     assert store.job(job).state == DONE

@@ -53,6 +53,7 @@ PAGE_POLICY = (
     "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 EVENT_INTERVAL_S = 0.1
+MAX_JSON_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,10 @@ class Guard:
         return await self.app(scope, receive, _secured(send))
 
     def _refusal(self, scope, headers: dict) -> Response | None:
+        if self.token is None and not _local_host(headers.get("host", "")):
+            # Without a token the studio serves this machine only: a page of another site
+            # whose name was made to resolve to 127.0.0.1 (DNS rebinding) names its own host.
+            return _error(403, "this studio answers to localhost only (serve with --host and a token for others)")
         if self.token is not None:
             given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
             cookie = _cookie(headers.get("cookie", ""), TOKEN_COOKIE)
@@ -326,6 +331,12 @@ def _secured(send):
     return wrapped
 
 
+def _local_host(host: str) -> bool:
+    """Whether a Host header names this machine's loopback (any port)."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in ("127.0.0.1", "localhost", "[::1]", "::1") or name.startswith("127.")
+
+
 def _cookie(header: str, name: str) -> str | None:
     for part in header.split(";"):
         key, _, value = part.strip().partition("=")
@@ -339,8 +350,14 @@ def _error(status: int, message: str) -> Response:
 
 
 async def _json(request: Request) -> dict | Response:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            return _error(413, "the request's body is too large")
+        chunks.append(chunk)
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = json.loads(b"".join(chunks) or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
         return _error(400, "the request's body is not JSON")
     return body if isinstance(body, dict) else _error(400, "the request's body must be a JSON object")
