@@ -476,11 +476,14 @@ def preview_report(
     force: bool = False,
     progress: Progress | None = None,
     names: OptionNames = PYTHON_NAMES,
+    on_fitted: Callable[[Settings], None] | None = None,
     **option_values,
 ) -> Suggestion:
     """A report page of what :func:`master` would do (``automaster preview``): the curves,
     the figures, the settings and the loudest 25 s before and after at equal loudness.
-    Takes :func:`master`'s options; ``output`` defaults to ``MIX_report.html``."""
+    Takes :func:`master`'s options; ``output`` defaults to ``MIX_report.html``;
+    ``on_fitted`` is handed the settings as soon as they are fitted (before the plan and the
+    page, which take most of the time)."""
     from matcher.io.writing import check_output_path
     from matcher.jobs import preview_file
 
@@ -490,7 +493,7 @@ def preview_report(
     for path in (output, plot):
         if path is not None:
             check_output_path(Path(path), [mix, *job.paths], force)
-    suggested, data = preview_file(mix, job.paths, job.config, progress, job.weights, job.choose)
+    suggested, data = preview_file(mix, job.paths, job.config, progress, job.weights, job.choose, on_fitted)
     _write_pages(data, output, plot)
     result = _suggestion(mix, job, suggested)
     from dataclasses import replace

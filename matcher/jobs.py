@@ -320,13 +320,17 @@ def preview_file(
     on_block: Progress | None = None,
     weights: Sequence[float] | None = None,
     choose: Chooser | None = None,
+    on_fitted: Callable[[Settings], None] | None = None,
 ):
     """A report page's data without rendering the whole master: fit, plan, and render only
-    the loudest excerpt. Returns ``(Suggested, PreviewData)``."""
+    the loudest excerpt (``on_fitted`` is handed the settings as soon as they are fitted,
+    before the plan). Returns ``(Suggested, PreviewData)``."""
     from matcher.notes import page_notes, planned_notes
     from matcher.preview.build import preview_from_plan
 
     fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks=True)
+    if on_fitted is not None:
+        on_fitted(fitted.settings)
     source, energies = at_output_rate(fitted.source, fitted.settings, fitted.input_energies)
     renderer = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels)
     plan = renderer.plan(lambda: source(report=False), short_term=True, input_energies=energies)

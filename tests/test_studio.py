@@ -41,16 +41,21 @@ def _upload(client: TestClient, url: str, name: str, body: bytes, csrf: str):
     return client.post(url, params={"name": name}, content=body, headers={CSRF_HEADER: csrf})
 
 
-def _follow(client: TestClient, job: str) -> dict:
-    """The job's events until it ends; the last one."""
-    last = None
+def _events(client: TestClient, job: str) -> list[dict]:
+    """The job's events until it ends."""
+    seen = []
     with client.stream("GET", f"/api/jobs/{job}/events") as events:
         for line in events.iter_lines():
             if line.startswith("data: "):
-                last = json.loads(line[6:])
-                if last["state"] in ("done", "failed"):
+                seen.append(json.loads(line[6:]))
+                if seen[-1]["state"] in ("done", "failed"):
                     break
-    return last
+    return seen
+
+
+def _follow(client: TestClient, job: str) -> dict:
+    """The job's events until it ends; the last one."""
+    return _events(client, job)[-1]
 
 
 @pytest.fixture
@@ -70,8 +75,15 @@ def test_upload_suggest_render_and_download_is_what_render_writes(studio, tmp_pa
     asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": {"amount": {"eq": 50}, "lufs": -12}},
                         headers={CSRF_HEADER: csrf})
     assert asked.status_code == 202, asked.text
-    assert _follow(client, asked.json()["job"])["state"] == "done"
+    events = _events(client, asked.json()["job"])
+    assert events[-1]["state"] == "done"
+    # The settings came first: an event says they are fitted before the job's end.
+    fitted_at = next(i for i, e in enumerate(events) if e["fitted"])
+    assert events[fitted_at]["state"] == "running"
     listed = client.get("/api/mixes").json()["mixes"]
+    staged = listed[0]["settings"]
+    assert staged["ready"] and staged["suggestion"] == listed[0]["suggestion"]["id"]
+    assert staged["settings"]["loudness"]["target_lufs"] == -12.0 and staged["settings"]["eq"]["amount"] == 0.5
     assert [m["name"] for m in listed] == ["my mix.flac"] and listed[0]["references"][0]["name"] == "ref.flac"
     suggestion = listed[0]["suggestion"]
     assert suggestion["figures"]["lufs"] == pytest.approx(-12.0, abs=0.5)

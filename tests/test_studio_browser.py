@@ -112,6 +112,8 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
     first = mix["suggestion"]["id"]
     wait.until(lambda b: _showing(b, first))
     assert "reference.flac" in _in_report(browser, "return document.body.textContent")
+    summary = browser.find_element(By.ID, "settings-summary").text
+    assert "EQ" in summary and "largest cut" in summary and "Ceiling" in summary
     assert _in_report(browser, "return document.querySelectorAll('#table-settings tr').length") >= 4
     after_before = _in_report(browser, "return document.getElementById('audio-after').src")
     assert after_before.startswith("data:audio/flac;base64,")

@@ -236,10 +236,13 @@ def create_app(config: StudioConfig) -> Starlette:
             last = None
             while True:
                 job = await run_in_threadpool(store.job, job_id)
-                now = (job.state, round(job.progress, 3), job.error)
+                fitted = job.kind == "suggest" and bool((await run_in_threadpool(store.suggestion, job.target_id) or {})
+                                                        .get("settings"))
+                now = (job.state, round(job.progress, 3), job.error, fitted)
                 if now != last:
                     last = now
-                    data = json.dumps({"state": job.state, "progress": job.progress, "error": job.error})
+                    data = json.dumps({"state": job.state, "progress": job.progress, "error": job.error,
+                                       "fitted": fitted})
                     yield f"data: {data}\n\n"
                 if job.state in (DONE, FAILED) or await request.is_disconnected():
                     return
@@ -439,6 +442,7 @@ def _mixes(store: Store) -> list[dict]:
     out = []
     for mix in store.mixes():
         suggestion = store.latest_suggestion(mix["id"])
+        staged = store.latest_suggestion(mix["id"], finished=False)
         out.append({
             "id": mix["id"],
             "name": mix["name"],
@@ -447,6 +451,11 @@ def _mixes(store: Store) -> list[dict]:
             "suggestion": None if suggestion is None else {
                 "id": suggestion["id"], "options": json.loads(suggestion["options"]),
                 "figures": json.loads(suggestion["figures"] or "{}"),
+            },
+            # The newest settings, perhaps of a suggestion whose report is still being made.
+            "settings": None if staged is None else {
+                "suggestion": staged["id"], "ready": staged["report"] is not None,
+                "settings": json.loads(staged["settings"]),
             },
             "versions": [
                 {"id": v["id"], "number": v["number"], "format": v["format"], "ready": bool(v["file"]),

@@ -60,6 +60,10 @@ def studio_page(csrf: str) -> str:
       <label><input type="checkbox" id="fix-balance" checked> balance</label></span>
     <button type="button" id="suggest">Suggest</button>
   </fieldset>
+  <section id="settings-section" hidden>
+    <h3>Suggested settings <span id="settings-state" class="muted"></span></h3>
+    <dl id="settings-summary"></dl>
+  </section>
   <progress id="progress" max="1" value="0" hidden></progress>
   <iframe id="report" title="The suggestion's report" hidden></iframe>
   <fieldset id="render-controls">
@@ -101,9 +105,11 @@ function follow(job) {
     const bar = $("progress");
     bar.hidden = false; bar.value = 0;
     const events = new EventSource(`/api/jobs/${job}/events`);
+    let fitted = false;
     events.onmessage = (event) => {
       const state = JSON.parse(event.data);
       bar.value = state.progress;
+      if (state.fitted && !fitted) { fitted = true; refresh(); }  // the settings, before the report
       if (state.state === "done") { events.close(); bar.hidden = true; resolve(); }
       if (state.state === "failed") { events.close(); bar.hidden = true; reject(new Error(state.error)); }
     };
@@ -136,8 +142,39 @@ async function refresh() {
   }
 }
 
+function extreme(gains, centres, amount, sign) {
+  let best = 0, at = 0;
+  gains.forEach((g, i) => { if (sign * g * amount > sign * best) { best = g * amount; at = centres[i]; } });
+  return best === 0 ? "none" : `${best > 0 ? "+" : ""}${best.toFixed(1)} dB at ${at >= 1000 ? (at / 1000).toFixed(1) + " kHz" : Math.round(at) + " Hz"}`;
+}
+
+function showSettings(staged) {
+  const list = $("settings-summary");
+  list.replaceChildren();
+  $("settings-section").hidden = !staged;
+  if (!staged) return;
+  const s = staged.settings;
+  const rows = [
+    ["Loudness", s.loudness.target_lufs === null ? "the mix's level" : `${s.loudness.target_lufs.toFixed(1)} LUFS`],
+    ["Ceiling", `${s.limiter.ceiling_dbtp.toFixed(1)} dBTP${s.limiter.enabled ? "" : " (no limiter)"}`],
+    ["EQ", `${Math.round(100 * s.eq.amount)} %: largest cut ${extreme(s.eq.gain_db, s.eq.band_centers_hz, s.eq.amount, -1)}, `
+           + `largest boost ${extreme(s.eq.gain_db, s.eq.band_centers_hz, s.eq.amount, 1)}; ${s.eq.phase} phase`],
+    ["Dynamics", `${Math.round(100 * s.dynamics.amount)} %: ratios ${s.dynamics.bands.map((b) => b.ratio.toFixed(2)).join(" / ")}`
+                 + ` (crossovers ${s.dynamics.crossovers_hz.join(", ")} Hz)`],
+    ["Width", `${Math.round(100 * s.width.amount)} %` + (s.width.mono_below_hz ? `, mono below ${s.width.mono_below_hz} Hz` : "")],
+    ["Output", `${s.output.bit_depth}-bit` + (s.output.sample_rate_hz ? `, ${s.output.sample_rate_hz} Hz` : "")],
+  ];
+  for (const [name, value] of rows) {
+    const term = document.createElement("dt"); term.textContent = name;
+    const detail = document.createElement("dd"); detail.textContent = value;
+    list.append(term, detail);
+  }
+  $("settings-state").textContent = staged.ready ? "" : "(the report and the audio are on their way)";
+}
+
 function show(mix) {
   $("mix-section").hidden = false;
+  showSettings(mix.settings);
   $("mix-title").textContent = mix.name;
   const refs = $("references");
   refs.replaceChildren();
@@ -302,6 +339,9 @@ fieldset { border: 1px solid #ccc; border-radius: 6px; margin: 1em 0; display: f
 iframe { width: 100%; height: 70vh; border: 1px solid #ccc; border-radius: 6px; background: #fff; }
 progress { width: 100%; }
 #message { color: #b00020; }
+dl#settings-summary { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 1em; }
+dl#settings-summary dt { font-weight: 600; }
+dl#settings-summary dd { margin: 0; }
 """
 
 STATIC = {

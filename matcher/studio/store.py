@@ -137,6 +137,11 @@ class Store:
             db.execute("INSERT INTO suggestions (id, mix_id, created, options) VALUES (?, ?, ?, ?)",
                        (suggestion_id, mix_id, time.time(), json.dumps(options, sort_keys=True)))
 
+    def stage_suggestion(self, suggestion_id: str, settings: str) -> None:
+        """The suggestion's settings, as soon as they are fitted (its report follows)."""
+        with self._connect() as db:
+            db.execute("UPDATE suggestions SET settings=? WHERE id=?", (settings, suggestion_id))
+
     def finish_suggestion(self, suggestion_id: str, settings: str, report: str, figures: dict) -> None:
         with self._connect() as db:
             db.execute("UPDATE suggestions SET settings=?, report=?, figures=? WHERE id=?",
@@ -147,9 +152,12 @@ class Store:
             row = db.execute("SELECT * FROM suggestions WHERE id=?", (suggestion_id,)).fetchone()
         return None if row is None else dict(row)
 
-    def latest_suggestion(self, mix_id: str) -> dict | None:
+    def latest_suggestion(self, mix_id: str, finished: bool = True) -> dict | None:
+        """The mix's newest suggestion with its report (``finished``), or with its settings
+        at least."""
+        done = "report IS NOT NULL" if finished else "settings IS NOT NULL"
         with self._connect() as db:
-            row = db.execute("SELECT * FROM suggestions WHERE mix_id=? AND settings IS NOT NULL "
+            row = db.execute(f"SELECT * FROM suggestions WHERE mix_id=? AND {done} "
                              "ORDER BY created DESC LIMIT 1", (mix_id,)).fetchone()
         return None if row is None else dict(row)
 

@@ -139,6 +139,7 @@ def _suggest(store: Store, job_id: str, suggestion_id: str) -> None:
     total = 2 * _frames(mix_path) + sum(_frames(r) for r in refs)
     report = f"{suggestion_id}.html"
     result = preview_report(mix_path, refs, store.file(report), force=True, progress=_progress(store, job_id, total),
+                            on_fitted=lambda settings: store.stage_suggestion(suggestion_id, settings.to_json()),
                             **options)
     figures = {
         "lufs": result.predicted_lufs,
