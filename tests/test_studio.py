@@ -179,6 +179,30 @@ def test_the_users_library_chooses_the_references(tmp_path, monkeypatch):
     assert figures["references"] == ["reference"]
 
 
+def test_a_newer_suggestion_supersedes_the_queued_ones_and_a_missing_session_is_not_quick(tmp_path):
+    # Sliders moved again and again: of the suggestions still waiting, only the newest runs.
+    config = StudioConfig(tmp_path / "data", workers=1)
+    with TestClient(create_app(config), base_url=LOCAL) as client:
+        csrf = _csrf(client)
+        mix_id = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), csrf).json()["id"]
+        jobs = [client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": {"amount": {"eq": eq}}},
+                            headers={CSRF_HEADER: csrf}).json()["job"] for eq in (10, 20, 30, 40)]
+        last = _follow(client, jobs[-1])
+        ended = [_follow(client, job) for job in jobs[:-1]]
+        assert last["state"] == "done"
+        superseded = [e for e in ended if e["state"] == "failed"]
+        assert superseded and all(e["error"] == "superseded by a newer suggestion" for e in superseded)
+        assert all(e["state"] == "done" or e in superseded for e in ended)
+        newest = client.get("/api/mixes").json()["mixes"][0]["suggestion"]
+        assert newest["options"]["amount"]["eq"] == 40
+        # A suggestion whose kept session is gone is not heard quickly, and says so.
+        for kept in (config.data / "files").glob(f"{newest['id']}.session.json"):
+            kept.unlink()
+        gone = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": newest["id"], "options": {}},
+                           headers={CSRF_HEADER: csrf})
+        assert gone.status_code == 409
+
+
 def test_a_file_that_is_not_audio_is_refused_in_one_line_and_not_kept(studio):
     client, config, csrf = studio
     refused = _upload(client, "/api/mixes", "notes.wav", b"this is not a RIFF file" * 100, csrf)

@@ -144,6 +144,7 @@ def create_app(config: StudioConfig) -> Starlette:
         except (ValueError, AutomasterError) as exc:
             return _error(400, str(exc))
         suggestion_id = new_id()
+        await run_in_threadpool(store.supersede, mix["id"], "suggest", "superseded by a newer suggestion")
         await run_in_threadpool(store.add_suggestion, suggestion_id, mix["id"], body.get("options", {}))
         job_id = await run_in_threadpool(store.add_job, "suggest", mix["id"], suggestion_id)
         runner.notify()
@@ -171,6 +172,8 @@ def create_app(config: StudioConfig) -> Starlette:
             heard = await asyncio.wrap_future(lanes[0].submit(str(store.root), base_id, mix["file"], given))
         except (ValueError, AutomasterError) as exc:
             return _error(400, str(exc))
+        except OSError:  # a suggestion made before sessions were kept
+            return _error(409, "this suggestion kept nothing to hear quickly: the suggestion will follow")
         return JSONResponse(heard)
 
     async def styles(request: Request) -> Response:

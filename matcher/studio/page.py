@@ -111,7 +111,10 @@ function follow(job) {
       bar.value = state.progress;
       if (state.fitted && !fitted) { fitted = true; refresh(); }  // the settings, before the report
       if (state.state === "done") { events.close(); bar.hidden = true; resolve(); }
-      if (state.state === "failed") { events.close(); bar.hidden = true; reject(new Error(state.error)); }
+      if (state.state === "failed") {
+        events.close(); bar.hidden = true;
+        if (state.error && state.error.startsWith("superseded")) resolve(); else reject(new Error(state.error));
+      }
     };
   });
 }

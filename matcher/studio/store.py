@@ -195,6 +195,13 @@ class Store:
                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (job_id, kind, mix_id, target_id, QUEUED, now, now))
         return job_id
 
+    def supersede(self, mix_id: str, kind: str, why: str) -> int:
+        """End a mix's queued jobs of a kind that a newer one makes pointless (a slider moved
+        again before the last suggestion started); how many."""
+        with self._connect() as db:
+            return db.execute("UPDATE jobs SET state=?, error=?, updated=? WHERE mix_id=? AND kind=? AND state=?",
+                              (FAILED, why, time.time(), mix_id, kind, QUEUED)).rowcount
+
     def job(self, job_id: str) -> Job | None:
         with self._connect() as db:
             row = db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
