@@ -335,7 +335,7 @@ def preview_file(
     renderer = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels)
     plan = renderer.plan(lambda: source(report=False), short_term=True, input_energies=energies)
     suggested = Suggested(fitted.analysis, fitted.settings, plan, fitted.choice, fitted.references, fitted.weights)
-    note = fitted.choice.how if fitted.choice is not None else "given with --ref"
+    note = fitted.choice.how if fitted.choice is not None else "the references you gave"
     data = preview_from_plan(
         mix_path,
         fitted.analysis,
@@ -364,7 +364,7 @@ def report_after_match(
     from matcher.preview.build import preview_after_match
     from matcher.preview.data import DeliveredFile
 
-    note = mastered.choice.how if mastered.choice is not None else "given with --ref"
+    note = mastered.choice.how if mastered.choice is not None else "the references you gave"
     delivered = tuple(
         DeliveredFile(d.path.name, d.format_name, d.decoded_lufs, d.decoded_true_peak_dbtp,
                       streaming_gains(d.decoded_lufs, d.decoded_true_peak_dbtp))

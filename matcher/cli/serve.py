@@ -51,7 +51,12 @@ def serve(
         folder = data if data is not None else default_data_dir()
         config = StudioConfig(folder, token, int(max_upload_mb * 1e6), workers)
         app = create_app(config)
-        shown = f"[{host}]" if ":" in host else host
+        shown = host
+        if host in ("0.0.0.0", "::"):  # every address: the machine's name is what others open
+            import socket
+
+            shown = socket.gethostname()
+        shown = f"[{shown}]" if ":" in shown else shown
         url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
         stdout.print(f"automaster studio: {url} (data in {folder}; Ctrl-C stops it)", soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
