@@ -18,6 +18,7 @@ on numpy arrays instead of files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -254,7 +255,7 @@ def master(
         (and no ``library`` or ``style``): the starter library's nearest references.
     output : path or sequence of paths, optional
         ``.wav``, ``.flac``, ``.aif(f)``, or lossy ``.mp3``, ``.ogg`` (Vorbis), ``.opus``,
-        ``.m4a`` (AAC, with the ``aac`` extra);
+        ``.m4a`` (AAC, with the ``ffmpeg`` extra);
         default ``MIX_master.wav`` beside the mix. Several: the mix is analysed, fitted and
         rendered once; the first lossless one is the master, the others lossless copies of
         it, and each lossy one is encoded from it so that its decoded audio holds the
@@ -302,8 +303,9 @@ def master(
         False: no limiter (nor clipper); the master is peak-normalised, one gain lowered until
         its true peak holds the ceiling, and no louder than that allows (a note says how far
         short of the target it is).
-    dither : {"tpdf", "shaped", "none"}, optional
-        The dither of a 16-bit master (default TPDF; ``"shaped"``: high-pass TPDF).
+    dither : {"tpdf", "hp-tpdf", "shaped", "none"}, optional
+        The dither of a 16-bit master (default TPDF; ``"hp-tpdf"``: high-pass TPDF;
+        ``"shaped"``: error-feedback noise shaping, needs the ``ffmpeg`` extra).
     save_settings, report_page, plot : path, optional
         Also write the settings (JSON), a report page (HTML) and the curves (PNG).
     force : bool
@@ -379,6 +381,32 @@ def _output_paths(mix: Path, output: PathLike | Sequence[PathLike] | None) -> li
     return [Path(p) for p in output]
 
 
+@contextlib.contextmanager
+def _planned_outputs(paths: list[Path], bit_depth: str, inputs: list[Path], force: bool):
+    """The outputs asked for, sorted (:func:`~matcher.io.lossy.plan_outputs`) and checked
+    before any work; a temporary master (lossy outputs only) is removed at the end."""
+    from matcher.io.lossy import plan_outputs
+    from matcher.io.writing import check_output_path
+
+    outputs = plan_outputs(paths, bit_depth)
+    for path in outputs.asked:
+        check_output_path(path, inputs, force)
+    try:
+        yield outputs
+    finally:
+        if outputs.temporary:
+            outputs.master.unlink(missing_ok=True)
+
+
+def _copies_and_deliveries(outputs, settings: Settings) -> tuple[LossyDelivery, ...]:
+    """The master's lossless copies, and its lossy files (decoding under its ceiling)."""
+    from matcher.io.lossy import copy_master, deliver_all
+
+    for path in outputs.copies:
+        copy_master(outputs.master, path, settings.output.bit_depth)
+    return deliver_all(outputs.master, outputs.lossy, settings.limiter.ceiling_dbtp)
+
+
 def _master_job(
     mix: Path,
     paths: list[Path],
@@ -391,37 +419,26 @@ def _master_job(
     fitted: Fitted | None = None,
 ) -> tuple[MasterResult, Fitted | None]:
     """One master of a checked job to its outputs, and the analyses it fitted (for another)."""
-    from matcher.io.lossy import copy_master, deliver_all, plan_outputs
     from matcher.io.writing import check_output_path, write_text_atomic
     from matcher.jobs import master_file, report_after_match
 
     bit_depth = job.config.output.bit_depth
-    outputs = plan_outputs(paths, bit_depth)
     inputs = [mix, *job.paths]
-    for path in outputs.asked:
-        check_output_path(path, inputs, force)
-    extras = [Path(p) for p in (save_settings, report_page, plot) if p is not None]
-    for path in extras:
-        check_output_path(path, [*inputs, *outputs.asked], force)
-    try:
+    with _planned_outputs(paths, bit_depth, inputs, force) as outputs:
+        for path in (Path(p) for p in (save_settings, report_page, plot) if p is not None):
+            check_output_path(path, [*inputs, *outputs.asked], force)
         mastered = master_file(
             mix, job.paths, outputs.master, job.config, force, progress, job.weights, job.choose,
             true_peaks=report_page is not None, fitted=fitted,
         )
         settings, report = mastered.settings, mastered.report
-        for path in outputs.copies:
-            copy_master(outputs.master, path, bit_depth)
-        ceiling = settings.limiter.ceiling_dbtp
-        deliveries = deliver_all(outputs.master, outputs.lossy, ceiling)
+        deliveries = _copies_and_deliveries(outputs, settings)
         if save_settings is not None:
             write_text_atomic(save_settings, settings.to_json())
         notes = mastered_notes(mix, job.paths, mastered)
         if report_page is not None or plot is not None:
             data = report_after_match(mix, job.paths, mastered, outputs.master, notes, deliveries)
             _write_pages(data, report_page, plot)
-    finally:
-        if outputs.temporary:
-            outputs.master.unlink(missing_ok=True)
     return MasterResult(
         output=outputs.asked[0],
         lufs=report.output_lufs,
@@ -520,8 +537,6 @@ def render_file(
     from it so that they decode under the ceiling.
     """
     from matcher.errors import AudioFileError
-    from matcher.io.lossy import copy_master, deliver_all, plan_outputs
-    from matcher.io.writing import check_output_path
     from matcher.jobs import render_settings_file
 
     mix = Path(mix)
@@ -532,17 +547,9 @@ def render_file(
         except (OSError, UnicodeDecodeError) as exc:
             raise AudioFileError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
         settings = Settings.from_json(text, str(path))
-    outputs = plan_outputs(_output_paths(mix, output), settings.output.bit_depth)
-    for path in outputs.asked:
-        check_output_path(path, [mix], force)
-    try:
+    with _planned_outputs(_output_paths(mix, output), settings.output.bit_depth, [mix], force) as outputs:
         report = render_settings_file(mix, settings, outputs.master, force, progress)
-        for path in outputs.copies:
-            copy_master(outputs.master, path, settings.output.bit_depth)
-        deliveries = deliver_all(outputs.master, outputs.lossy, settings.limiter.ceiling_dbtp)
-    finally:
-        if outputs.temporary:
-            outputs.master.unlink(missing_ok=True)
+        deliveries = _copies_and_deliveries(outputs, settings)
     notes = cut_short_notes([mix]) + expanding_note(mix, settings, report.leveler_ratio)
     notes += held_back_note(mix, settings, report.leveler_held_back, report.output_loudness_range_lu)
     if not report.target_reached and settings.loudness.target_lufs is not None:

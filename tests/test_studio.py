@@ -192,7 +192,6 @@ def test_a_newer_suggestion_supersedes_the_queued_ones_and_a_missing_session_is_
         assert last["state"] == "done"
         superseded = [e for e in ended if e["state"] == "failed"]
         assert superseded and all(e["error"] == "superseded by a newer suggestion" for e in superseded)
-        assert all(e["state"] == "done" or e in superseded for e in ended)
         newest = client.get("/api/mixes").json()["mixes"][0]["suggestion"]
         assert newest["options"]["amount"]["eq"] == 40
         # A suggestion whose kept session is gone is not heard quickly, and says so.

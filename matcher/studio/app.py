@@ -157,10 +157,10 @@ def create_app(config: StudioConfig) -> Starlette:
         if isinstance(asked, Response):
             return asked
         mix, body = asked
-        base_id = str(body.get("suggestion", ""))
-        base = await run_in_threadpool(store.suggestion, base_id) if valid_id(base_id) else None
-        if base is None or base["mix_id"] != mix["id"] or not base["settings"]:
-            return _error(400, "no finished suggestion of this mix with that id")
+        base = await _fitted_suggestion(store, mix, body)
+        if isinstance(base, Response):
+            return base
+        base_id = base["id"]
         given = body.get("options", {})
         try:
             api_options(given)
@@ -196,10 +196,9 @@ def create_app(config: StudioConfig) -> Starlette:
         if isinstance(asked, Response):
             return asked
         mix, body = asked
-        suggestion_id = str(body.get("suggestion", ""))
-        suggestion = await run_in_threadpool(store.suggestion, suggestion_id) if valid_id(suggestion_id) else None
-        if suggestion is None or suggestion["mix_id"] != mix["id"] or not suggestion["settings"]:
-            return _error(400, "no finished suggestion of this mix with that id")
+        suggestion = await _fitted_suggestion(store, mix, body)
+        if isinstance(suggestion, Response):
+            return suggestion
         fmt, bit_depth = str(body.get("format", "wav")), str(body.get("bit_depth", "24"))
         if fmt not in OUTPUT_FORMATS or bit_depth not in BIT_DEPTHS:
             return _error(400, f"format {fmt!r} / bit depth {bit_depth!r}: choose {', '.join(OUTPUT_FORMATS)} "
@@ -382,6 +381,15 @@ async def _mix_and_body(request: Request, store: Store) -> tuple[dict, dict] | R
         return mix
     body = await _json(request)
     return body if isinstance(body, Response) else (mix, body)
+
+
+async def _fitted_suggestion(store: Store, mix: dict, body: dict) -> dict | Response:
+    """The suggestion the body names (``"suggestion"``), of this mix, its settings fitted."""
+    suggestion_id = str(body.get("suggestion", ""))
+    found = await run_in_threadpool(store.suggestion, suggestion_id) if valid_id(suggestion_id) else None
+    if found is None or found["mix_id"] != mix["id"] or not found["settings"]:
+        return _error(400, "no suggestion of this mix with that id and its settings")
+    return found
 
 
 def _check_options(store: Store, mix_id: str, given: dict) -> None:
