@@ -6,12 +6,14 @@ its own, warms its workers with a short mix, then, on the benchmark's full-lengt
 (bench_match's ``--full-track`` case: the corpus track closest to 180 s, degraded with seed
 0, against the next closest):
 
-- upload-to-settings and upload-to-suggestion: from the end of the mix's and the
-  reference's uploads to the suggested settings on the page (fitted, before the plan), and
-  to the suggestion's end (its report page and audio ready);
+- upload-to-settings, upload-to-first-listen and upload-to-report: from the end of the mix's
+  and the reference's uploads to the suggested settings on the page (fitted, before the
+  plan), to its first excerpts and curves fetched as the page fetches them (the draft: the
+  loudest 25 s planned on their own), and to the suggestion's end (its report page and the
+  excerpts through the whole mix's plan);
 - slider-to-new-audio: from a changed EQ amount to the response holding the new "after"
-  excerpt (the quick path through the suggestion's kept plan), and to the exact suggestion's
-  end;
+  excerpt and the plots' curves (the quick path through the suggestion's kept plan), and to
+  the exact suggestion's end;
 - page requests while two renders of the whole master run: p50/p95/max of ``GET /`` and
   ``GET /api/mixes``;
 - memory: the server's resident set (VmRSS, and its peak VmHWM) with 10 mixes open, and the
@@ -64,14 +66,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _wait_job(client: httpx.Client, job: str, fitted: list | None = None) -> str:
-    """The job's end state; ``fitted`` gets the time its settings were fitted."""
+def _wait_job(client: httpx.Client, job: str, fitted: list | None = None, heard: list | None = None) -> str:
+    """The job's end state; ``fitted`` gets the time its settings were fitted, ``heard`` the
+    time its first excerpts (the draft) were on hand as the page takes them: the mix's
+    listing and the three FLAC excerpts fetched."""
     with client.stream("GET", f"/api/jobs/{job}/events", timeout=600) as events:
         for line in events.iter_lines():
             if line.startswith("data: "):
                 event = json.loads(line[6:])
                 if fitted is not None and event.get("fitted") and not fitted:
                     fitted.append(time.perf_counter())
+                if heard is not None and event.get("listen") and not heard:
+                    listen = client.get("/api/mixes").json()["mixes"][-1]["listen"]
+                    for label in listen["clips"]:
+                        got = client.get(f"/api/suggestions/{listen['suggestion']}/clips/{listen['stage']}-{label}")
+                        got.raise_for_status()
+                    heard.append((time.perf_counter(), listen["stage"]))
                 if event["state"] in ("done", "failed"):
                     return event["state"]
     return "lost"
@@ -110,14 +120,17 @@ def main() -> None:
             return made.json()["id"]
 
         settings_s = []
+        heard_s = []
 
         def suggest(mix_id: str, options: dict) -> float:
             start = time.perf_counter()
             job = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": options}).json()["job"]
             fitted: list = []
-            if _wait_job(client, job, fitted) != "done":
+            heard: list = []
+            if _wait_job(client, job, fitted, heard) != "done":
                 raise SystemExit(f"a suggestion failed: {client.get('/api/mixes').json()}")
             settings_s.append(fitted[0] - start if fitted else float("nan"))
+            heard_s.append((heard[0][0] - start, heard[0][1]) if heard else (float("nan"), "none"))
             return time.perf_counter() - start
 
         # Warm the two workers (spawned processes import the engine once).
@@ -129,6 +142,7 @@ def main() -> None:
         upload(case.ref_path, mix_id)
         first = suggest(mix_id, {})
         first_settings = settings_s[-1]
+        first_heard, first_stage = heard_s[-1]
         base = client.get("/api/mixes").json()["mixes"][-1]["suggestion"]["id"]
         slider = []
         for eq in (50.0, 70.0, 30.0, 80.0, 60.0):
@@ -136,6 +150,7 @@ def main() -> None:
             heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {"amount": {"eq": eq}}})
             heard.raise_for_status()
             slider.append(time.perf_counter() - start)
+            assert heard.json()["curves"]["eq"]["amount"] == eq / 100
         exact = [suggest(mix_id, {"amount": {"eq": eq}}) for eq in (50.0, 30.0)]
 
         suggestion = client.get("/api/mixes").json()["mixes"][-1]["suggestion"]["id"]
@@ -162,10 +177,13 @@ def main() -> None:
         memory = _memory_kib(server.pid)
         print(f"{case.mix_name} ({case.duration_s:.0f} s) against {case.ref_name}; workers 2")
         print(f"upload-to-settings (3-minute mix)     {first_settings:6.2f} s   (the suggested settings on the page)")
-        print(f"upload-to-suggestion (3-minute mix)   {first:6.2f} s   (its report and audio; asked: at most 3 s)")
+        print(f"upload-to-first-listen (3-minute mix) {first_heard:6.2f} s   (the {first_stage} excerpts and curves in the"
+              f" studio's players and plots, fetched; asked: at most 3 s)")
+        print(f"upload-to-report (3-minute mix)       {first:6.2f} s   (the exact suggestion: report page, figures,"
+              f" excerpts through the whole mix's plan)")
         print(f"slider-to-new-audio (EQ amount)       {statistics.median(slider):6.2f} s median of {len(slider)}"
               f" ({min(slider):.2f}-{max(slider):.2f})   (asked: at most 0.5 s; the quick excerpt through the kept plan,"
-              f" 25 s FLAC in the response)")
+              f" 25 s FLAC and the plots' curves in the response)")
         print(f"  then the exact suggestion           {statistics.median(exact):6.2f} s median of {len(exact)}")
         for path, values in latencies.items():
             values = sorted(values)

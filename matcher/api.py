@@ -48,6 +48,7 @@ from matcher.rendering.renderer import GainPlan, RenderReport
 
 if TYPE_CHECKING:
     from matcher.jobs import Fitted
+    from matcher.preview.data import Listen
 
 PathLike = str | os.PathLike
 Reference = PathLike | tuple[PathLike, float]
@@ -494,13 +495,16 @@ def preview_report(
     progress: Progress | None = None,
     names: OptionNames = PYTHON_NAMES,
     on_fitted: Callable[[Settings], None] | None = None,
+    on_listen: Callable[[Listen], None] | None = None,
     **option_values,
 ) -> Suggestion:
     """A report page of what :func:`master` would do (``automaster preview``): the curves,
     the figures, the settings and the loudest 25 s before and after at equal loudness.
     Takes :func:`master`'s options; ``output`` defaults to ``MIX_report.html``;
     ``on_fitted`` is handed the settings as soon as they are fitted (before the plan and the
-    page, which take most of the time)."""
+    page, which take most of the time); ``on_listen`` a draft of the excerpts and the curves
+    right after (a :class:`~matcher.preview.data.Listen`, the excerpt planned on its own), then
+    the page's own."""
     from matcher.io.writing import check_output_path
     from matcher.jobs import preview_file
 
@@ -510,7 +514,8 @@ def preview_report(
     for path in (output, plot):
         if path is not None:
             check_output_path(Path(path), [mix, *job.paths], force)
-    suggested, data = preview_file(mix, job.paths, job.config, progress, job.weights, job.choose, on_fitted)
+    suggested, data = preview_file(mix, job.paths, job.config, progress, job.weights, job.choose, on_fitted,
+                                   on_listen)
     _write_pages(data, output, plot)
     result = _suggestion(mix, job, suggested)
     from dataclasses import replace

@@ -30,6 +30,7 @@ from matcher.rendering.renderer import GainPlan, Renderer, RenderReport
 if TYPE_CHECKING:
     from matcher.io.lossy import LossyDelivery
     from matcher.notes import Note
+    from matcher.preview.data import Listen
 
 Progress = Callable[[int], None]
 
@@ -321,16 +322,23 @@ def preview_file(
     weights: Sequence[float] | None = None,
     choose: Chooser | None = None,
     on_fitted: Callable[[Settings], None] | None = None,
+    on_listen: Callable[[Listen], None] | None = None,
 ):
     """A report page's data without rendering the whole master: fit, plan, and render only
     the loudest excerpt (``on_fitted`` is handed the settings as soon as they are fitted,
-    before the plan). Returns ``(Suggested, PreviewData)``."""
+    before the plan; ``on_listen``, when given, a draft of the excerpts and curves right
+    after (:func:`~matcher.preview.build.draft_listen`), then the page's own). Returns
+    ``(Suggested, PreviewData)``."""
     from matcher.notes import page_notes, planned_notes
-    from matcher.preview.build import preview_from_plan
+    from matcher.preview.build import draft_listen, preview_from_plan
+    from matcher.preview.data import Listen
 
     fitted = fit_files(mix_path, references, config, on_block, weights, choose, true_peaks=True)
     if on_fitted is not None:
         on_fitted(fitted.settings)
+    on_page = page_references(references, fitted.references, fitted.choice)
+    if on_listen is not None:
+        on_listen(draft_listen(mix_path, fitted.analysis, on_page, fitted.weights, fitted.settings, fitted.input_energies))
     source, energies = at_output_rate(fitted.source, fitted.settings, fitted.input_energies)
     renderer = Renderer(fitted.settings, source.info.sample_rate_hz, source.info.channels)
     plan = renderer.plan(lambda: source(report=False), short_term=True, input_energies=energies)
@@ -339,13 +347,15 @@ def preview_file(
     data = preview_from_plan(
         mix_path,
         fitted.analysis,
-        page_references(references, fitted.references, fitted.choice),
+        on_page,
         fitted.weights,
         note,
         fitted.settings,
         plan,
         notes=page_notes(planned_notes(mix_path, _paths(references), suggested)),
     )
+    if on_listen is not None:
+        on_listen(Listen.of(data))
     return suggested, data
 
 

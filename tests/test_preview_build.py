@@ -147,3 +147,44 @@ def test_streaming_services_gains():
     assert quiet["Deezer"].gain_db == 0.0
     peaky = {g.service: g for g in streaming_gains(-20.0, -3.0)}
     assert peaky["Spotify"].gain_db == 2.0 and "-1 dBTP" in peaky["Spotify"].note  # 1 dB of headroom kept
+
+
+def test_a_draft_sounds_as_the_exact_excerpt_will(tmp_path):
+    # The studio's first listen: the loudest 25 s planned on their own, before the whole mix
+    # is. A mix whose loud middle is well above its whole loudness (so that aiming the span
+    # at the target itself would miss by that much), against a dense reference (the limiter
+    # works): the draft's "after" is as loud as the exact one within 0.5 LU on an
+    # independent meter, differs from it by a residual 20 dB down, and stays under the
+    # ceiling; its "before" is the exact page's, sample for sample.
+    from pathlib import Path
+
+    from matcher.jobs import preview_file
+    from matcher.options import PYTHON_NAMES, fit_config
+
+    quiet = 0.1 * signals.drum_loop(20.0, RATE_HZ, seed=6)
+    loud = 0.35 * signals.drum_loop(30.0, RATE_HZ, seed=7) + signals.pink_noise(30.0, RATE_HZ, 0.05, seed=8)
+    mix_audio = np.concatenate([quiet, loud, quiet[: 15 * RATE_HZ]])
+    ref_audio = np.tanh(3 * signals.drum_loop(30.0, RATE_HZ, seed=4) + signals.pink_noise(30.0, RATE_HZ, 0.3, seed=5))
+    mix, ref = tmp_path / "mix.wav", tmp_path / "ref.wav"
+    sf.write(str(mix), mix_audio, RATE_HZ, subtype="FLOAT")
+    sf.write(str(ref), 0.5 * ref_audio, RATE_HZ, subtype="FLOAT")
+    heard = []
+    _, data = preview_file(Path(mix), [Path(ref)], fit_config(names=PYTHON_NAMES), on_listen=heard.append)
+    assert [h.exact for h in heard] == [False, True]
+    draft, exact = ({e.label: sf.read(io.BytesIO(e.data), always_2d=True)[0] for e in h.excerpts} for h in heard)
+    assert set(draft) == set(exact) == {"before", "after", "reference"}
+    np.testing.assert_array_equal(draft["before"], exact["before"])
+
+    meter = pyloudnorm.Meter(RATE_HZ)
+    start = int(round(heard[0].excerpts[0].start_s * RATE_HZ))
+    offset = meter.integrated_loudness(mix_audio[start : start + 25 * RATE_HZ]) - meter.integrated_loudness(mix_audio)
+    assert offset > 2.0  # the span alone aimed at the target would miss by this much
+    lufs_draft, lufs_exact = meter.integrated_loudness(draft["after"]), meter.integrated_loudness(exact["after"])
+    assert abs(lufs_draft - lufs_exact) < 0.5
+    matched = draft["after"] * 10 ** ((lufs_exact - lufs_draft) / 20)
+    residual_db = 10 * np.log10(np.mean((matched - exact["after"]) ** 2) / np.mean(exact["after"] ** 2))
+    assert residual_db < -20.0
+    ceiling = 10 ** (data.settings.limiter.ceiling_dbtp / 20)
+    assert np.max(np.abs(draft["after"])) <= ceiling * 10 ** (0.05 / 20)
+    # Its curves are measured on its own "after".
+    assert heard[0].result.integrated_lufs == pytest.approx(lufs_draft, abs=0.1)

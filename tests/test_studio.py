@@ -1,7 +1,7 @@
 """The web studio (``automaster serve``, issue 18): its API as the page uses it, through
-Starlette's test client with the real job runner (worker processes), and its security.
-
-The end-to-end browser test and the load test are not written yet (see the issue's note).
+Starlette's test client with the real job runner (worker processes), and its security; the
+load test and a restart in the middle of a render on a real server (uvicorn, loopback). The
+page in a browser: ``test_studio_browser.py``.
 """
 
 from __future__ import annotations
@@ -77,9 +77,13 @@ def test_upload_suggest_render_and_download_is_what_render_writes(studio, tmp_pa
     assert asked.status_code == 202, asked.text
     events = _events(client, asked.json()["job"])
     assert events[-1]["state"] == "done"
-    # The settings came first: an event says they are fitted before the job's end.
+    # The settings came first: an event says they are fitted before the job's end; then the
+    # draft excerpts to hear, before the job's end; then the exact ones.
     fitted_at = next(i for i, e in enumerate(events) if e["fitted"])
     assert events[fitted_at]["state"] == "running"
+    drafted_at = next(i for i, e in enumerate(events) if e["listen"] == "draft")
+    assert drafted_at >= fitted_at and events[drafted_at]["state"] == "running"
+    assert events[-1]["listen"] == "exact"
     listed = client.get("/api/mixes").json()["mixes"]
     staged = listed[0]["settings"]
     assert staged["ready"] and staged["suggestion"] == listed[0]["suggestion"]["id"]
@@ -92,6 +96,7 @@ def test_upload_suggest_render_and_download_is_what_render_writes(studio, tmp_pa
     assert "my mix.flac" in report.text and "ref.flac" in report.text  # the names given, not the stored ones
     assert mix_id not in report.text
     assert "frame-ancestors 'self'" in report.headers["content-security-policy"]
+    _check_listen(client, listed[0], report.text)
     # A version: the whole master, 16-bit FLAC; the download is what `automaster render`
     # writes from the version's settings, byte for byte.
     version = client.post(f"/api/mixes/{mix_id}/versions", json={"suggestion": suggestion["id"], "format": "flac",
@@ -254,7 +259,48 @@ def test_every_page_forbids_inline_and_foreign_scripts(studio):
     assert client.get("/static/../studio.sqlite3").status_code == 404
 
 
+def _check_listen(client: TestClient, mix: dict, report: str) -> None:
+    """The studio's players and plots: each excerpt's file is what its listing says (its
+    loudness on pyloudnorm, its equal-loudness gain); the exact "after" is the report page's
+    own, and the draft's; the curves are there."""
+    import base64
+    import io
+
+    import numpy as np
+    import pyloudnorm
+
+    listen = mix["listen"]
+    assert listen["suggestion"] == mix["suggestion"]["id"] and listen["stage"] == "exact"
+    assert "curves" not in listen  # the listing stays small
+    heard = {}
+    assert set(listen["clips"]) == {"before", "after", "reference"}
+    for stage in ("draft", "exact"):
+        for label in listen["clips"]:
+            got = client.get(f"/api/suggestions/{listen['suggestion']}/clips/{stage}-{label}")
+            assert got.status_code == 200 and got.headers["content-type"] == "audio/flac"
+            heard[stage, label] = got.content
+    for label, clip in listen["clips"].items():
+        audio, rate = sf.read(io.BytesIO(heard["exact", label]), always_2d=True)
+        assert pyloudnorm.Meter(rate).integrated_loudness(audio) == pytest.approx(clip["lufs"], abs=0.1)
+        assert clip["gain_db"] == pytest.approx(listen["common_lufs"] - clip["lufs"], abs=1e-6)
+    page_after = re.search(r'id="audio-after"[^>]*src="data:audio/flac;base64,([^"]+)"', report).group(1)
+    assert heard["exact", "after"] == base64.b64decode(page_after)
+    draft, rate = sf.read(io.BytesIO(heard["draft", "after"]), always_2d=True)
+    exact, _ = sf.read(io.BytesIO(heard["exact", "after"]), always_2d=True)
+    # This mix is shorter than an excerpt: the draft's span is the whole mix, planned whole,
+    # so the draft is the exact excerpt (a longer mix's: tests/test_preview_build.py).
+    assert np.array_equal(draft, exact)
+    curves = client.get(f"/api/suggestions/{listen['suggestion']}/curves").json()
+    assert curves["stage"] == "exact" and set(curves["curves"]["tonal"]) == {"mix", "reference", "result"}
+    assert client.get(f"/api/suggestions/{listen['suggestion']}/clips/exact-mix").status_code == 404
+
+
 @pytest.mark.parametrize("url", [
+    "/api/suggestions/0123456789abcdef0123456789abcdef/clips/..%2F..%2Fstudio.sqlite3",
+    "/api/suggestions/0123456789abcdef0123456789abcdef/clips/exact-..%2Fx",
+    "/api/suggestions/..%2Fx/clips/exact-after",
+    "/api/suggestions/0123456789abcdef0123456789abcdef/clips/exact-after",
+    "/api/suggestions/%2e%2e/curves",
     "/api/versions/..%2Fstudio.sqlite3/download",
     "/api/versions/../../etc/passwd/download",
     "/api/suggestions/%2e%2e/report",
@@ -446,9 +492,11 @@ def test_a_restart_in_the_middle_of_a_render_loses_nothing(tmp_path):
         assert store.job(made["job"]).state == DONE
         downloaded = httpx.get(f"{url}/api/versions/{made['version']}/download")
     assert downloaded.status_code == 200 and len(downloaded.content) > 1_000_000
-    # The mix, the suggestion's report and session, and the one master: nothing unfinished.
-    kept = sorted(p.suffix for p in (config.data / "files").iterdir())
-    assert kept == [".flac", ".html", ".json", ".npz", ".wav"]
+    # The mix, the suggestion's report, session and excerpts, and the one master: nothing unfinished.
+    names = [p.name for p in (config.data / "files").iterdir()]
+    clips = sorted(n for n in names if n.startswith(f"{suggestion}.") and n.endswith(".flac"))
+    assert clips == [f"{suggestion}.{stage}-{label}.flac" for stage in ("draft", "exact") for label in ("after", "before")]
+    assert sorted(Path(n).suffix for n in names if n not in clips) == [".flac", ".html", ".json", ".npz", ".wav"]
 
 
 def test_a_moved_amount_is_heard_from_the_kept_plan_and_the_suggestion_follows(studio):
@@ -492,6 +540,45 @@ def test_a_moved_amount_is_heard_from_the_kept_plan_and_the_suggestion_follows(s
     residual = exact - gain * quick
     assert abs(20 * np.log10(gain)) < 1.0
     assert 10 * np.log10(np.sum(residual**2) / np.sum(exact**2)) < -20
+    # Its curves are those of what is heard: the master's tonal curve measured on the clip,
+    # the EQ the exact suggestion applies.
+    from matcher import analyze
+    from matcher.preview.plots import tonal_curve_db
+
+    measured = tonal_curve_db(analyze(quick, 44100))
+    drawn = np.array([np.nan if v is None else v for v in heard["curves"]["tonal"]["result"]["db"]])
+    ok = np.isfinite(measured) & np.isfinite(drawn)
+    assert ok.sum() > 20 and np.max(np.abs(measured[ok] - drawn[ok])) < 0.2
+    exact_eq = client.get("/api/mixes").json()["mixes"][0]["settings"]["settings"]["eq"]
+    assert heard["curves"]["eq"]["amount"] == exact_eq["amount"] == 0.2
+    eq = dict(zip(heard["curves"]["eq"]["freqs_hz"], heard["curves"]["eq"]["db"]))
+    for freq, gain in zip(exact_eq["band_centers_hz"], exact_eq["gain_db"]):
+        assert eq[round(freq, 2)] == pytest.approx(gain * 0.2, abs=0.01)
     aimed = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {**options, "lufs": -9}},
                         headers={CSRF_HEADER: csrf})
     assert aimed.status_code == 409
+
+
+def test_a_database_of_the_first_schema_is_brought_up_to_date(tmp_path):
+    # A studio data folder made by the version before the excerpts were kept: it opens, its
+    # rows are kept, and suggestions gain the column for them; a newer one is refused.
+    import sqlite3
+
+    root = tmp_path / "data"
+    root.mkdir()
+    with sqlite3.connect(root / "studio.sqlite3") as db:
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '1');"
+            "CREATE TABLE suggestions (id TEXT PRIMARY KEY, mix_id TEXT NOT NULL, created REAL NOT NULL,"
+            " options TEXT NOT NULL, settings TEXT, report TEXT, figures TEXT);"
+            "INSERT INTO suggestions VALUES ('0123456789abcdef0123456789abcdef', 'm', 1.0, '{}', NULL, NULL, NULL);"
+        )
+    store = Store(root)
+    store.set_listen("0123456789abcdef0123456789abcdef", {"stage": "draft"})
+    assert json.loads(store.suggestion("0123456789abcdef0123456789abcdef")["listen"]) == {"stage": "draft"}
+    with sqlite3.connect(root / "studio.sqlite3") as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+        db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(RuntimeError, match="schema 99"):
+        Store(root)

@@ -1,8 +1,9 @@
 """The web studio as a person uses it: headless Chromium (Selenium) against ``automaster
 serve``'s application on a loopback port (uvicorn in a thread, the real job runner).
 
-Upload a mix and a reference, see the suggestion's settings, move the EQ amount and hear the
-new "after" excerpt, switch A/B, render, download, and compare the file with ``automaster
+Upload a mix and a reference, see the suggestion's settings, hear its excerpts and see its
+curves in the studio's own players and plots, move the EQ amount and hear the new "after"
+excerpt with new curves, switch A/B at equal loudness and at real levels, render, download, and compare the file with ``automaster
 render`` of the version's settings (sha256). A screenshot is kept in
 ``test-artifacts/studio.png``. Skipped without the browser, except under CI.
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from test_preview_browser import ARTIFACTS, WAIT_S, _severe, _wait_playing, driver  # noqa: F401
+from test_preview_browser import ARTIFACTS, WAIT_S, _severe, _states, _wait_playing, driver  # noqa: F401
 
 pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
@@ -90,6 +92,16 @@ def _report_loaded(browser) -> bool:
     ) == src
 
 
+def _src(browser, element_id: str) -> str:
+    return browser.execute_script(f"return document.getElementById('{element_id}').getAttribute('src') || ''")
+
+
+def _drawn(browser) -> set[str]:
+    """The tracks drawn on the page's tonal plot."""
+    return set(browser.execute_script(
+        "return [...document.querySelectorAll('#plot-tonal path')].map((p) => p.getAttribute('data-name'))"))
+
+
 def _in_report(browser, script: str):
     browser.switch_to.frame(browser.find_element(By.ID, "report"))
     try:
@@ -116,37 +128,48 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
     summary = browser.find_element(By.ID, "settings-summary").text
     assert "EQ" in summary and "largest cut" in summary and "Ceiling" in summary
     assert _in_report(browser, "return document.querySelectorAll('#table-settings tr').length") >= 4
-    after_before = _in_report(browser, "return document.getElementById('audio-after').src")
-    assert after_before.startswith("data:audio/flac;base64,")
+    # The studio's own players hold the suggestion's excerpts, and its plots are drawn.
+    wait.until(lambda b: b.execute_script("return document.body.dataset.listen || ''") == f"{first}/exact")
+    after_before = _src(browser, "clip-after")
+    assert after_before.endswith(f"/api/suggestions/{first}/clips/exact-after")
+    # (the draft's mix and reference excerpts stay: the same samples)
+    assert re.search(f"/api/suggestions/{first}/clips/(draft|exact)-reference$", _src(browser, "clip-reference"))
+    wait.until(lambda b: _drawn(b) == {"mix", "reference", "result"})
 
-    # Move the EQ amount: a new suggestion, a new "after" excerpt, and it plays.
+    # Move the EQ amount: at once the quick excerpt through the kept plan, and new plots.
+    drawn = browser.execute_script("return document.body.dataset.drawn")
     browser.execute_script(
         "const s = document.getElementById('eq'); s.value = 20;"
         "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));"
     )
-    # At once: the quick excerpt through the kept plan replaces the frame's "after" clip.
     wait.until(lambda b: b.execute_script("return document.body.dataset.quick || ''"))
-    assert _in_report(browser, "return document.getElementById('audio-after').src") != after_before
-    # Then the exact suggestion replaces the report.
+    assert _src(browser, "clip-after").startswith("data:audio/flac;base64,")
+    assert browser.execute_script("return document.body.dataset.drawn") != drawn
+    assert "x 0.20" in browser.execute_script("return document.getElementById('plot-eq').textContent")
+    # Then the exact suggestion: its report and its excerpts.
     wait.until(lambda b: httpx.get(f"{server}/api/mixes").json()["mixes"][0]["suggestion"]["id"] != first)
     mix = _settled(server, 3)
     assert mix["suggestion"]["options"]["amount"]["eq"] == 20
-    wait.until(lambda b: _showing(b, mix["suggestion"]["id"]))
-    after_now = _in_report(browser, "return document.getElementById('audio-after').src")
-    assert after_now.startswith("data:audio/flac;base64,") and after_now != after_before
+    second = mix["suggestion"]["id"]
+    wait.until(lambda b: _showing(b, second))
+    wait.until(lambda b: _src(b, "clip-after").endswith(f"/api/suggestions/{second}/clips/exact-after"))
     assert browser.find_element(By.ID, "eq-value").text == "20 %"
 
-    # A/B at equal loudness, keeping the position (the report page's switch).
-    browser.switch_to.frame(browser.find_element(By.ID, "report"))
-    try:
-        browser.execute_script("document.getElementById('audio-before').play()")
-        before = _wait_playing(browser, "audio-before", after_s=0.3)
-        browser.find_element(By.ID, "switch").click()
-        after = _wait_playing(browser, "audio-after")
-        assert after["time"] >= before["time"]
-        browser.execute_script("for (const a of document.querySelectorAll('audio')) a.pause();")
-    finally:
-        browser.switch_to.default_content()
+    # A/B at equal loudness, keeping the position; then at real levels.
+    browser.find_element(By.ID, "play").click()
+    before = _wait_playing(browser, "clip-before", after_s=0.3)
+    browser.find_element(By.ID, "hear-after").click()
+    after = _wait_playing(browser, "clip-after")
+    states = _states(browser)
+    assert states["clip-before"]["paused"] and after["time"] >= before["time"]
+    gain_db = mix["listen"]["clips"]["after"]["gain_db"]
+    assert abs(states["clip-after"]["volume"] - min(1.0, 10 ** (gain_db / 20))) < 1e-3
+    browser.find_element(By.ID, "equal-loudness").click()
+    assert _states(browser)["clip-after"]["volume"] == 1.0
+    browser.find_element(By.ID, "hear-reference").click()
+    _wait_playing(browser, "clip-reference")
+    browser.find_element(By.ID, "play").click()
+    assert all(state["paused"] for state in _states(browser).values())
 
     # Render a 16-bit FLAC version and download it.
     browser.find_element(By.ID, "format").send_keys("flac")
@@ -155,7 +178,11 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
     wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#versions a"))
     link = browser.find_element(By.CSS_SELECTOR, "#versions a").get_attribute("href")
     ARTIFACTS.mkdir(exist_ok=True)
+    browser.execute_script("window.scrollTo(0, 0)")
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, min(int(height) + 100, 6000))
     browser.save_screenshot(str(ARTIFACTS / "studio.png"))
+    browser.set_window_size(1280, 1000)
     assert _severe(browser) == []
     downloaded = httpx.get(link, timeout=30).content
     version = link.split("/api/versions/")[1].split("/")[0]

@@ -132,3 +132,35 @@ class PreviewData:
     streaming: tuple[ServiceGain, ...]
     notes: tuple[str, ...] = ()
     deliveries: tuple[DeliveredFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listen:
+    """What a player and its plots need of a suggestion, before or beside its report page.
+
+    Attributes
+    ----------
+    exact : bool
+        True: the report page's own excerpts (the whole mix planned). False: a *draft*, the
+        loudest 25 s planned on their own (:func:`matcher.preview.build.draft_listen`), heard
+        while the whole mix is planned.
+    excerpts : tuple of Excerpt
+        As :attr:`PreviewData.excerpts`.
+    equal_loudness_lufs : float
+    settings : Settings
+    mix, reference, result : Analysis
+        As in :class:`PreviewData`; the result's curves are measured on the "after" excerpt.
+    """
+
+    exact: bool
+    excerpts: tuple[Excerpt, ...]
+    equal_loudness_lufs: float
+    settings: Settings
+    mix: Analysis
+    reference: Analysis
+    result: Analysis
+
+    @classmethod
+    def of(cls, data: PreviewData) -> Listen:
+        """A report page's excerpts and curves."""
+        return cls(True, data.excerpts, data.equal_loudness_lufs, data.settings, data.mix, data.reference, data.result)

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from matcher.analysis.result import Analysis
+from matcher.fitting.settings import Settings
 from matcher.io.writing import write_bytes_atomic
 from matcher.preview.data import PreviewData, Series
 
@@ -262,7 +263,38 @@ def applied_eq_db(data: PreviewData) -> tuple[np.ndarray, np.ndarray]:
     -------
     freqs_hz, gain_db : np.ndarray
     """
-    eq = data.settings.eq
+    return eq_curve_db(data.settings)
+
+
+def curve_data(mix: Analysis, reference: Analysis, result: Analysis, settings: Settings) -> dict:
+    """The numbers behind the tonal, EQ, dynamics and width plots, for a page that draws
+    them itself (the studio's, after each moved slider): JSON-ready, None where nothing was
+    measured. Series are ``{"freqs_hz": [...], "db": [...]}`` per track (``"mix"``,
+    ``"reference"``, ``"result"``), as the report's figures draw them."""
+    tracks = {"mix": mix, "reference": reference, "result": result}
+    names = band_names(mix.dynamics_crossovers_hz)
+    eq_freqs_hz, eq_gain_db = eq_curve_db(settings)
+    width = settings.width
+    return {
+        "tonal": {k: _series(a.band_centers_hz, tonal_curve_db(a)) for k, a in tracks.items()},
+        "eq": {**_series(eq_freqs_hz, eq_gain_db), "amount": settings.eq.amount},
+        "width": {k: _series(a.band_centers_hz, _measured(a.width_db)) for k, a in tracks.items()},
+        "mono_below_hz": None if width is None else width.mono_below_hz,
+        "dynamics": {"bands": names, **{k: _values(spreads_db(a)[: len(names)]) for k, a in tracks.items()}},
+    }
+
+
+def _series(freqs_hz, values_db) -> dict:
+    return {"freqs_hz": [round(float(f), 2) for f in freqs_hz], "db": _values(values_db)}
+
+
+def _values(values) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 2) for v in np.asarray(values, dtype=np.float64)]
+
+
+def eq_curve_db(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`applied_eq_db` of ``settings``."""
+    eq = settings.eq
     freqs_hz = np.asarray(eq.band_centers_hz, dtype=np.float64)
     gain_db = np.asarray(eq.gain_db, dtype=np.float64) * eq.amount
     if freqs_hz.size == 0:

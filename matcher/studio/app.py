@@ -191,6 +191,26 @@ def create_app(config: StudioConfig) -> Starlette:
             response.headers["content-security-policy"] = policy.group(1).replace("&#x27;", "'") + "; frame-ancestors 'self'"
         return response
 
+    async def clip(request: Request) -> Response:
+        from matcher.studio.work import CLIP_LABELS, CLIP_STAGES, clip_file
+
+        suggestion_id = request.path_params["suggestion_id"]
+        stage, _, label = request.path_params["clip"].partition("-")
+        if not valid_id(suggestion_id) or stage not in CLIP_STAGES or label not in CLIP_LABELS:
+            return _error(404, "no such excerpt")
+        path = store.file(clip_file(suggestion_id, stage, label))
+        if not await run_in_threadpool(path.is_file):
+            return _error(404, "no such excerpt")
+        return FileResponse(path, media_type="audio/flac", headers={"cache-control": "private, max-age=3600"})
+
+    async def curves(request: Request) -> Response:
+        suggestion_id = request.path_params["suggestion_id"]
+        found = await run_in_threadpool(store.suggestion, suggestion_id) if valid_id(suggestion_id) else None
+        if found is None or not found["listen"]:
+            return _error(404, "no such suggestion, or nothing to draw yet")
+        listen = json.loads(found["listen"])
+        return JSONResponse({"stage": listen["stage"], "curves": listen["curves"]})
+
     async def new_version(request: Request) -> Response:
         asked = await _mix_and_body(request, store)
         if isinstance(asked, Response):
@@ -238,13 +258,14 @@ def create_app(config: StudioConfig) -> Starlette:
             last = None
             while True:
                 job = await run_in_threadpool(store.job, job_id)
-                fitted = job.kind == "suggest" and bool((await run_in_threadpool(store.suggestion, job.target_id) or {})
-                                                        .get("settings"))
-                now = (job.state, round(job.progress, 3), job.error, fitted)
+                suggestion = (await run_in_threadpool(store.suggestion, job.target_id) or {}) if job.kind == "suggest" else {}
+                fitted = bool(suggestion.get("settings"))
+                heard = json.loads(suggestion["listen"])["stage"] if suggestion.get("listen") else None
+                now = (job.state, round(job.progress, 3), job.error, fitted, heard)
                 if now != last:
                     last = now
                     data = json.dumps({"state": job.state, "progress": job.progress, "error": job.error,
-                                       "fitted": fitted})
+                                       "fitted": fitted, "listen": heard})
                     yield f"data: {data}\n\n"
                 if job.state in (DONE, FAILED) or await request.is_disconnected():
                     return
@@ -263,6 +284,8 @@ def create_app(config: StudioConfig) -> Starlette:
         Route("/api/mixes/{mix_id}/versions", new_version, methods=["POST"]),
         Route("/api/mixes/{mix_id}/quick", quick, methods=["POST"]),
         Route("/api/suggestions/{suggestion_id}/report", report),
+        Route("/api/suggestions/{suggestion_id}/clips/{clip}", clip),
+        Route("/api/suggestions/{suggestion_id}/curves", curves),
         Route("/api/versions/{version_id}/download", download),
         Route("/api/versions/{version_id}/settings", version_settings),
         Route("/api/jobs/{job_id}/events", events),
@@ -453,7 +476,8 @@ def _mixes(store: Store) -> list[dict]:
     out = []
     for mix in store.mixes():
         suggestion = store.latest_suggestion(mix["id"])
-        staged = store.latest_suggestion(mix["id"], finished=False)
+        staged = store.latest_suggestion(mix["id"], having="settings")
+        heard = store.latest_suggestion(mix["id"], having="listen")
         out.append({
             "id": mix["id"],
             "name": mix["name"],
@@ -468,6 +492,9 @@ def _mixes(store: Store) -> list[dict]:
                 "suggestion": staged["id"], "ready": staged["report"] is not None,
                 "settings": json.loads(staged["settings"]),
             },
+            # What the players and plots show: the newest suggestion's draft, then its report's.
+            # (its curves from /api/suggestions/{id}/curves: the listing stays small)
+            "listen": None if heard is None else _without_curves(heard),
             "versions": [
                 {"id": v["id"], "number": v["number"], "format": v["format"], "ready": bool(v["file"]),
                  "figures": json.loads(v["figures"] or "{}")}
@@ -477,6 +504,12 @@ def _mixes(store: Store) -> list[dict]:
                      for j in store.jobs(mix["id"])],
         })
     return out
+
+
+def _without_curves(suggestion: dict) -> dict:
+    listen = json.loads(suggestion["listen"])
+    listen.pop("curves", None)
+    return {"suggestion": suggestion["id"], **listen}
 
 
 def _styles() -> list[dict]:

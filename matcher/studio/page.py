@@ -3,8 +3,10 @@
 
 The script builds every element with ``textContent`` (a hostile file name stays text), sends
 the CSRF token from the page's ``<meta name="csrf">`` with every change, follows each job by
-server-sent events, shows a suggestion's report page (the ``preview`` report) in a frame,
-and keeps every render as a version with its download link.
+server-sent events, plays a suggestion's excerpts (the mix, the master, the reference; A/B at
+equal loudness or at real levels, the position kept), draws its tonal, EQ, width and dynamics
+curves from numbers, shows its report page (the ``preview`` report) in a frame, and keeps
+every render as a version with its download link.
 """
 
 from __future__ import annotations
@@ -64,6 +66,30 @@ def studio_page(csrf: str) -> str:
     <h3>Suggested settings <span id="settings-state" class="muted"></span></h3>
     <dl id="settings-summary"></dl>
   </section>
+  <section id="listen-section" hidden>
+    <h3>Listen <span id="listen-state" class="muted" aria-live="polite"></span></h3>
+    <p class="row">
+      <button type="button" id="play">Play</button>
+      <span class="switch" role="group" aria-label="What you hear">
+        <button type="button" id="hear-before" aria-pressed="true">A: the mix</button>
+        <button type="button" id="hear-after" aria-pressed="false">B: the master</button>
+        <button type="button" id="hear-reference" aria-pressed="false">the reference</button>
+      </span>
+      <label><input type="checkbox" id="equal-loudness" checked> at equal loudness</label>
+      <input type="range" id="position" min="0" max="25" step="0.1" value="0" aria-label="Position in the excerpt">
+      <output id="clock">0:00</output>
+    </p>
+    <p id="listen-levels" class="muted"></p>
+    <audio id="clip-before" preload="auto"></audio>
+    <audio id="clip-after" preload="auto"></audio>
+    <audio id="clip-reference" preload="auto"></audio>
+    <div class="plots">
+      <svg id="plot-tonal" role="img" aria-label="Tonal balance"></svg>
+      <svg id="plot-eq" role="img" aria-label="EQ applied"></svg>
+      <svg id="plot-width" role="img" aria-label="Stereo width per band"></svg>
+      <svg id="plot-dynamics" role="img" aria-label="Dynamics per band"></svg>
+    </div>
+  </section>
   <progress id="progress" max="1" value="0" hidden></progress>
   <iframe id="report" title="The suggestion's report" hidden></iframe>
   <fieldset id="render-controls">
@@ -105,11 +131,12 @@ function follow(job) {
     const bar = $("progress");
     bar.hidden = false; bar.value = 0;
     const events = new EventSource(`/api/jobs/${job}/events`);
-    let fitted = false;
+    let fitted = false, heardStage = null;
     events.onmessage = (event) => {
       const state = JSON.parse(event.data);
       bar.value = state.progress;
       if (state.fitted && !fitted) { fitted = true; refresh(); }  // the settings, before the report
+      if (state.listen && state.listen !== heardStage) { heardStage = state.listen; refresh(); }  // a draft to hear, then the exact
       if (state.state === "done") { events.close(); bar.hidden = true; resolve(); }
       if (state.state === "failed") {
         events.close(); bar.hidden = true;
@@ -178,6 +205,7 @@ function showSettings(staged) {
 function show(mix) {
   $("mix-section").hidden = false;
   showSettings(mix.settings);
+  showListen(mix);
   $("mix-title").textContent = mix.name;
   const refs = $("references");
   refs.replaceChildren();
@@ -209,6 +237,209 @@ function show(mix) {
       li.appendChild(document.createTextNode("rendering"));
     }
   }
+}
+
+// --- listening: A (the mix), B (the master), the reference; one plays at a time ---------
+const CLIPS = ["before", "after", "reference"];
+const heard = {key: null, suggestion: null, active: "before", gains: {}, drawing: 0};
+
+function clip(label) { return $(`clip-${label}`); }
+function volumeOf(label) {
+  const gain = heard.gains[label];
+  return $("equal-loudness").checked && typeof gain === "number" ? Math.min(1, Math.pow(10, gain / 20)) : 1;
+}
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// A new source for one player; the one being heard keeps its position and goes on playing.
+function load(label, src, gainDb) {
+  const player = clip(label), now = clip(heard.active);
+  const position = now.currentTime, playing = !now.paused;
+  heard.gains[label] = gainDb;
+  player.dataset.gainDb = String(gainDb);
+  player.src = src;
+  player.volume = volumeOf(label);
+  if (label === heard.active) {
+    player.addEventListener("loadedmetadata", () => {
+      player.currentTime = Math.min(position, player.duration || position);
+      if (playing) player.play().catch(() => {});
+    }, {once: true});
+  }
+}
+
+// The switch: the other excerpt at the same position, playing if this one was.
+function hear(label) {
+  const from = clip(heard.active), to = clip(label);
+  if (!to.getAttribute("src")) return;
+  const playing = !from.paused, position = from.currentTime;
+  if (label !== heard.active) from.pause();
+  heard.active = label;
+  to.currentTime = Math.min(position, to.duration || position);
+  to.volume = volumeOf(label);
+  if (playing) to.play().catch(() => {});
+  for (const name of CLIPS) $(`hear-${name}`).setAttribute("aria-pressed", String(name === label));
+  document.body.dataset.hearing = label;
+}
+
+function showListen(mix) {
+  const listen = mix.listen;
+  $("listen-section").hidden = !listen;
+  if (!listen) return;
+  const key = `${listen.suggestion}/${listen.stage}`;
+  if (key === heard.key) return;
+  const same = heard.suggestion === listen.suggestion;  // its draft, now exact: the same mix and reference
+  heard.key = key; heard.suggestion = listen.suggestion;
+  for (const label of CLIPS) {
+    const c = listen.clips[label];
+    $(`hear-${label}`).disabled = !c;
+    if (!c) { clip(label).removeAttribute("src"); continue; }
+    if (same && label !== "after") { heard.gains[label] = c.gain_db; clip(label).volume = volumeOf(label); continue; }
+    load(label, `/api/suggestions/${listen.suggestion}/clips/${listen.stage}-${label}`, c.gain_db);
+  }
+  const levels = CLIPS.filter((label) => listen.clips[label])
+    .map((label) => `${label} ${listen.clips[label].lufs.toFixed(1)} LUFS`).join(", ");
+  const first = Object.values(listen.clips)[0];
+  $("listen-levels").textContent = `${clock(first.start_s)}-${clock(first.start_s + first.duration_s)} of each track, `
+    + `the loudest: ${levels}; at equal loudness all are played at ${listen.common_lufs.toFixed(1)} LUFS.`;
+  $("listen-state").textContent = listen.stage === "draft"
+    ? "(a draft: these 25 s planned on their own; the exact suggestion follows)" : "";
+  document.body.dataset.listen = key;
+  const asked = ++heard.drawing;  // a quick excerpt's curves drawn meanwhile stay
+  call("GET", `/api/suggestions/${listen.suggestion}/curves`).then((answer) => {
+    if (heard.drawing === asked) draw(answer.curves);
+  }).catch(() => {});
+}
+
+for (const label of CLIPS) {
+  $(`hear-${label}`).addEventListener("click", () => hear(label));
+  clip(label).addEventListener("timeupdate", () => {
+    if (label !== heard.active) return;
+    $("position").max = String(clip(label).duration || 25);
+    $("position").value = String(clip(label).currentTime);
+    $("clock").textContent = clock(clip(label).currentTime);
+  });
+  clip(label).addEventListener("play", () => { if (label === heard.active) $("play").textContent = "Pause"; });
+  clip(label).addEventListener("pause", () => { if (label === heard.active) $("play").textContent = "Play"; });
+}
+$("play").addEventListener("click", () => {
+  const player = clip(heard.active);
+  if (player.paused) player.play().catch((error) => say(error.message)); else player.pause();
+});
+$("position").addEventListener("input", () => { clip(heard.active).currentTime = +$("position").value; });
+$("equal-loudness").addEventListener("change", () => { for (const label of CLIPS) clip(label).volume = volumeOf(label); });
+
+// --- plots: the report's tonal, EQ, width and dynamics figures, drawn here from numbers ---
+const SVG = "http://www.w3.org/2000/svg";
+const COLORS = {mix: "#5b6f8f", result: "#d9661f", reference: "#2e8b57", eq: "#7a3e9d"};
+const NAMES = {mix: "mix (before)", result: "master (after, excerpt)", reference: "reference"};
+const W = 640, H = 250, LEFT = 50, RIGHT = 14, TOP = 24, BOTTOM = 48;
+
+function node(name, attributes, parent, text) {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
+  if (text !== undefined) element.textContent = text;
+  if (parent) parent.appendChild(element);
+  return element;
+}
+
+function niceStep(span) {
+  const raw = span / 5, power = Math.pow(10, Math.floor(Math.log10(raw)));
+  return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= raw);
+}
+
+function frame(svg, title, ylabel, lo, hi) {
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  node("text", {x: W / 2, y: 15, "text-anchor": "middle", class: "title"}, svg, title);
+  node("text", {x: 12, y: TOP + (H - TOP - BOTTOM) / 2, "text-anchor": "middle", class: "tick",
+                transform: `rotate(-90 12 ${TOP + (H - TOP - BOTTOM) / 2})`}, svg, ylabel);
+  const y = (v) => TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
+  const step = niceStep(hi - lo);
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
+    node("line", {x1: LEFT, x2: W - RIGHT, y1: y(v), y2: y(v), class: "grid"}, svg);
+    node("text", {x: LEFT - 4, y: y(v) + 3, "text-anchor": "end", class: "tick"}, svg, String(+v.toFixed(1)));
+  }
+  return y;
+}
+
+function legend(svg, entries) {
+  let x = LEFT;
+  for (const [name, color] of entries) {
+    node("rect", {x, y: H - 14, width: 12, height: 4, fill: color}, svg);
+    node("text", {x: x + 16, y: H - 10, class: "tick"}, svg, name);
+    x += 28 + 6.2 * name.length;
+  }
+}
+
+function range(values, symmetric) {
+  const finite = values.filter((v) => v !== null && Number.isFinite(v));
+  if (!finite.length) return null;
+  let lo = Math.min(...finite), hi = Math.max(...finite);
+  if (symmetric) { const m = Math.max(6, Math.abs(lo), Math.abs(hi)) * 1.15; return [-m, m]; }
+  const pad = Math.max(1, hi - lo) * 0.08;
+  return [lo - pad, hi + pad];
+}
+
+function frequencyChart(svg, title, ylabel, lines, options = {}) {
+  const bounds = range(lines.flatMap((line) => line.series.db), options.symmetric);
+  if (!bounds) { svg.replaceChildren(); svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+                 node("text", {x: W / 2, y: H / 2, "text-anchor": "middle", class: "tick"}, svg, `${title}: nothing to show`); return; }
+  const y = frame(svg, title, ylabel, ...bounds);
+  const x = (f) => LEFT + (Math.log10(Math.min(Math.max(f, 20), 20000)) - Math.log10(20)) / 3 * (W - LEFT - RIGHT);
+  for (const f of [20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]) {
+    node("line", {x1: x(f), x2: x(f), y1: TOP, y2: H - BOTTOM, class: "grid"}, svg);
+    node("text", {x: x(f), y: H - BOTTOM + 13, "text-anchor": "middle", class: "tick"}, svg, f >= 1000 ? `${f / 1000}k` : String(f));
+  }
+  if (options.marker) node("line", {x1: x(options.marker), x2: x(options.marker), y1: TOP, y2: H - BOTTOM,
+                                    stroke: COLORS.eq, "stroke-dasharray": "2 3"}, svg);
+  for (const line of lines) {
+    let d = "", pen = "M";
+    line.series.freqs_hz.forEach((f, i) => {
+      const v = line.series.db[i];
+      if (v === null || f < 20 || f > 20000) { pen = "M"; return; }
+      d += `${pen}${x(f).toFixed(1)},${y(v).toFixed(1)}`; pen = "L";
+    });
+    if (d) node("path", {d, fill: "none", stroke: line.color, "stroke-width": 1.6,
+                         "stroke-dasharray": line.dash || "none", "data-name": line.key}, svg);
+  }
+  legend(svg, lines.map((line) => [line.name, line.color]));
+}
+
+function barChart(svg, title, ylabel, categories, groups) {
+  const bounds = range([0, ...groups.flatMap((g) => g.values)], false);
+  if (!bounds) return;
+  const y = frame(svg, title, ylabel, 0, bounds[1]);
+  const slot = (W - LEFT - RIGHT) / categories.length, bar = slot * 0.8 / groups.length;
+  categories.forEach((name, i) => {
+    node("text", {x: LEFT + slot * (i + 0.5), y: H - BOTTOM + 13, "text-anchor": "middle", class: "tick"}, svg, name);
+    groups.forEach((group, j) => {
+      const v = group.values[i];
+      if (v === null || v === undefined) return;
+      const left = LEFT + slot * i + slot * 0.1 + bar * j;
+      node("rect", {x: left, y: y(v), width: bar * 0.92, height: Math.max(0, y(0) - y(v)), fill: group.color,
+                    "data-name": group.key}, svg);
+      node("text", {x: left + bar * 0.46, y: y(v) - 2, "text-anchor": "middle", class: "tick"}, svg, v.toFixed(1));
+    });
+  });
+  legend(svg, groups.map((group) => [group.name, group.color]));
+}
+
+function draw(curves) {
+  if (!curves) return;
+  const tracks = ["mix", "reference", "result"];
+  frequencyChart($("plot-tonal"), "Tonal balance", "dB re LUFS",
+    tracks.map((key) => ({key, name: NAMES[key], color: COLORS[key], dash: key === "reference" ? "5 3" : null,
+                          series: curves.tonal[key]})));
+  frequencyChart($("plot-eq"), `EQ applied (x ${curves.eq.amount.toFixed(2)})`, "gain (dB)",
+    [{key: "eq", name: "EQ as rendered", color: COLORS.eq, series: curves.eq}], {symmetric: true});
+  frequencyChart($("plot-width"), "Stereo width per band", "side to mid (dB)",
+    tracks.map((key) => ({key, name: NAMES[key], color: COLORS[key], series: curves.width[key]})),
+    {marker: curves.mono_below_hz});
+  barChart($("plot-dynamics"), "Dynamics per band (95th - 10th percentile)", "dB", curves.dynamics.bands,
+    ["mix", "result", "reference"].map((key) => ({key, name: NAMES[key], color: COLORS[key], values: curves.dynamics[key]})));
+  document.body.dataset.drawn = String(Date.now());
 }
 
 function options() {
@@ -243,20 +474,11 @@ async function quick() {
   if (!current || !current.suggestion) return;
   try {
     const body = {suggestion: current.suggestion.id, options: options()};
-    const heard = await call("POST", `/api/mixes/${current.id}/quick`, JSON.stringify(body), "application/json");
-    const doc = $("report").contentDocument;
-    for (const [id, volume] of [["audio-after", heard.volume], ["audio-after-real", 1]]) {
-      const player = doc && doc.getElementById(id);
-      if (!player) continue;
-      const position = player.currentTime, playing = !player.paused;
-      player.setAttribute("data-volume", String(volume));
-      player.src = heard.after;
-      player.volume = volume;
-      player.addEventListener("loadedmetadata", () => {
-        player.currentTime = Math.min(position, player.duration || position);
-        if (playing) player.play();
-      }, {once: true});
-    }
+    const answer = await call("POST", `/api/mixes/${current.id}/quick`, JSON.stringify(body), "application/json");
+    load("after", answer.after, answer.gain_db);
+    heard.drawing++;
+    draw(answer.curves);
+    $("listen-state").textContent = "(the master through the suggestion's plan; the exact suggestion follows)";
     document.body.dataset.quick = String(Date.now());
   } catch (error) { /* not quick for these options: the suggestion follows */ }
 }
@@ -345,6 +567,14 @@ progress { width: 100%; }
 dl#settings-summary { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 1em; }
 dl#settings-summary dt { font-weight: 600; }
 dl#settings-summary dd { margin: 0; }
+.row { display: flex; flex-wrap: wrap; gap: 0.8em; align-items: center; }
+.switch button[aria-pressed="true"] { background: #2a7ae2; color: #fff; border-color: #2a7ae2; }
+#position { flex: 1; min-width: 10em; }
+.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(28em, 1fr)); gap: 0.8em; }
+.plots svg { width: 100%; height: auto; background: #fff; border: 1px solid #ddd; border-radius: 6px; }
+.plots .grid { stroke: #e4e4e4; stroke-width: 1; }
+.plots .tick { font-size: 10px; fill: #555; }
+.plots .title { font-size: 12px; font-weight: 600; fill: #222; }
 """
 
 STATIC = {

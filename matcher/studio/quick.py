@@ -74,9 +74,12 @@ class _Session:
     excerpt_lufs: float
     common_lufs: float
     plan: object
+    reference: object
+    """The references' blend (as the report's curves draw it)."""
 
 
 def _load(folder: Path, suggestion_id: str) -> _Session:
+    from matcher.analysis.combine import combine
     from matcher.analysis.result import Analysis
     from matcher.rendering.renderer import GainPlan
 
@@ -89,9 +92,10 @@ def _load(folder: Path, suggestion_id: str) -> _Session:
         p["target_reached"], clipping=arrays.get("clipping"), output_gain_db=p["output_gain_db"],
         clip_band_hz=p["clip_band_hz"], clip_aim_db=p["clip_aim_db"],
     )
+    references = tuple(Analysis.from_json(r) for r in data["references"])
     return _Session(
-        Analysis.from_json(data["mix"]), tuple(Analysis.from_json(r) for r in data["references"]), data["weights"],
-        data["start_s"], data["excerpt_lufs"], data["common_lufs"], plan,
+        Analysis.from_json(data["mix"]), references, data["weights"], data["start_s"], data["excerpt_lufs"],
+        data["common_lufs"], plan, combine(list(references), data["weights"]),
     )
 
 
@@ -100,13 +104,16 @@ _sessions: OrderedDict[tuple[str, str], _Session] = OrderedDict()
 
 def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> dict:
     """The "after" excerpt of ``options`` through the kept session of ``suggestion_id``: a
-    FLAC data URI, its volume for the page's equal-loudness players, its loudness (LUFS)
-    and sample peak (dBFS)."""
+    FLAC data URI, its volume and gain (dB) for the page's equal-loudness players, its
+    loudness (LUFS), its sample peak (dBFS), and the curves of the page's plots with the
+    master's measured on it (:func:`matcher.preview.plots.curve_data`)."""
     import soundfile as sf
 
+    from matcher.analysis.analyzer import analyze
     from matcher.fitting.fit import fit
     from matcher.options import PYTHON_NAMES, fit_config
     from matcher.preview.build import EXCERPT_S, encode_flac, measure_lufs, render_excerpt
+    from matcher.preview.plots import curve_data
     from matcher.studio.work import api_options
 
     folder = Path(root) / "files"
@@ -137,7 +144,9 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> 
     peak = float(np.max(np.abs(after))) if after.size else 0.0
     uri = "data:audio/flac;base64," + base64.b64encode(encode_flac(after, rate_hz)).decode("ascii")
     volume = float(min(1.0, 10.0 ** ((session.common_lufs - lufs) / 20.0)))
-    return {"after": uri, "volume": volume, "lufs": lufs, "sample_peak_dbfs": 20.0 * np.log10(max(peak, 1e-10))}
+    curves = curve_data(session.mix, session.reference, analyze(after, rate_hz), settings)
+    return {"after": uri, "volume": volume, "gain_db": min(session.common_lufs - lufs, 0.0), "lufs": lufs,
+            "sample_peak_dbfs": 20.0 * np.log10(max(peak, 1e-10)), "curves": curves}
 
 
 class QuickLane:
@@ -164,3 +173,4 @@ def _warm() -> None:
     """Import the engine ahead of the first slider."""
     import matcher.api  # noqa: F401
     import matcher.preview.build  # noqa: F401
+    import matcher.preview.plots  # noqa: F401

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DATABASE = "studio.sqlite3"
 FILES = "files"
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS refs (
 );
 CREATE TABLE IF NOT EXISTS suggestions (
     id TEXT PRIMARY KEY, mix_id TEXT NOT NULL REFERENCES mixes(id), created REAL NOT NULL,
-    options TEXT NOT NULL, settings TEXT, report TEXT, figures TEXT
+    options TEXT NOT NULL, settings TEXT, report TEXT, figures TEXT, listen TEXT
 );
 CREATE TABLE IF NOT EXISTS versions (
     id TEXT PRIMARY KEY, mix_id TEXT NOT NULL REFERENCES mixes(id), number INTEGER NOT NULL,
@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated REAL NOT NULL
 );
 """
+
+_MIGRATIONS = {
+    1: "ALTER TABLE suggestions ADD COLUMN listen TEXT;",  # 1 -> 2: the excerpts heard before the report
+}
 
 
 def new_id() -> str:
@@ -89,8 +93,14 @@ class Store:
             found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if found is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(found[0]) != SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path}: studio database of schema {found[0]}; this version reads {SCHEMA_VERSION}")
+            else:
+                version = int(found[0])
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(f"{self.path}: studio database of schema {version}; this version reads "
+                                       f"{SCHEMA_VERSION} and older")
+                for step in range(version, SCHEMA_VERSION):
+                    db.executescript(_MIGRATIONS[step])
+                db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -142,6 +152,11 @@ class Store:
         with self._connect() as db:
             db.execute("UPDATE suggestions SET settings=? WHERE id=?", (settings, suggestion_id))
 
+    def set_listen(self, suggestion_id: str, listen: dict) -> None:
+        """What the suggestion's players and plots show (a draft first, then the report's)."""
+        with self._connect() as db:
+            db.execute("UPDATE suggestions SET listen=? WHERE id=?", (json.dumps(listen), suggestion_id))
+
     def finish_suggestion(self, suggestion_id: str, settings: str, report: str, figures: dict) -> None:
         with self._connect() as db:
             db.execute("UPDATE suggestions SET settings=?, report=?, figures=? WHERE id=?",
@@ -152,10 +167,10 @@ class Store:
             row = db.execute("SELECT * FROM suggestions WHERE id=?", (suggestion_id,)).fetchone()
         return None if row is None else dict(row)
 
-    def latest_suggestion(self, mix_id: str, finished: bool = True) -> dict | None:
-        """The mix's newest suggestion with its report (``finished``), or with its settings
-        at least."""
-        done = "report IS NOT NULL" if finished else "settings IS NOT NULL"
+    def latest_suggestion(self, mix_id: str, having: str = "report") -> dict | None:
+        """The mix's newest suggestion with its ``"report"``, its ``"settings"`` or its
+        ``"listen"``."""
+        done = {"report": "report IS NOT NULL", "settings": "settings IS NOT NULL", "listen": "listen IS NOT NULL"}[having]
         with self._connect() as db:
             row = db.execute(f"SELECT * FROM suggestions WHERE mix_id=? AND {done} "
                              "ORDER BY created DESC LIMIT 1", (mix_id,)).fetchone()

@@ -140,7 +140,7 @@ def _suggest(store: Store, job_id: str, suggestion_id: str) -> None:
     report = f"{suggestion_id}.html"
     result = preview_report(mix_path, refs, store.file(report), force=True, progress=_progress(store, job_id, total),
                             on_fitted=lambda settings: store.stage_suggestion(suggestion_id, settings.to_json()),
-                            **options)
+                            on_listen=lambda listen: _keep_listen(store, suggestion_id, listen), **options)
     figures = {
         "lufs": result.predicted_lufs,
         "true_peak_dbtp": result.predicted_true_peak_dbtp,
@@ -154,6 +154,33 @@ def _suggest(store: Store, job_id: str, suggestion_id: str) -> None:
 
     save_session(store.files, suggestion_id, result)
     store.finish_suggestion(suggestion_id, result.settings.to_json(), report, figures)
+
+
+CLIP_STAGES = ("draft", "exact")
+CLIP_LABELS = ("before", "after", "reference")
+
+
+def clip_file(suggestion_id: str, stage: str, label: str) -> str:
+    """The stored name of a suggestion's excerpt (``stage``: draft or exact)."""
+    return f"{suggestion_id}.{stage}-{label}.flac"
+
+
+def _keep_listen(store: Store, suggestion_id: str, listen) -> None:
+    """Keep a suggestion's excerpts (FLAC files) and curves for the page's players and plots:
+    the draft first, then the report's (a :class:`matcher.preview.data.Listen`)."""
+    from matcher.io.writing import write_bytes_atomic
+    from matcher.preview.plots import curve_data
+
+    stage = "exact" if listen.exact else "draft"
+    clips = {}
+    for excerpt in listen.excerpts:
+        write_bytes_atomic(store.file(clip_file(suggestion_id, stage, excerpt.label)), excerpt.data, sync=False)
+        clips[excerpt.label] = {"gain_db": excerpt.equal_loudness_gain_db, "lufs": excerpt.lufs,
+                                "start_s": excerpt.start_s, "duration_s": excerpt.duration_s}
+    store.set_listen(suggestion_id, {
+        "stage": stage, "clips": clips, "common_lufs": listen.equal_loudness_lufs,
+        "curves": curve_data(listen.mix, listen.reference, listen.result, listen.settings),
+    })
 
 
 def _show_names(page: Path, records: list[dict]) -> None:
