@@ -298,6 +298,8 @@ def _check_listen(client: TestClient, mix: dict, report: str) -> None:
 @pytest.mark.parametrize("url", [
     "/api/suggestions/0123456789abcdef0123456789abcdef/clips/..%2F..%2Fstudio.sqlite3",
     "/api/suggestions/0123456789abcdef0123456789abcdef/clips/exact-..%2Fx",
+    "/api/suggestions/0123456789abcdef0123456789abcdef/clips/quick-..%2F..%2Fstudio.sqlite3",
+    "/api/suggestions/0123456789abcdef0123456789abcdef/clips/quick-0123456789abcdef0123456789abcdef",
     "/api/suggestions/..%2Fx/clips/exact-after",
     "/api/suggestions/0123456789abcdef0123456789abcdef/clips/exact-after",
     "/api/suggestions/%2e%2e/curves",
@@ -509,7 +511,7 @@ def test_a_moved_amount_is_heard_from_the_kept_plan_and_the_suggestion_follows(s
 
     import numpy as np
 
-    client, _, csrf = studio
+    client, config, csrf = studio
     mix_id = _upload(client, "/api/mixes", "mix.flac", MIX.read_bytes(), csrf).json()["id"]
     _upload(client, f"/api/mixes/{mix_id}/references", "ref.flac", REF.read_bytes(), csrf)
     options = {"amount": {"eq": 100, "dynamics": 100, "width": 100}, "ceiling_dbtp": -1}
@@ -520,7 +522,11 @@ def test_a_moved_amount_is_heard_from_the_kept_plan_and_the_suggestion_follows(s
         return client.get("/api/mixes").json()["mixes"][0]["suggestion"]["id"]
 
     def clip(uri: str) -> np.ndarray:
-        return sf.read(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), always_2d=True)[0]
+        if uri.startswith("data:"):  # the report's
+            return sf.read(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), always_2d=True)[0]
+        got = client.get(uri)  # a quick excerpt's file
+        assert got.status_code == 200 and got.headers["content-type"] == "audio/flac"
+        return sf.read(io.BytesIO(got.content), always_2d=True)[0]
 
     def page_after(suggestion_id: str) -> np.ndarray:
         page = client.get(f"/api/suggestions/{suggestion_id}/report").text
@@ -554,6 +560,12 @@ def test_a_moved_amount_is_heard_from_the_kept_plan_and_the_suggestion_follows(s
     eq = dict(zip(heard["curves"]["eq"]["freqs_hz"], heard["curves"]["eq"]["db"]))
     for freq, gain in zip(exact_eq["band_centers_hz"], exact_eq["gain_db"]):
         assert eq[round(freq, 2)] == pytest.approx(gain * 0.2, abs=0.01)
+    # A suggestion keeps its newest few quick excerpts, no more.
+    for eq in (30, 40, 50, 60, 70):
+        client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {**options, "amount": {"eq": eq}}},
+                    headers={CSRF_HEADER: csrf})
+    assert client.get(same.json()["after"]).status_code == 404
+    assert len(list((config.data / "files").glob(f"{base}.quick-*.flac"))) == 4
     aimed = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {**options, "lufs": -9}},
                         headers={CSRF_HEADER: csrf})
     assert aimed.status_code == 409

@@ -143,7 +143,7 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
         "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));"
     )
     wait.until(lambda b: b.execute_script("return document.body.dataset.quick || ''"))
-    assert _src(browser, "clip-after").startswith("data:audio/flac;base64,")
+    assert re.search(f"/api/suggestions/{first}/clips/quick-[0-9a-f]{{32}}$", _src(browser, "clip-after"))
     assert browser.execute_script("return document.body.dataset.drawn") != drawn
     assert "x 0.20" in browser.execute_script("return document.getElementById('plot-eq').textContent")
     # Then the exact suggestion: its report and its excerpts.

@@ -174,6 +174,7 @@ def create_app(config: StudioConfig) -> Starlette:
             return _error(400, str(exc))
         except OSError:  # a suggestion made before sessions were kept
             return _error(409, "this suggestion kept nothing to hear quickly: the suggestion will follow")
+        heard["after"] = f"/api/suggestions/{base_id}/clips/quick-{heard.pop('clip')}"
         return JSONResponse(heard)
 
     async def styles(request: Request) -> Response:
@@ -196,7 +197,8 @@ def create_app(config: StudioConfig) -> Starlette:
 
         suggestion_id = request.path_params["suggestion_id"]
         stage, _, label = request.path_params["clip"].partition("-")
-        if not valid_id(suggestion_id) or stage not in CLIP_STAGES or label not in CLIP_LABELS:
+        quick = stage == "quick" and valid_id(label)  # a moved slider's excerpt
+        if not valid_id(suggestion_id) or not (quick or (stage in CLIP_STAGES and label in CLIP_LABELS)):
             return _error(404, "no such excerpt")
         path = store.file(clip_file(suggestion_id, stage, label))
         if not await run_in_threadpool(path.is_file):

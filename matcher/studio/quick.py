@@ -18,9 +18,9 @@ sessions in memory, so that renders in the job workers never make a slider wait.
 
 from __future__ import annotations
 
-import base64
 import json
 import multiprocessing
+import uuid
 from collections import OrderedDict
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ import numpy as np
 QUICK_OPTIONS = ("amount", "eq_phase", "mono_below_hz", "no_fix")
 """What may change for a quick excerpt: the settings' shape, not the plan's aim."""
 SESSIONS_KEPT = 8
+QUICK_CLIPS_KEPT = 4
 
 
 def is_quick(base: dict, changed: dict) -> bool:
@@ -103,19 +104,24 @@ _sessions: OrderedDict[tuple[str, str], _Session] = OrderedDict()
 
 
 def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> dict:
-    """The "after" excerpt of ``options`` through the kept session of ``suggestion_id``: a
-    FLAC data URI, its volume and gain (dB) for the page's equal-loudness players, its
-    loudness (LUFS), its sample peak (dBFS), and the curves of the page's plots with the
-    master's measured on it (:func:`matcher.preview.plots.curve_data`)."""
+    """The "after" excerpt of ``options`` through the kept session of ``suggestion_id``: the
+    token of its FLAC file (:func:`~matcher.studio.work.clip_file` of stage ``quick``), its volume and gain (dB) for the page's equal-loudness players, its
+    loudness (LUFS), its sample peak (dBFS), the curves of the page's plots with the
+    master's measured on it (:func:`matcher.preview.plots.curve_data`), and the seconds it
+    took here (``took_s``)."""
+    import time
+
     import soundfile as sf
 
-    from matcher.analysis.analyzer import analyze
+    from matcher.analysis.analyzer import Analyzer
     from matcher.fitting.fit import fit
     from matcher.options import PYTHON_NAMES, fit_config
-    from matcher.preview.build import EXCERPT_S, encode_flac, measure_lufs, render_excerpt
+    from matcher.preview.build import EXCERPT_S, encode_flac, render_excerpt
     from matcher.preview.plots import curve_data
-    from matcher.studio.work import api_options
+    from matcher.io.writing import write_bytes_atomic
+    from matcher.studio.work import api_options, clip_file
 
+    began = time.perf_counter()
     folder = Path(root) / "files"
     key = (root, suggestion_id)
     session = _sessions.get(key)
@@ -133,20 +139,36 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> 
     info = sf.info(str(mix_path))
     rate_hz = info.samplerate
     after = render_excerpt(mix_path, settings, session.plan, rate_hz, info.channels, session.start_s, EXCERPT_S)
+    # Measured once, for its level and its curves (no true peak: no curve needs it; no curve
+    # depends on the level the excerpt is then brought to).
+    analyzer = Analyzer(rate_hz, after.shape[1], true_peak=False, condition=False)
+    analyzer.process(after)
+    measured = analyzer.finish()
+    lufs = measured.integrated_lufs
     # The suggestion's plan aims the whole master at its loudness: the new settings' excerpt
     # is brought to where the suggestion's was (a new plan's make-up would take it there),
     # and never above the plan's output.
-    lufs = measure_lufs(after, rate_hz)
     correction_db = min(session.excerpt_lufs - lufs, 0.0) if np.isfinite(lufs) else 0.0
     if correction_db < 0.0:
         after = (after * np.float32(10.0 ** (correction_db / 20.0))).astype(np.float32)
         lufs += correction_db
     peak = float(np.max(np.abs(after))) if after.size else 0.0
-    uri = "data:audio/flac;base64," + base64.b64encode(encode_flac(after, rate_hz)).decode("ascii")
+    token = uuid.uuid4().hex
+    write_bytes_atomic(folder / clip_file(suggestion_id, "quick", token), encode_flac(after, rate_hz), sync=False)
+    _prune(folder, suggestion_id)
     volume = float(min(1.0, 10.0 ** ((session.common_lufs - lufs) / 20.0)))
-    curves = curve_data(session.mix, session.reference, analyze(after, rate_hz), settings)
-    return {"after": uri, "volume": volume, "gain_db": min(session.common_lufs - lufs, 0.0), "lufs": lufs,
-            "sample_peak_dbfs": 20.0 * np.log10(max(peak, 1e-10)), "curves": curves}
+    curves = curve_data(session.mix, session.reference, measured, settings)
+    return {"clip": token, "volume": volume, "gain_db": min(session.common_lufs - lufs, 0.0), "lufs": lufs,
+            "sample_peak_dbfs": 20.0 * np.log10(max(peak, 1e-10)), "curves": curves,
+            "took_s": time.perf_counter() - began}
+
+
+def _prune(folder: Path, suggestion_id: str) -> None:
+    """Keep a suggestion's newest :data:`QUICK_CLIPS_KEPT` quick excerpts (a page may still be
+    fetching the one before)."""
+    found = sorted(folder.glob(f"{suggestion_id}.quick-*.flac"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in found[QUICK_CLIPS_KEPT:]:
+        old.unlink(missing_ok=True)
 
 
 class QuickLane:
