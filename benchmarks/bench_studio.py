@@ -13,7 +13,8 @@ its own, warms its workers with a short mix, then, on the benchmark's full-lengt
   excerpts through the whole mix's plan);
 - slider-to-new-audio: from a changed EQ amount to the new "after" excerpt fetched and the
   plots' curves in hand (the quick path through the suggestion's kept plan), and to the
-  exact suggestion's end;
+  exact suggestion's end; loudness-to-new-audio: the same for a moved loudness target (the
+  excerpt planned on its own);
 - page requests while two renders of the whole master run: p50/p95/max of ``GET /`` and
   ``GET /api/mixes``;
 - memory: the server's resident set (VmRSS, and its peak VmHWM) with 10 mixes open, and the
@@ -154,6 +155,13 @@ def main() -> None:
             client.get(heard.json()["after"]).raise_for_status()  # the excerpt, as the page's player fetches it
             slider.append(time.perf_counter() - start)
             assert heard.json()["curves"]["eq"]["amount"] == eq / 100
+        aimed = []
+        for lufs in (-12.0, -10.0, -14.0):  # the loudness moved: the excerpt planned on its own
+            start = time.perf_counter()
+            heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {"lufs": lufs}})
+            heard.raise_for_status()
+            client.get(heard.json()["after"]).raise_for_status()
+            aimed.append(time.perf_counter() - start)
         exact = [suggest(mix_id, {"amount": {"eq": eq}}) for eq in (50.0, 30.0)]
 
         suggestion = client.get("/api/mixes").json()["mixes"][-1]["suggestion"]["id"]
@@ -189,6 +197,8 @@ def main() -> None:
               f" and the plots' curves, its 25 s FLAC fetched)")
         print(f"  of which the answer                 {statistics.median(answered):6.2f} s median"
               f" (in the quick process {statistics.median(took):.2f} s: fit, excerpt, curves, FLAC written)")
+        print(f"loudness-to-new-audio (target moved)  {statistics.median(aimed):6.2f} s median of {len(aimed)}"
+              f" ({min(aimed):.2f}-{max(aimed):.2f})   (a draft: the excerpt planned on its own)")
         print(f"  then the exact suggestion           {statistics.median(exact):6.2f} s median of {len(exact)}")
         for path, values in latencies.items():
             values = sorted(values)

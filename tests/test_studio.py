@@ -566,9 +566,26 @@ def test_a_moved_amount_is_heard_from_the_kept_plan_and_the_suggestion_follows(s
                     headers={CSRF_HEADER: csrf})
     assert client.get(same.json()["after"]).status_code == 404
     assert len(list((config.data / "files").glob(f"{base}.quick-*.flac"))) == 4
-    aimed = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {**options, "lufs": -9}},
+    # The loudness and the ceiling moved: the excerpt planned on its own, aimed where the
+    # suggestion's was moved as the target is: as loud as the exact suggestion's within
+    # 0.5 LU (pyloudnorm), close to it, under the new ceiling.
+    import pyloudnorm
+
+    aimed_options = {**options, "lufs": -10.0, "ceiling_dbtp": -3.0}
+    aimed = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": aimed_options},
                         headers={CSRF_HEADER: csrf})
-    assert aimed.status_code == 409
+    assert aimed.status_code == 200, aimed.text
+    assert aimed.json()["draft"]
+    drafted, exact = clip(aimed.json()["after"]), page_after(suggestion(aimed_options))
+    meter = pyloudnorm.Meter(44100)
+    assert abs(meter.integrated_loudness(drafted) - meter.integrated_loudness(exact)) < 0.5
+    gain = float(np.sum(drafted * exact) / np.sum(drafted * drafted))
+    assert 10 * np.log10(np.sum((exact - gain * drafted) ** 2) / np.sum(exact**2)) < -20
+    assert 20 * np.log10(np.max(np.abs(drafted))) <= -3.0 + 0.01
+    # Other references, or a style: the suggestion follows.
+    styled = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {**options, "style": "x"}},
+                         headers={CSRF_HEADER: csrf})
+    assert styled.status_code == 409
 
 
 def test_a_database_of_the_first_schema_is_brought_up_to_date(tmp_path):
@@ -594,3 +611,45 @@ def test_a_database_of_the_first_schema_is_brought_up_to_date(tmp_path):
         db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(RuntimeError, match="schema 99"):
         Store(root)
+
+
+def test_a_moved_loudness_on_a_long_mix_is_heard_as_the_suggestion_will_sound(studio):
+    # A mix whose loud middle is well above its whole loudness: the quick excerpt of a
+    # lower target is aimed where the suggestion's excerpt was, moved as the target is, and
+    # is as loud as the exact suggestion's within 0.5 LU (pyloudnorm).
+    import io
+
+    import numpy as np
+    import pyloudnorm
+
+    import signals
+
+    rate = 44100
+    quiet = 0.1 * signals.drum_loop(20.0, rate, seed=6)
+    loud = 0.35 * signals.drum_loop(30.0, rate, seed=7) + signals.pink_noise(30.0, rate, 0.05, seed=8)
+    buffer = io.BytesIO()
+    sf.write(buffer, np.concatenate([quiet, loud, quiet[: 15 * rate]]), rate, format="FLAC", subtype="PCM_24")
+    client, _, csrf = studio
+    mix_id = _upload(client, "/api/mixes", "long.flac", buffer.getvalue(), csrf).json()["id"]
+    _upload(client, f"/api/mixes/{mix_id}/references", "ref.flac", REF.read_bytes(), csrf)
+
+    def suggestion(options: dict) -> tuple[str, np.ndarray]:
+        asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": options}, headers={CSRF_HEADER: csrf})
+        assert _follow(client, asked.json()["job"])["state"] == "done"
+        made = client.get("/api/mixes").json()["mixes"][0]["suggestion"]["id"]
+        return made, _audio(client.get(f"/api/suggestions/{made}/clips/exact-after").content)
+
+    base, _ = suggestion({"lufs": -11.0})
+    heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {"lufs": -14.0}},
+                        headers={CSRF_HEADER: csrf}).json()
+    assert heard["draft"]
+    quick = _audio(client.get(heard["after"]).content)
+    _, exact = suggestion({"lufs": -14.0})
+    meter = pyloudnorm.Meter(rate)
+    assert abs(meter.integrated_loudness(quick) - meter.integrated_loudness(exact)) < 0.5
+
+
+def _audio(data: bytes):
+    import io
+
+    return sf.read(io.BytesIO(data), always_2d=True)[0]

@@ -3,7 +3,8 @@ serve``'s application on a loopback port (uvicorn in a thread, the real job runn
 
 Upload a mix and a reference, see the suggestion's settings, hear its excerpts and see its
 curves in the studio's own players and plots, move the EQ amount and hear the new "after"
-excerpt with new curves, switch A/B at equal loudness and at real levels, render, download, and compare the file with ``automaster
+excerpt with new curves, lower the loudness target and hear its draft, switch A/B at equal
+loudness and at real levels, render, download, and compare the file with ``automaster
 render`` of the version's settings (sha256). A screenshot is kept in
 ``test-artifacts/studio.png``. Skipped without the browser, except under CI.
 """
@@ -154,6 +155,23 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
     wait.until(lambda b: _showing(b, second))
     wait.until(lambda b: _src(b, "clip-after").endswith(f"/api/suggestions/{second}/clips/exact-after"))
     assert browser.find_element(By.ID, "eq-value").text == "20 %"
+
+    # A lower loudness target: at once a draft of the excerpt, planned on its own; then the
+    # exact suggestion.
+    quick_at = browser.execute_script("return document.body.dataset.quick")
+    browser.execute_script(
+        "const f = document.getElementById('lufs'); f.value = '-14';"
+        "f.dispatchEvent(new Event('change'));"
+    )
+    wait.until(lambda b: b.execute_script("return document.body.dataset.quick") != quick_at)
+    assert "draft" in browser.find_element(By.ID, "listen-state").text
+    assert re.search(f"/api/suggestions/{second}/clips/quick-[0-9a-f]{{32}}$", _src(browser, "clip-after"))
+    wait.until(lambda b: httpx.get(f"{server}/api/mixes").json()["mixes"][0]["suggestion"]["id"] != second)
+    mix = _settled(server, 4)
+    assert mix["suggestion"]["options"]["lufs"] == -14
+    assert mix["suggestion"]["figures"]["lufs"] == pytest.approx(-14.0, abs=0.5)
+    third = mix["suggestion"]["id"]
+    wait.until(lambda b: _src(b, "clip-after").endswith(f"/api/suggestions/{third}/clips/exact-after"))
 
     # A/B at equal loudness, keeping the position; then at real levels.
     browser.find_element(By.ID, "play").click()

@@ -140,9 +140,12 @@ def draft_excerpt(
     start_s: float,
     duration_s: float,
     energies: SubBlockEnergies | None = None,
+    span_lufs: float | None = None,
 ) -> np.ndarray:
     """The master's samples ``[start, start + duration)`` as a *draft*: that span (with its
     pre- and post-roll) planned and rendered on its own, before the whole mix is planned.
+    ``span_lufs``: the span's loudness when it is known (a suggestion's exact excerpt, its
+    target moved), instead of the estimate below.
 
     The plan aims the whole master at the target loudness; the draft aims the span at the
     target moved by how much louder than the whole master it will be there: the mix's
@@ -157,7 +160,9 @@ def draft_excerpt(
     length = int(round(duration_s * sample_rate_hz))
     audio = samples_at(mix_path, first, start + length + int(POST_ROLL_S * sample_rate_hz), sample_rate_hz)
     aim = settings.loudness.target_lufs
-    if aim is not None:
+    if aim is not None and span_lufs is not None:
+        aim = span_lufs
+    elif aim is not None:
         aim += _span_over_whole_lu(mix, settings, energies, audio[start - first : start - first + length],
                                    sample_rate_hz, start_s, duration_s)
     drafted = replace(settings, loudness=replace(settings.loudness, target_lufs=aim))

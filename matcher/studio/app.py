@@ -151,7 +151,7 @@ def create_app(config: StudioConfig) -> Starlette:
         return JSONResponse({"suggestion": suggestion_id, "job": job_id}, status_code=202)
 
     async def quick(request: Request) -> Response:
-        from matcher.studio.quick import is_quick
+        from matcher.studio.quick import quick_kind
 
         asked = await _mix_and_body(request, store)
         if isinstance(asked, Response):
@@ -166,10 +166,11 @@ def create_app(config: StudioConfig) -> Starlette:
             api_options(given)
         except ValueError as exc:
             return _error(400, str(exc))
-        if not is_quick(json.loads(base["options"]), given):
-            return _error(409, "these options change what the gain plan aims at: the suggestion will follow")
+        kind = quick_kind(json.loads(base["options"]), given)
+        if kind is None:
+            return _error(409, "these options change what the settings match toward: the suggestion will follow")
         try:
-            heard = await asyncio.wrap_future(lanes[0].submit(str(store.root), base_id, mix["file"], given))
+            heard = await asyncio.wrap_future(lanes[0].submit(str(store.root), base_id, mix["file"], given, kind))
         except (ValueError, AutomasterError) as exc:
             return _error(400, str(exc))
         except OSError:  # a suggestion made before sessions were kept

@@ -468,8 +468,9 @@ async function suggest() {
   await refresh();
 }
 
-// A moved amount is heard at once: the "after" excerpt through the kept plan (the page's
-// players keep their position), then the exact suggestion replaces the report.
+// A moved control is heard at once: the "after" excerpt through the kept plan, or planned on
+// its own when the loudness, ceiling or platform moved (the players keep their position);
+// then the exact suggestion follows.
 async function quick() {
   if (!current || !current.suggestion) return;
   try {
@@ -478,7 +479,9 @@ async function quick() {
     load("after", answer.after, answer.gain_db);
     heard.drawing++;
     draw(answer.curves);
-    $("listen-state").textContent = "(the master through the suggestion's plan; the exact suggestion follows)";
+    $("listen-state").textContent = answer.draft
+      ? "(a draft: these 25 s planned on their own; the exact suggestion follows)"
+      : "(the master through the suggestion's plan; the exact suggestion follows)";
     document.body.dataset.quick = String(Date.now());
   } catch (error) { /* not quick for these options: the suggestion follows */ }
 }
@@ -531,12 +534,11 @@ for (const name of TARGETS) {
   option.value = name; option.textContent = name;
   $("target").appendChild(option);
 }
-for (const id of ["eq-phase", "mono-below", "fix-dc", "fix-highpass", "fix-polarity", "fix-balance"]) {
+for (const id of ["eq-phase", "mono-below", "fix-dc", "fix-highpass", "fix-polarity", "fix-balance",
+                  "target", "lufs", "ceiling"]) {
   $(id).addEventListener("change", moved);
 }
-for (const id of ["target", "style", "lufs", "ceiling"]) {
-  $(id).addEventListener("change", suggest);
-}
+$("style").addEventListener("change", suggest);
 call("GET", "/api/styles").then(({styles}) => {
   for (const style of styles) {
     const option = document.createElement("option");

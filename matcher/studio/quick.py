@@ -8,9 +8,11 @@ amounts, the EQ phase, mono-below or the fixes change, :func:`quick_after` fits 
 the kept analyses (milliseconds) and renders the excerpt through the kept plan (what
 :func:`matcher.preview.build.render_excerpt` does for every preview): the plan was solved
 for the settings before, so the excerpt is brought down to the suggestion's excerpt level
-where it came out louder (a new plan would lower its make-up gain); it is close, not exact,
-and the exact suggestion follows as a job and replaces it. Options that change the plan's aim (loudness,
-ceiling, platform, references, style) are not quick: they wait for the job.
+where it came out louder (a new plan would lower its make-up gain). When the plan's aim
+changes too (loudness, ceiling, platform), the excerpt is planned on its own instead
+(:func:`matcher.preview.build.draft_excerpt`), aimed where the suggestion's excerpt was,
+moved as the target is. Either is close, not exact, and the exact suggestion follows as a
+job and replaces it. Other references or a style are not quick: they wait for the job.
 
 It runs in a process of its own, kept warm (:class:`QuickLane`), which holds the last few
 sessions in memory, so that renders in the job workers never make a slider wait.
@@ -28,17 +30,26 @@ from pathlib import Path
 
 import numpy as np
 
-QUICK_OPTIONS = ("amount", "eq_phase", "mono_below_hz", "no_fix")
-"""What may change for a quick excerpt: the settings' shape, not the plan's aim."""
+PLAN_OPTIONS = ("amount", "eq_phase", "mono_below_hz", "no_fix")
+"""What the kept plan can follow: the settings' shape, not the plan's aim."""
+AIM_OPTIONS = ("lufs", "ceiling_dbtp", "target")
+"""What a draft of the excerpt follows: the plan's aim (the references stay)."""
 SESSIONS_KEPT = 8
 QUICK_CLIPS_KEPT = 4
 
 
-def is_quick(base: dict, changed: dict) -> bool:
-    """Whether ``changed`` differs from ``base`` (both page options) only in what a quick
-    excerpt can follow."""
+def quick_kind(base: dict, changed: dict) -> str | None:
+    """How a quick excerpt follows ``changed`` page options from ``base``'s: ``"plan"``
+    through the kept plan (only the settings' shape changed), ``"draft"`` planned on its own
+    (the loudness, ceiling or platform changed too), None (the references or the style
+    changed: the suggestion follows)."""
     keys = set(base) | set(changed)
-    return all(base.get(k) == changed.get(k) for k in keys if k not in QUICK_OPTIONS)
+    differing = {k for k in keys if base.get(k) != changed.get(k)}
+    if differing <= set(PLAN_OPTIONS):
+        return "plan"
+    if differing <= set(PLAN_OPTIONS) | set(AIM_OPTIONS):
+        return "draft"
+    return None
 
 
 def save_session(folder: Path, suggestion_id: str, suggestion) -> None:
@@ -50,6 +61,7 @@ def save_session(folder: Path, suggestion_id: str, suggestion) -> None:
         "references": [r.to_json() for r in suggestion.reference_analyses],
         "weights": None if suggestion.weights is None else list(suggestion.weights),
         "start_s": suggestion.excerpt_start_s,
+        "target_lufs": suggestion.settings.loudness.target_lufs,
         "excerpt_lufs": suggestion.excerpt_lufs,
         "common_lufs": suggestion.equal_loudness_lufs,
         "plan": {
@@ -77,6 +89,8 @@ class _Session:
     plan: object
     reference: object
     """The references' blend (as the report's curves draw it)."""
+    target_lufs: float | None
+    """The suggestion's loudness target."""
 
 
 def _load(folder: Path, suggestion_id: str) -> _Session:
@@ -96,14 +110,14 @@ def _load(folder: Path, suggestion_id: str) -> _Session:
     references = tuple(Analysis.from_json(r) for r in data["references"])
     return _Session(
         Analysis.from_json(data["mix"]), references, data["weights"], data["start_s"], data["excerpt_lufs"],
-        data["common_lufs"], plan, combine(list(references), data["weights"]),
+        data["common_lufs"], plan, combine(list(references), data["weights"]), data.get("target_lufs"),
     )
 
 
 _sessions: OrderedDict[tuple[str, str], _Session] = OrderedDict()
 
 
-def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> dict:
+def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict, kind: str = "plan") -> dict:
     """The "after" excerpt of ``options`` through the kept session of ``suggestion_id``: the
     token of its FLAC file (:func:`~matcher.studio.work.clip_file` of stage ``quick``), its volume and gain (dB) for the page's equal-loudness players, its
     loudness (LUFS), its sample peak (dBFS), the curves of the page's plots with the
@@ -116,7 +130,7 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> 
     from matcher.analysis.analyzer import Analyzer
     from matcher.fitting.fit import fit
     from matcher.options import PYTHON_NAMES, fit_config
-    from matcher.preview.build import EXCERPT_S, encode_flac, render_excerpt
+    from matcher.preview.build import EXCERPT_S, draft_excerpt, encode_flac, render_excerpt
     from matcher.preview.plots import curve_data
     from matcher.io.writing import write_bytes_atomic
     from matcher.studio.work import api_options, clip_file
@@ -137,8 +151,19 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> 
     settings = fit(session.mix, list(session.references), config, session.weights)
     mix_path = folder / mix_file
     info = sf.info(str(mix_path))
-    rate_hz = info.samplerate
-    after = render_excerpt(mix_path, settings, session.plan, rate_hz, info.channels, session.start_s, EXCERPT_S)
+    if kind == "draft":
+        # The plan's aim moved: the excerpt planned on its own, aimed where the suggestion's
+        # excerpt was, moved as the target is.
+        rate_hz = settings.output.sample_rate_hz or info.samplerate
+        target = settings.loudness.target_lufs
+        span = None
+        if target is not None and session.target_lufs is not None and np.isfinite(session.excerpt_lufs):
+            span = session.excerpt_lufs + target - session.target_lufs
+        after = draft_excerpt(mix_path, session.mix, settings, rate_hz, info.channels, session.start_s, EXCERPT_S,
+                              span_lufs=span)
+    else:
+        rate_hz = info.samplerate
+        after = render_excerpt(mix_path, settings, session.plan, rate_hz, info.channels, session.start_s, EXCERPT_S)
     # Measured once, for its level and its curves (no true peak: no curve needs it; no curve
     # depends on the level the excerpt is then brought to).
     analyzer = Analyzer(rate_hz, after.shape[1], true_peak=False, condition=False)
@@ -148,7 +173,7 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> 
     # The suggestion's plan aims the whole master at its loudness: the new settings' excerpt
     # is brought to where the suggestion's was (a new plan's make-up would take it there),
     # and never above the plan's output.
-    correction_db = min(session.excerpt_lufs - lufs, 0.0) if np.isfinite(lufs) else 0.0
+    correction_db = min(session.excerpt_lufs - lufs, 0.0) if np.isfinite(lufs) and kind == "plan" else 0.0
     if correction_db < 0.0:
         after = (after * np.float32(10.0 ** (correction_db / 20.0))).astype(np.float32)
         lufs += correction_db
@@ -160,7 +185,7 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict) -> 
     curves = curve_data(session.mix, session.reference, measured, settings)
     return {"clip": token, "volume": volume, "gain_db": min(session.common_lufs - lufs, 0.0), "lufs": lufs,
             "sample_peak_dbfs": 20.0 * np.log10(max(peak, 1e-10)), "curves": curves,
-            "took_s": time.perf_counter() - began}
+            "draft": kind == "draft", "took_s": time.perf_counter() - began}
 
 
 def _prune(folder: Path, suggestion_id: str) -> None:
@@ -178,12 +203,12 @@ class QuickLane:
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         self._pool.submit(_warm)
 
-    def submit(self, root: str, suggestion_id: str, mix_file: str, options: dict) -> Future:
+    def submit(self, root: str, suggestion_id: str, mix_file: str, options: dict, kind: str = "plan") -> Future:
         try:
-            return self._pool.submit(quick_after, root, suggestion_id, mix_file, options)
+            return self._pool.submit(quick_after, root, suggestion_id, mix_file, options, kind)
         except RuntimeError:  # its process died: a new one
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            return self._pool.submit(quick_after, root, suggestion_id, mix_file, options)
+            return self._pool.submit(quick_after, root, suggestion_id, mix_file, options, kind)
 
     def stop(self) -> None:
         for process in list(getattr(self._pool, "_processes", {}).values()):
