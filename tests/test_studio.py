@@ -497,7 +497,7 @@ def test_a_restart_in_the_middle_of_a_render_loses_nothing(tmp_path):
     # The mix, the suggestion's report, session and excerpts, and the one master: nothing unfinished.
     names = [p.name for p in (config.data / "files").iterdir()]
     clips = sorted(n for n in names if n.startswith(f"{suggestion}.") and n.endswith(".flac"))
-    assert clips == [f"{suggestion}.{stage}-{label}.flac" for stage in ("draft", "exact") for label in ("after", "before")]
+    assert clips == [f"{suggestion}.before.flac", f"{suggestion}.draft-after.flac", f"{suggestion}.exact-after.flac"]
     assert sorted(Path(n).suffix for n in names if n not in clips) == [".flac", ".html", ".json", ".npz", ".wav"]
 
 

@@ -161,7 +161,10 @@ CLIP_LABELS = ("before", "after", "reference")
 
 
 def clip_file(suggestion_id: str, stage: str, label: str) -> str:
-    """The stored name of a suggestion's excerpt (``stage``: draft or exact)."""
+    """The stored name of a suggestion's excerpt (``stage``: draft, exact or quick). The mix's
+    and the reference's are the same samples at every stage: one file each."""
+    if label in ("before", "reference"):
+        return f"{suggestion_id}.{label}.flac"
     return f"{suggestion_id}.{stage}-{label}.flac"
 
 
@@ -174,7 +177,9 @@ def _keep_listen(store: Store, suggestion_id: str, listen) -> None:
     stage = "exact" if listen.exact else "draft"
     clips = {}
     for excerpt in listen.excerpts:
-        write_bytes_atomic(store.file(clip_file(suggestion_id, stage, excerpt.label)), excerpt.data, sync=False)
+        path = store.file(clip_file(suggestion_id, stage, excerpt.label))
+        if excerpt.label == "after" or not path.is_file() or path.read_bytes() != excerpt.data:
+            write_bytes_atomic(path, excerpt.data, sync=False)
         clips[excerpt.label] = {"gain_db": excerpt.equal_loudness_gain_db, "lufs": excerpt.lufs,
                                 "start_s": excerpt.start_s, "duration_s": excerpt.duration_s}
     store.set_listen(suggestion_id, {
