@@ -302,7 +302,7 @@ function showListen(mix) {
     .map((label) => `${label} ${listen.clips[label].lufs.toFixed(1)} LUFS`).join(", ");
   const first = Object.values(listen.clips)[0];
   $("listen-levels").textContent = `${clock(first.start_s)}-${clock(first.start_s + first.duration_s)} of each track, `
-    + `the loudest: ${levels}; at equal loudness all are played at ${listen.common_lufs.toFixed(1)} LUFS.`;
+    + `the loudest: ${levels}; "at equal loudness" plays each at ${listen.common_lufs.toFixed(1)} LUFS.`;
   $("listen-state").textContent = listen.stage === "draft"
     ? "(a draft: these 25 s planned on their own; the exact suggestion follows)" : "";
   document.body.dataset.listen = key;
