@@ -649,6 +649,40 @@ def test_a_moved_loudness_on_a_long_mix_is_heard_as_the_suggestion_will_sound(st
     assert abs(meter.integrated_loudness(quick) - meter.integrated_loudness(exact)) < 0.5
 
 
+def test_a_moved_loudness_from_a_target_out_of_reach_is_aimed_at_the_new_one(studio):
+    # A peaky mono 48 kHz drum loop asked for -7 LUFS stops short of it (the distortion
+    # budget); moved to -14 LUFS, its quick excerpt is aimed at -14 plus how far its excerpt
+    # was above its whole master, not at where it stopped moved by 7 dB: as loud as the exact
+    # suggestion's within 0.5 LU.
+    import io
+
+    import pyloudnorm
+
+    import signals
+
+    rate = 48000
+    buffer = io.BytesIO()
+    sf.write(buffer, 0.3 * signals.drum_loop(40.0, rate, seed=3)[:, :1], rate, format="WAV", subtype="PCM_24")
+    client, _, csrf = studio
+    mix_id = _upload(client, "/api/mixes", "peaky.wav", buffer.getvalue(), csrf).json()["id"]
+
+    def suggestion(options: dict) -> tuple[dict, object]:
+        asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": options}, headers={CSRF_HEADER: csrf})
+        assert _follow(client, asked.json()["job"])["state"] == "done"
+        made = client.get("/api/mixes").json()["mixes"][0]["suggestion"]
+        return made, _audio(client.get(f"/api/suggestions/{made['id']}/clips/exact-after").content)
+
+    base, _ = suggestion({"lufs": -7.0})
+    assert not base["figures"]["target_reached"]
+    heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base["id"], "options": {"lufs": -14.0}},
+                        headers={CSRF_HEADER: csrf}).json()
+    assert heard["draft"]
+    quick = _audio(client.get(heard["after"]).content)
+    _, exact = suggestion({"lufs": -14.0})
+    meter = pyloudnorm.Meter(rate)
+    assert abs(meter.integrated_loudness(quick) - meter.integrated_loudness(exact)) < 0.5
+
+
 def _audio(data: bytes):
     import io
 

@@ -9,10 +9,13 @@ the kept analyses (milliseconds) and renders the excerpt through the kept plan (
 :func:`matcher.preview.build.render_excerpt` does for every preview): the plan was solved
 for the settings before, so the excerpt is brought down to the suggestion's excerpt level
 where it came out louder (a new plan would lower its make-up gain). When the plan's aim
-changes too (loudness, ceiling, platform), the excerpt is planned on its own instead
-(:func:`matcher.preview.build.draft_excerpt`), aimed where the suggestion's excerpt was,
-moved as the target is. Either is close, not exact, and the exact suggestion follows as a
-job and replaces it. Other references or a style are not quick: they wait for the job.
+changes too (loudness, ceiling, platform), the excerpt is planned on its own
+(:func:`matcher.preview.build.draft_excerpt`), as far above the new target as the
+suggestion's excerpt was above its whole master (0.35 s on the benchmark's 3-minute track;
+up to 1.6 s where the target is out of reach and the plan searches its distortion budget).
+Either is close, not exact, and the exact suggestion follows as a job and replaces it (its
+own draft first); where the kept plan stopped short of its target, other amounts may reach
+further, which only the suggestion hears. Other references or a style are not quick: they wait for the job.
 
 It runs in a process of its own, kept warm (:class:`QuickLane`), which holds the last few
 sessions in memory, so that renders in the job workers never make a slider wait.
@@ -61,7 +64,7 @@ def save_session(folder: Path, suggestion_id: str, suggestion) -> None:
         "references": [r.to_json() for r in suggestion.reference_analyses],
         "weights": None if suggestion.weights is None else list(suggestion.weights),
         "start_s": suggestion.excerpt_start_s,
-        "target_lufs": suggestion.settings.loudness.target_lufs,
+        "master_lufs": suggestion.predicted_lufs,
         "excerpt_lufs": suggestion.excerpt_lufs,
         "common_lufs": suggestion.equal_loudness_lufs,
         "plan": {
@@ -89,8 +92,9 @@ class _Session:
     plan: object
     reference: object
     """The references' blend (as the report's curves draw it)."""
-    target_lufs: float | None
-    """The suggestion's loudness target."""
+    master_lufs: float | None
+    """The loudness the suggestion's plan predicts for the whole master (its target, or
+    short of it when out of reach)."""
 
 
 def _load(folder: Path, suggestion_id: str) -> _Session:
@@ -110,7 +114,7 @@ def _load(folder: Path, suggestion_id: str) -> _Session:
     references = tuple(Analysis.from_json(r) for r in data["references"])
     return _Session(
         Analysis.from_json(data["mix"]), references, data["weights"], data["start_s"], data["excerpt_lufs"],
-        data["common_lufs"], plan, combine(list(references), data["weights"]), data.get("target_lufs"),
+        data["common_lufs"], plan, combine(list(references), data["weights"]), data.get("master_lufs"),
     )
 
 
@@ -152,13 +156,14 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict, kin
     mix_path = folder / mix_file
     info = sf.info(str(mix_path))
     if kind == "draft":
-        # The plan's aim moved: the excerpt planned on its own, aimed where the suggestion's
-        # excerpt was, moved as the target is.
+        # The plan's aim moved: the excerpt planned on its own, as far above the new target
+        # as the suggestion's excerpt was above its whole master.
         rate_hz = settings.output.sample_rate_hz or info.samplerate
         target = settings.loudness.target_lufs
         span = None
-        if target is not None and session.target_lufs is not None and np.isfinite(session.excerpt_lufs):
-            span = session.excerpt_lufs + target - session.target_lufs
+        if target is not None and session.master_lufs is not None and np.isfinite(session.excerpt_lufs) \
+                and np.isfinite(session.master_lufs):
+            span = target + session.excerpt_lufs - session.master_lufs
         after = draft_excerpt(mix_path, session.mix, settings, rate_hz, info.channels, session.start_s, EXCERPT_S,
                               span_lufs=span)
     else:
