@@ -188,3 +188,7 @@ def test_a_draft_sounds_as_the_exact_excerpt_will(tmp_path):
     assert np.max(np.abs(draft["after"])) <= ceiling * 10 ** (0.05 / 20)
     # Its curves are measured on its own "after".
     assert heard[0].result.integrated_lufs == pytest.approx(lufs_draft, abs=0.1)
+    # Made beside the whole mix's plan, it leaves the page as it is without it.
+    _, alone = preview_file(Path(mix), [Path(ref)], fit_config(names=PYTHON_NAMES))
+    assert [e.data for e in alone.excerpts] == [e.data for e in data.excerpts]
+    assert alone.figures == data.figures
