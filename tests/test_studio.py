@@ -121,6 +121,8 @@ def test_upload_suggest_render_and_download_is_what_render_writes(studio, tmp_pa
     assert again.json()["number"] == 2
     assert _follow(client, again.json()["job"])["state"] == "done"
     assert [v["number"] for v in client.get("/api/mixes").json()["mixes"][0]["versions"]] == [1, 2]
+    # Each keeps the options it was suggested with (to go back to them).
+    assert client.get("/api/mixes").json()["mixes"][0]["versions"][0]["options"] == {"amount": {"eq": 50}, "lufs": -12}
     # A lossy version: decoded under the ceiling, what `render -o x.mp3` writes.
     mp3 = client.post(f"/api/mixes/{mix_id}/versions", json={"suggestion": suggestion["id"], "format": "mp3"},
                       headers={CSRF_HEADER: csrf})
@@ -588,9 +590,10 @@ def test_a_moved_amount_is_heard_from_the_kept_plan_and_the_suggestion_follows(s
     assert styled.status_code == 409
 
 
-def test_a_database_of_the_first_schema_is_brought_up_to_date(tmp_path):
-    # A studio data folder made by the version before the excerpts were kept: it opens, its
-    # rows are kept, and suggestions gain the column for them; a newer one is refused.
+def test_a_database_of_an_earlier_schema_is_brought_up_to_date(tmp_path):
+    # A studio data folder made by the first version (before excerpts and versions' options
+    # were kept): it opens, its rows are kept, and the tables gain their columns; a newer one
+    # is refused.
     import sqlite3
 
     root = tmp_path / "data"
@@ -602,12 +605,17 @@ def test_a_database_of_the_first_schema_is_brought_up_to_date(tmp_path):
             "CREATE TABLE suggestions (id TEXT PRIMARY KEY, mix_id TEXT NOT NULL, created REAL NOT NULL,"
             " options TEXT NOT NULL, settings TEXT, report TEXT, figures TEXT);"
             "INSERT INTO suggestions VALUES ('0123456789abcdef0123456789abcdef', 'm', 1.0, '{}', NULL, NULL, NULL);"
+            "CREATE TABLE versions (id TEXT PRIMARY KEY, mix_id TEXT NOT NULL, number INTEGER NOT NULL,"
+            " created REAL NOT NULL, settings TEXT NOT NULL, format TEXT NOT NULL, file TEXT, figures TEXT);"
+            "INSERT INTO versions VALUES ('1123456789abcdef0123456789abcdef', 'm', 1, 1.0, '{}', 'wav', 'v.wav', NULL);"
         )
     store = Store(root)
+    assert store.versions("m")[0]["file"] == "v.wav" and store.versions("m")[0]["options"] is None
+    assert store.add_version("2123456789abcdef0123456789abcdef", "m", "{}", "flac", '{"lufs": -9}') == 2
     store.set_listen("0123456789abcdef0123456789abcdef", {"stage": "draft"})
     assert json.loads(store.suggestion("0123456789abcdef0123456789abcdef")["listen"]) == {"stage": "draft"}
     with sqlite3.connect(root / "studio.sqlite3") as db:
-        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
         db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(RuntimeError, match="schema 99"):
         Store(root)

@@ -5,8 +5,8 @@ Upload a mix and a reference, see the suggestion's settings, hear its excerpts a
 curves in the studio's own players and plots, move the EQ amount and hear the new "after"
 excerpt with new curves, lower the loudness target and hear its draft, switch A/B at equal
 loudness and at real levels, render, download, and compare the file with ``automaster
-render`` of the version's settings (sha256). A screenshot is kept in
-``test-artifacts/studio.png``. Skipped without the browser, except under CI.
+render`` of the version's settings (sha256), play the version, and go back to its settings.
+A screenshot is kept in ``test-artifacts/studio.png``. Skipped without the browser, except under CI.
 """
 
 from __future__ import annotations
@@ -211,3 +211,22 @@ def test_a_person_uploads_listens_changes_renders_and_downloads(server, driver, 
     assert result.exit_code == 0, result.output
     assert hashlib.sha256(downloaded).hexdigest() == hashlib.sha256(rendered.read_bytes()).hexdigest()
     assert os.path.getsize(ARTIFACTS / "studio.png") > 10_000
+
+    # The version plays in its own player; going back to its settings puts the controls as
+    # they were and suggests again with them.
+    browser.execute_script("document.querySelector('#versions audio').play()")
+    WebDriverWait(browser, WAIT_S).until(
+        lambda b: b.execute_script("return document.querySelector('#versions audio').currentTime") > 0.3)
+    browser.execute_script("document.querySelector('#versions audio').pause()")
+    version_options = httpx.get(f"{server}/api/mixes").json()["mixes"][0]["versions"][0]["options"]
+    assert version_options["amount"]["eq"] == 20 and version_options["lufs"] == -14
+    browser.execute_script("const s = document.getElementById('eq'); s.value = 60; s.dispatchEvent(new Event('input'));")
+    assert browser.find_element(By.ID, "eq-value").text == "60 %"
+    before_back = httpx.get(f"{server}/api/mixes").json()["mixes"][0]["suggestion"]["id"]
+    browser.find_element(By.CSS_SELECTOR, "#versions button.back").click()
+    assert browser.find_element(By.ID, "eq-value").text == "20 %"
+    assert browser.find_element(By.ID, "lufs").get_attribute("value") == "-14"
+    wait.until(lambda b: httpx.get(f"{server}/api/mixes").json()["mixes"][0]["suggestion"]["id"] != before_back)
+    mix = _settled(server, 6)
+    assert mix["suggestion"]["options"] == version_options
+    assert _severe(browser) == []

@@ -230,7 +230,7 @@ def create_app(config: StudioConfig) -> Starlette:
             return _error(400, "FLAC cannot hold 32-bit float; choose wav or aiff")
         settings = _with_bit_depth(suggestion["settings"], bit_depth)
         version_id = new_id()
-        number = await run_in_threadpool(store.add_version, version_id, mix["id"], settings, fmt)
+        number = await run_in_threadpool(store.add_version, version_id, mix["id"], settings, fmt, suggestion["options"])
         job_id = await run_in_threadpool(store.add_job, "render", mix["id"], version_id)
         runner.notify()
         return JSONResponse({"version": version_id, "number": number, "job": job_id}, status_code=202)
@@ -500,7 +500,7 @@ def _mixes(store: Store) -> list[dict]:
             "listen": None if heard is None else _without_curves(heard),
             "versions": [
                 {"id": v["id"], "number": v["number"], "format": v["format"], "ready": bool(v["file"]),
-                 "figures": json.loads(v["figures"] or "{}")}
+                 "figures": json.loads(v["figures"] or "{}"), "options": json.loads(v["options"] or "null")}
                 for v in store.versions(mix["id"])
             ],
             "jobs": [{"id": j.id, "kind": j.kind, "state": j.state, "progress": j.progress, "error": j.error}

@@ -220,22 +220,65 @@ function show(mix) {
     report.hidden = true;
     $("render").disabled = true;
   }
+  showVersions(mix);
+}
+
+// Every render is kept: its file to play and download, its settings, and a way back to the
+// controls it was made with. An item once shown ready stays (its player keeps playing).
+function showVersions(mix) {
   const versions = $("versions");
-  versions.replaceChildren();
+  if (versions.dataset.mix !== mix.id) { versions.replaceChildren(); versions.dataset.mix = mix.id; }
   for (const v of mix.versions) {
-    const li = item(versions, `version ${v.number} (${v.format}) `, v.id);
+    const state = v.ready ? "ready" : "rendering";
+    let li = [...versions.children].find((child) => child.dataset.id === v.id);
+    if (li && li.dataset.state === state) continue;
+    const fresh = document.createElement("li");
+    fresh.dataset.id = v.id; fresh.dataset.state = state;
+    fresh.appendChild(document.createTextNode(`version ${v.number} (${v.format}) `));
     if (v.ready) {
-      const a = document.createElement("a");
-      a.href = `/api/versions/${v.id}/download`;
-      a.textContent = "download";
-      li.appendChild(a);
+      const link = (href, text) => {
+        const a = document.createElement("a"); a.href = href; a.textContent = text; fresh.appendChild(a);
+        fresh.appendChild(document.createTextNode(" "));
+      };
+      link(`/api/versions/${v.id}/download`, "download");
+      link(`/api/versions/${v.id}/settings`, "settings");
       if (v.figures && v.figures.lufs !== undefined) {
-        li.appendChild(document.createTextNode(
-          ` ${v.figures.lufs.toFixed(1)} LUFS, ${v.figures.true_peak_dbtp.toFixed(2)} dBTP`));
+        fresh.appendChild(document.createTextNode(
+          `${v.figures.lufs.toFixed(1)} LUFS, ${v.figures.true_peak_dbtp.toFixed(2)} dBTP `));
+      }
+      if (v.options) {
+        const back = document.createElement("button");
+        back.type = "button"; back.className = "back"; back.textContent = "back to these settings";
+        back.addEventListener("click", () => { setControls(v.options); suggest(); });
+        fresh.appendChild(back);
+      }
+      if (v.format !== "aiff") {  // what browsers play
+        const player = document.createElement("audio");
+        player.controls = true; player.preload = "none"; player.src = `/api/versions/${v.id}/download`;
+        fresh.appendChild(player);
       }
     } else {
-      li.appendChild(document.createTextNode("rendering"));
+      fresh.appendChild(document.createTextNode("rendering"));
     }
+    if (li) li.replaceWith(fresh); else versions.appendChild(fresh);
+  }
+}
+
+// The controls as a suggestion's options set them (a version's, to go back to it).
+function setControls(o) {
+  const amount = o.amount || {};
+  for (const id of ["eq", "dynamics", "width"]) {
+    $(id).value = String(amount[id] ?? 100);
+    $(`${id}-value`).textContent = `${$(id).value} %`;
+  }
+  $("lufs").value = o.lufs ?? "";
+  $("ceiling").value = o.ceiling_dbtp ?? "";
+  $("target").value = o.target || "";
+  $("style").value = o.my_library ? "my-library" : (o.style || "");
+  $("eq-phase").value = o.eq_phase || "";
+  $("mono-below").value = o.mono_below_hz ?? "";
+  for (const name of ["dc", "highpass", "polarity", "balance"]) {
+    $(`fix-${name}`).checked = !(o.no_fix || []).includes(name);
   }
 }
 
@@ -569,6 +612,8 @@ progress { width: 100%; }
 dl#settings-summary { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 1em; }
 dl#settings-summary dt { font-weight: 600; }
 dl#settings-summary dd { margin: 0; }
+#versions li { margin: 0.3em 0; }
+#versions audio { display: block; height: 2em; margin-top: 0.2em; }
 .row { display: flex; flex-wrap: wrap; gap: 0.8em; align-items: center; }
 .switch button[aria-pressed="true"] { background: #2a7ae2; color: #fff; border-color: #2a7ae2; }
 #position { flex: 1; min-width: 10em; }

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DATABASE = "studio.sqlite3"
 FILES = "files"
 ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS suggestions (
 );
 CREATE TABLE IF NOT EXISTS versions (
     id TEXT PRIMARY KEY, mix_id TEXT NOT NULL REFERENCES mixes(id), number INTEGER NOT NULL,
-    created REAL NOT NULL, settings TEXT NOT NULL, format TEXT NOT NULL, file TEXT, figures TEXT
+    created REAL NOT NULL, settings TEXT NOT NULL, format TEXT NOT NULL, file TEXT, figures TEXT,
+    options TEXT
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, mix_id TEXT NOT NULL, target_id TEXT NOT NULL,
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 _MIGRATIONS = {
     1: "ALTER TABLE suggestions ADD COLUMN listen TEXT;",  # 1 -> 2: the excerpts heard before the report
+    2: "ALTER TABLE versions ADD COLUMN options TEXT;",  # 2 -> 3: the page's options a version was made with
 }
 
 
@@ -176,13 +178,14 @@ class Store:
                              "ORDER BY created DESC LIMIT 1", (mix_id,)).fetchone()
         return None if row is None else dict(row)
 
-    def add_version(self, version_id: str, mix_id: str, settings: str, fmt: str) -> int:
-        """A new version of a mix (its number: one more than the last)."""
+    def add_version(self, version_id: str, mix_id: str, settings: str, fmt: str, options: str | None = None) -> int:
+        """A new version of a mix (its number: one more than the last); ``options``: the
+        page's options (JSON) of the suggestion it renders."""
         with self._connect() as db:
             last = db.execute("SELECT MAX(number) FROM versions WHERE mix_id=?", (mix_id,)).fetchone()[0]
             number = (last or 0) + 1
-            db.execute("INSERT INTO versions (id, mix_id, number, created, settings, format) VALUES (?, ?, ?, ?, ?, ?)",
-                       (version_id, mix_id, number, time.time(), settings, fmt))
+            db.execute("INSERT INTO versions (id, mix_id, number, created, settings, format, options) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (version_id, mix_id, number, time.time(), settings, fmt, options))
         return number
 
     def finish_version(self, version_id: str, file: str, figures: dict) -> None:
