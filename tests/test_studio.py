@@ -689,6 +689,16 @@ def test_a_moved_loudness_from_a_target_out_of_reach_is_aimed_at_the_new_one(stu
     _, exact = suggestion({"lufs": -14.0})
     meter = pyloudnorm.Meter(rate)
     assert abs(meter.integrated_loudness(quick) - meter.integrated_loudness(exact)) < 0.5
+    # A suggestion at another rate (the CD preset: 44.1 kHz): its kept plan is the master's,
+    # and a quick excerpt of its own options is its report's excerpt, sample for sample.
+    import numpy as np
+
+    cd, exact = suggestion({"target": "cd"})
+    heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": cd["id"], "options": {"target": "cd"}},
+                        headers={CSRF_HEADER: csrf}).json()
+    got = client.get(heard["after"]).content
+    assert sf.info(io.BytesIO(got)).samplerate == 44100
+    assert np.array_equal(_audio(got), exact)
 
 
 def _audio(data: bytes):

@@ -15,7 +15,8 @@ suggestion's excerpt was above its whole master (0.35 s on the benchmark's 3-min
 up to 1.6 s where the target is out of reach and the plan searches its distortion budget).
 Either is close, not exact, and the exact suggestion follows as a job and replaces it (its
 own draft first); where the kept plan stopped short of its target, other amounts may reach
-further, which only the suggestion hears. Other references or a style are not quick: they wait for the job.
+further, which only the suggestion hears. Other references or a style are not quick: they
+wait for the job.
 
 It runs in a process of its own, kept warm (:class:`QuickLane`), which holds the last few
 sessions in memory, so that renders in the job workers never make a slider wait.
@@ -122,10 +123,12 @@ _sessions: OrderedDict[tuple[str, str], _Session] = OrderedDict()
 
 
 def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict, kind: str = "plan") -> dict:
-    """The "after" excerpt of ``options`` through the kept session of ``suggestion_id``: the
-    token of its FLAC file (:func:`~matcher.studio.work.clip_file` of stage ``quick``), its volume and gain (dB) for the page's equal-loudness players, its
-    loudness (LUFS), its sample peak (dBFS), the curves of the page's plots with the
-    master's measured on it (:func:`matcher.preview.plots.curve_data`), and the seconds it
+    """The "after" excerpt of ``options`` through the kept session of ``suggestion_id``
+    (``kind``: of :func:`quick_kind`): the token of its FLAC file
+    (:func:`~matcher.studio.work.clip_file` of stage ``quick``), its volume and gain (dB)
+    for the page's equal-loudness players, its loudness (LUFS), its sample peak (dBFS), the
+    curves of the page's plots with the master's measured on it
+    (:func:`matcher.preview.plots.curve_data`), whether it is a draft, and the seconds it
     took here (``took_s``)."""
     import time
 
@@ -133,10 +136,10 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict, kin
 
     from matcher.analysis.analyzer import Analyzer
     from matcher.fitting.fit import fit
+    from matcher.io.writing import write_bytes_atomic
     from matcher.options import PYTHON_NAMES, fit_config
     from matcher.preview.build import EXCERPT_S, draft_excerpt, encode_flac, render_excerpt
     from matcher.preview.plots import curve_data
-    from matcher.io.writing import write_bytes_atomic
     from matcher.studio.work import api_options, clip_file
 
     began = time.perf_counter()
@@ -155,10 +158,10 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict, kin
     settings = fit(session.mix, list(session.references), config, session.weights)
     mix_path = folder / mix_file
     info = sf.info(str(mix_path))
+    rate_hz = settings.output.sample_rate_hz or info.samplerate  # the master's, as the report's
     if kind == "draft":
         # The plan's aim moved: the excerpt planned on its own, as far above the new target
         # as the suggestion's excerpt was above its whole master.
-        rate_hz = settings.output.sample_rate_hz or info.samplerate
         target = settings.loudness.target_lufs
         span = None
         if target is not None and session.master_lufs is not None and np.isfinite(session.excerpt_lufs) \
@@ -167,7 +170,6 @@ def quick_after(root: str, suggestion_id: str, mix_file: str, options: dict, kin
         after = draft_excerpt(mix_path, session.mix, settings, rate_hz, info.channels, session.start_s, EXCERPT_S,
                               span_lufs=span)
     else:
-        rate_hz = info.samplerate
         after = render_excerpt(mix_path, settings, session.plan, rate_hz, info.channels, session.start_s, EXCERPT_S)
     # Measured once, for its level and its curves (no true peak: no curve needs it; no curve
     # depends on the level the excerpt is then brought to).
