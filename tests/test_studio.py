@@ -623,12 +623,11 @@ def test_a_database_of_an_earlier_schema_is_brought_up_to_date(tmp_path):
 
 def test_a_moved_loudness_on_a_long_mix_is_heard_as_the_suggestion_will_sound(studio):
     # A mix whose loud middle is well above its whole loudness: the quick excerpt of a
-    # lower target is aimed where the suggestion's excerpt was, moved as the target is, and
-    # is as loud as the exact suggestion's within 0.5 LU (pyloudnorm).
+    # lower target is aimed as far above it as the suggestion's excerpt was above its whole
+    # master, and is as loud as the exact suggestion's within 0.5 LU (pyloudnorm).
     import io
 
     import numpy as np
-    import pyloudnorm
 
     import signals
 
@@ -641,20 +640,8 @@ def test_a_moved_loudness_on_a_long_mix_is_heard_as_the_suggestion_will_sound(st
     mix_id = _upload(client, "/api/mixes", "long.flac", buffer.getvalue(), csrf).json()["id"]
     _upload(client, f"/api/mixes/{mix_id}/references", "ref.flac", REF.read_bytes(), csrf)
 
-    def suggestion(options: dict) -> tuple[str, np.ndarray]:
-        asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": options}, headers={CSRF_HEADER: csrf})
-        assert _follow(client, asked.json()["job"])["state"] == "done"
-        made = client.get("/api/mixes").json()["mixes"][0]["suggestion"]["id"]
-        return made, _audio(client.get(f"/api/suggestions/{made}/clips/exact-after").content)
-
-    base, _ = suggestion({"lufs": -11.0})
-    heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base, "options": {"lufs": -14.0}},
-                        headers={CSRF_HEADER: csrf}).json()
-    assert heard["draft"]
-    quick = _audio(client.get(heard["after"]).content)
-    _, exact = suggestion({"lufs": -14.0})
-    meter = pyloudnorm.Meter(rate)
-    assert abs(meter.integrated_loudness(quick) - meter.integrated_loudness(exact)) < 0.5
+    base, _ = _suggested(client, csrf, mix_id, {"lufs": -11.0})
+    assert abs(_quick_over_exact_lu(client, csrf, mix_id, base["id"], {"lufs": -14.0}, rate)) < 0.5
 
 
 def test_a_moved_loudness_from_a_target_out_of_reach_is_aimed_at_the_new_one(studio):
@@ -664,8 +651,6 @@ def test_a_moved_loudness_from_a_target_out_of_reach_is_aimed_at_the_new_one(stu
     # suggestion's within 0.5 LU.
     import io
 
-    import pyloudnorm
-
     import signals
 
     rate = 48000
@@ -674,31 +659,41 @@ def test_a_moved_loudness_from_a_target_out_of_reach_is_aimed_at_the_new_one(stu
     client, _, csrf = studio
     mix_id = _upload(client, "/api/mixes", "peaky.wav", buffer.getvalue(), csrf).json()["id"]
 
-    def suggestion(options: dict) -> tuple[dict, object]:
-        asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": options}, headers={CSRF_HEADER: csrf})
-        assert _follow(client, asked.json()["job"])["state"] == "done"
-        made = client.get("/api/mixes").json()["mixes"][0]["suggestion"]
-        return made, _audio(client.get(f"/api/suggestions/{made['id']}/clips/exact-after").content)
-
-    base, _ = suggestion({"lufs": -7.0})
+    base, _ = _suggested(client, csrf, mix_id, {"lufs": -7.0})
     assert not base["figures"]["target_reached"]
-    heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base["id"], "options": {"lufs": -14.0}},
-                        headers={CSRF_HEADER: csrf}).json()
-    assert heard["draft"]
-    quick = _audio(client.get(heard["after"]).content)
-    _, exact = suggestion({"lufs": -14.0})
-    meter = pyloudnorm.Meter(rate)
-    assert abs(meter.integrated_loudness(quick) - meter.integrated_loudness(exact)) < 0.5
+    assert abs(_quick_over_exact_lu(client, csrf, mix_id, base["id"], {"lufs": -14.0}, rate)) < 0.5
     # A suggestion at another rate (the CD preset: 44.1 kHz): its kept plan is the master's,
     # and a quick excerpt of its own options is its report's excerpt, sample for sample.
     import numpy as np
 
-    cd, exact = suggestion({"target": "cd"})
+    cd, exact = _suggested(client, csrf, mix_id, {"target": "cd"})
     heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": cd["id"], "options": {"target": "cd"}},
                         headers={CSRF_HEADER: csrf}).json()
     got = client.get(heard["after"]).content
     assert sf.info(io.BytesIO(got)).samplerate == 44100
     assert np.array_equal(_audio(got), exact)
+
+
+def _suggested(client: TestClient, csrf: str, mix_id: str, options: dict):
+    """A new suggestion of the mix, finished: its listing and its exact "after" excerpt."""
+    asked = client.post(f"/api/mixes/{mix_id}/suggestions", json={"options": options}, headers={CSRF_HEADER: csrf})
+    assert _follow(client, asked.json()["job"])["state"] == "done"
+    made = client.get("/api/mixes").json()["mixes"][0]["suggestion"]
+    return made, _audio(client.get(f"/api/suggestions/{made['id']}/clips/exact-after").content)
+
+
+def _quick_over_exact_lu(client: TestClient, csrf: str, mix_id: str, base_id: str, options: dict, rate: int) -> float:
+    """How much louder (LU, pyloudnorm) the quick excerpt of ``options`` from suggestion
+    ``base_id`` is than the exact suggestion's of them; the quick one must be a draft."""
+    import pyloudnorm
+
+    heard = client.post(f"/api/mixes/{mix_id}/quick", json={"suggestion": base_id, "options": options},
+                        headers={CSRF_HEADER: csrf}).json()
+    assert heard["draft"]
+    quick = _audio(client.get(heard["after"]).content)
+    _, exact = _suggested(client, csrf, mix_id, options)
+    meter = pyloudnorm.Meter(rate)
+    return meter.integrated_loudness(quick) - meter.integrated_loudness(exact)
 
 
 def _audio(data: bytes):
